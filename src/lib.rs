@@ -1,0 +1,1 @@
+//! Shared helpers of the workspace's example (`refund_sync`) and benchmarks.

@@ -1,0 +1,370 @@
+//! The one error type of the SDK, and the table that classifies what WDT and Qimen answer.
+//!
+//! Every failure is an [`Error`]; [`Error::kind`] says what to do about it:
+//!
+//! | kind | retried | examples |
+//! |---|---|---|
+//! | [`ErrorKind::Throttled`] | yes, after at least [`Error::retry_after`] | status 100 "超过每分钟最大调用频率限制" / "超过每分钟最大并发次数限制"; gateway code 7 "This ban will last for N more seconds" |
+//! | [`ErrorKind::Transient`] | yes | HTTP 5xx, timeouts, connection resets, truncated or non-JSON bodies, native status 4/5 (database), gateway code 10 |
+//! | [`ErrorKind::Timestamp`] | once, with a fresh signature | native status 7 "时间戳错误", gateway code 31 |
+//! | [`ErrorKind::Auth`] | no | native status 1 "验证失败"/"app auth fail", 3, 6; gateway codes 25, 29 |
+//! | [`ErrorKind::InvalidRequest`] | no | native status 2, 8, 100 (e.g. "查询时间不能大于30天"); gateway codes 40, 41; HTTP 4xx |
+//! | [`ErrorKind::Decode`] | no | a 200 body whose JSON does not have the expected shape |
+//! | [`ErrorKind::Config`] | no | a bad builder argument, found before anything is sent |
+//! | [`ErrorKind::Unknown`] | no | a status or code the table does not know (see [`Error::code`]) |
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure an [`Error`] is; decides whether and how it is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Rate limited: wait (at least [`Error::retry_after`]), slow down, retry.
+    Throttled,
+    /// A passing fault of the network or the server: retry with backoff.
+    Transient,
+    /// The server rejected the request's timestamp: retry once with a fresh signature.
+    Timestamp,
+    /// Credentials, signature, IP whitelist: check the configuration; never retried.
+    Auth,
+    /// The server refused the arguments (window too wide, unknown parameter): never retried.
+    InvalidRequest,
+    /// The response did not have the expected shape; never retried.
+    Decode,
+    /// A bad argument found before anything was sent; never retried.
+    Config,
+    /// A status or code the classification table does not know; never retried.
+    Unknown,
+}
+
+impl ErrorKind {
+    /// Whether an error of this kind may succeed when sent again.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Throttled | Self::Transient | Self::Timestamp)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Throttled => "throttled",
+            Self::Transient => "transient",
+            Self::Timestamp => "timestamp rejected",
+            Self::Auth => "authentication",
+            Self::InvalidRequest => "invalid request",
+            Self::Decode => "decode",
+            Self::Config => "configuration",
+            Self::Unknown => "unknown",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Every failure of the SDK. Messages never contain a secret, a salt or a sign.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// WDT answered with `status != 0` (natively, or inside the Qimen `response`).
+    #[error("{method}: WDT status {status} ({kind}): {message}{hint}", hint = hint_for(*kind))]
+    Api {
+        /// The method called.
+        method: String,
+        /// WDT's `status`.
+        status: i64,
+        /// WDT's `message`.
+        message: String,
+        /// The classification.
+        kind: ErrorKind,
+        /// How long the server asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// The Qimen gateway refused the call (`{"response":{"flag":"failure","code":…}}`).
+    #[error("{method}: Qimen gateway code {code} ({kind}): {message}{sub}{hint}",
+        sub = sub_message.as_deref().map(|s| format!(" / {s}")).unwrap_or_default(),
+        hint = hint_for(*kind))]
+    Gateway {
+        /// The method called.
+        method: String,
+        /// The gateway `code`.
+        code: String,
+        /// The gateway `message`.
+        message: String,
+        /// The gateway `sub_message`, when given.
+        sub_message: Option<String>,
+        /// The classification.
+        kind: ErrorKind,
+        /// How long the gateway asked us to wait ("This ban will last for N more seconds").
+        retry_after: Option<Duration>,
+    },
+    /// The HTTP status was not 2xx.
+    #[error("{method}: HTTP {status} from {url}; body starts: {excerpt}")]
+    Http {
+        /// The method called.
+        method: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The URL, with `sign`, secrets and salts removed.
+        url: String,
+        /// The first characters of the body.
+        excerpt: String,
+    },
+    /// The request could not be sent or the response not read (connect, timeout, reset).
+    #[error("{method}: {what} calling {url}: {source}")]
+    Transport {
+        /// The method called.
+        method: String,
+        /// `timeout`, `connection failed` or `I/O error`.
+        what: &'static str,
+        /// The URL, with `sign`, secrets and salts removed.
+        url: String,
+        /// The underlying error (its URL removed).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The body was not the JSON we expect.
+    #[error("{method}: cannot decode the response at `{path}`: {message}; body starts: {excerpt}")]
+    Decode {
+        /// The method called.
+        method: String,
+        /// The JSON path of the field that failed (`data.order[3].modified`), `.` for the whole body.
+        path: String,
+        /// What was wrong.
+        message: String,
+        /// The first characters of the body.
+        excerpt: String,
+        /// Whether the body looks cut off or is not JSON at all (then it is worth retrying).
+        truncated: bool,
+    },
+    /// A bad argument, found before anything was sent.
+    #[error("invalid {field} = {value:?}: {fix}")]
+    Config {
+        /// The field or parameter.
+        field: &'static str,
+        /// The value given (never a secret).
+        value: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// A page came back identical to the previous one; paging stopped to avoid a loop.
+    #[error("{method}: page {page_no} repeats page {previous}: the server ignores page_no, stopping")]
+    RepeatedPage {
+        /// The method called.
+        method: String,
+        /// The page that repeated.
+        page_no: u32,
+        /// The page it repeated.
+        previous: u32,
+    },
+    /// Retries ran out (attempt limit or total-time limit); `last` is the final failure.
+    #[error("gave up after {attempts} attempts in {elapsed:?}: {last}")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        elapsed: Duration,
+        /// The last error.
+        #[source]
+        last: Box<Error>,
+    },
+}
+
+fn hint_for(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Auth => "; check the app key, the app secret (secret:salt) and the sid, and that this machine's IP is whitelisted",
+        ErrorKind::Throttled => "; the account's per-minute quota is used up",
+        _ => "",
+    }
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Api { kind, .. } | Self::Gateway { kind, .. } => *kind,
+            Self::Http { status, .. } => {
+                if *status == 429 {
+                    ErrorKind::Throttled
+                } else if *status >= 500 || *status == 408 {
+                    ErrorKind::Transient
+                } else if *status == 401 || *status == 403 {
+                    ErrorKind::Auth
+                } else {
+                    ErrorKind::InvalidRequest
+                }
+            }
+            Self::Transport { .. } => ErrorKind::Transient,
+            Self::Decode { truncated, .. } => {
+                if *truncated {
+                    ErrorKind::Transient
+                } else {
+                    ErrorKind::Decode
+                }
+            }
+            Self::Config { .. } => ErrorKind::Config,
+            Self::RepeatedPage { .. } => ErrorKind::Decode,
+            Self::RetriesExhausted { last, .. } => last.kind(),
+        }
+    }
+
+    /// Whether sending the request again (freshly signed) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::RetriesExhausted { .. }) && self.kind().is_retryable()
+    }
+
+    /// How long the server asked us to wait before the next call, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } | Self::Gateway { retry_after, .. } => *retry_after,
+            Self::RetriesExhausted { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The server's raw status or code (`"100"`, `"7"`), when the error came from WDT or Qimen.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Self::Api { status, .. } => Some(status.to_string()),
+            Self::Gateway { code, .. } => Some(code.clone()),
+            Self::Http { status, .. } => Some(status.to_string()),
+            Self::RetriesExhausted { last, .. } => last.code(),
+            _ => None,
+        }
+    }
+
+    /// Whether WDT refused the call because the time window is wider than it allows (30 days).
+    pub fn is_window_too_wide(&self) -> bool {
+        match self {
+            Self::Api { message, .. } => message.contains(WINDOW_TOO_WIDE),
+            Self::RetriesExhausted { last, .. } => last.is_window_too_wide(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn config(field: &'static str, value: impl fmt::Display, fix: impl Into<String>) -> Self {
+        Self::Config {
+            field,
+            value: value.to_string(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Substring of WDT's per-minute call-rate message.
+pub const RATE_LIMIT_CALLS: &str = "超过每分钟最大调用频率限制";
+/// Substring of WDT's per-minute concurrency message.
+pub const RATE_LIMIT_CONCURRENCY: &str = "超过每分钟最大并发次数限制";
+/// Substring of WDT's "window wider than 30 days" message.
+pub const WINDOW_TOO_WIDE: &str = "查询时间不能大于30天";
+
+/// Classifies a native WDT `status` and `message` (also used for WDT errors inside a Qimen
+/// `response`). Pure: the table of this module's docs.
+pub fn classify_wdt_status(status: i64, message: &str) -> (ErrorKind, Option<Duration>) {
+    match status {
+        1 if message.contains("For input string") => (ErrorKind::InvalidRequest, None),
+        1 if message.contains("参数错误") || message.contains("invalid argument") => {
+            (ErrorKind::InvalidRequest, None)
+        }
+        1 | 3 | 6 => (ErrorKind::Auth, None),
+        2 | 8 => (ErrorKind::InvalidRequest, None),
+        4 | 5 => (ErrorKind::Transient, None),
+        7 => (ErrorKind::Timestamp, None),
+        100 if message.contains(RATE_LIMIT_CALLS) || message.contains(RATE_LIMIT_CONCURRENCY) => {
+            (ErrorKind::Throttled, None)
+        }
+        100 => (ErrorKind::InvalidRequest, None),
+        _ => (ErrorKind::Unknown, None),
+    }
+}
+
+/// Classifies a Qimen gateway failure by its `code`, `message` and `sub_message`. Pure.
+pub fn classify_gateway(code: &str, message: &str, sub_message: Option<&str>) -> (ErrorKind, Option<Duration>) {
+    let text = format!("{message} {}", sub_message.unwrap_or(""));
+    let ban = parse_ban_seconds(&text).map(|s| Duration::from_secs(s + 1));
+    let kind = match code.trim() {
+        "7" => ErrorKind::Throttled,
+        "10" | "15" | "20" => ErrorKind::Transient,
+        "25" | "26" | "27" | "28" | "29" | "30" => ErrorKind::Auth,
+        "31" => ErrorKind::Timestamp,
+        "40" | "41" | "22" | "21" | "47" => ErrorKind::InvalidRequest,
+        _ if ban.is_some() => ErrorKind::Throttled,
+        _ if text.contains(RATE_LIMIT_CALLS) || text.contains(RATE_LIMIT_CONCURRENCY) => ErrorKind::Throttled,
+        _ => ErrorKind::Unknown,
+    };
+    (kind, if kind == ErrorKind::Throttled { ban } else { None })
+}
+
+/// Reads N from "This ban will last for N more seconds".
+fn parse_ban_seconds(text: &str) -> Option<u64> {
+    let rest = &text[text.find("will last for ")? + "will last for ".len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// The first `max` characters of a body, for error messages.
+pub(crate) fn excerpt(body: &str, max: usize) -> String {
+    let mut s: String = body.chars().take(max).collect();
+    if body.chars().count() > max {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        use ErrorKind::*;
+        let cases: &[(i64, &str, ErrorKind)] = &[
+            (1, "验证失败", Auth),
+            (1, "app auth fail", Auth),
+            (1, "For input string: \"1665947116495\"", InvalidRequest),
+            (2, "unknown param", InvalidRequest),
+            (4, "db", Transient),
+            (6, "ip", Auth),
+            (7, "时间戳错误", Timestamp),
+            (100, "超过每分钟最大调用频率限制，请稍后重试", Throttled),
+            (100, "超过每分钟最大调用频率限制,请稍后重试", Throttled),
+            (100, "超过每分钟最大并发次数限制，请稍后重试", Throttled),
+            (100, "超过每分钟最大并发次数限制,请稍后重试", Throttled),
+            (100, "您的查询时间过宽,查询时间不能大于30天", InvalidRequest),
+            (100, "参数中必须包含起止时间", InvalidRequest),
+            (99, "other", Unknown),
+            (12345, "?", Unknown),
+        ];
+        for (status, msg, kind) in cases {
+            assert_eq!(classify_wdt_status(*status, msg).0, *kind, "status {status} {msg}");
+        }
+    }
+
+    #[test]
+    fn gateway_table() {
+        use ErrorKind::*;
+        let (k, after) = classify_gateway("7", "App Call Limited", Some("This ban will last for 17 more seconds"));
+        assert_eq!(k, Throttled);
+        assert_eq!(after, Some(Duration::from_secs(18)));
+        assert_eq!(classify_gateway("7", "App Call Limited", None), (Throttled, None));
+        assert_eq!(classify_gateway("10", "Service Currently Unavailable", None).0, Transient);
+        assert_eq!(classify_gateway("25", "Invalid signature", None).0, Auth);
+        assert_eq!(classify_gateway("29", "Invalid App Key", None).0, Auth);
+        assert_eq!(classify_gateway("31", "Invalid Timestamp", None).0, Timestamp);
+        assert_eq!(classify_gateway("40", "Missing Required Arguments", None).0, InvalidRequest);
+        assert_eq!(classify_gateway("41", "Invalid arguments", Some("x")).0, InvalidRequest);
+        assert_eq!(classify_gateway("isv.weird", "?", None).0, Unknown);
+    }
+
+    #[test]
+    fn window_too_wide_is_detectable() {
+        let e = Error::Api {
+            method: "m".into(),
+            status: 100,
+            message: "您的查询时间过宽,查询时间不能大于30天".into(),
+            kind: ErrorKind::InvalidRequest,
+            retry_after: None,
+        };
+        assert!(e.is_window_too_wide());
+        assert!(!e.is_retryable());
+    }
+}

@@ -1,0 +1,34 @@
+#![doc = include_str!("../../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+//! ## Crate map
+//! - [`sign`]: the three signature schemes as pure functions.
+//! - [`credentials`]: WDT and Qimen credentials, secrets held in `secrecy` types.
+//! - [`transport`]: one signed HTTP exchange per attempt, envelope to `Result`.
+//! - [`error`]: the one error type and its [`ErrorKind`](error::ErrorKind).
+//! - [`retry`], [`limit`]: full-jitter backoff decisions and the per-account rate limiter.
+//! - [`model`]: the typed refund and its tolerant decoders.
+//! - [`api`]: request builders ([`RefundSearch`](api::aftersales::RefundSearch)).
+//! - [`pager`]: [`Page`](pager::Page) and the owned page stream.
+//! - [`client`]: [`Client`](client::Client), tying the above together.
+//! - [`sync`]: the [`Sink`](sync::Sink) trait and the drift-safe incremental sync engine.
+//! - `simulator` (feature `simulator`): a local gateway for both routes.
+
+pub mod api;
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod limit;
+pub mod model;
+pub mod pager;
+pub mod retry;
+pub mod sign;
+#[cfg(feature = "simulator")]
+pub mod simulator;
+pub mod sync;
+pub mod time;
+pub mod transport;
+
+pub use credentials::{QimenCredentials, Route, WdtCredentials};
+pub use error::{Error, ErrorKind};
