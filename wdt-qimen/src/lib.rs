@@ -30,5 +30,9 @@ pub mod sync;
 pub mod time;
 pub mod transport;
 
+pub use api::aftersales::RefundSearch;
+pub use client::{Client, ClientBuilder};
 pub use credentials::{QimenCredentials, Route, WdtCredentials};
 pub use error::{Error, ErrorKind};
+// TEMP pub use model::refund::Refund;
+pub use pager::{ItemStream, Page, PageStream};

@@ -1,1 +1,563 @@
-//! placeholder (being written)
+//! One signed HTTP exchange per attempt, and the envelope of the answer turned into a `Result`.
+//!
+//! Every difference between the two routes lives here, once:
+//!
+//! | | Qimen (`/router/qm`) | native (`/openapi`) |
+//! |---|---|---|
+//! | method name | [`ApiMethod::qimen`] (`wdt.aftersales.refund.refund.search`) | [`ApiMethod::native`] (`aftersales.refund.Refund.search`) |
+//! | system params | URL query (TOP: `app_key`, `target_app_key`, `timestamp`, `sign_method`, `sign`, …) | URL query (`sid`, `key`, `salt`, `timestamp`, `sign`, pager) |
+//! | business params | form fields `params`, `pager` (JSON strings) + `wdt_*` fields + `wdt_sign` | JSON body `[params]` |
+//! | timestamp | `yyyy-MM-dd HH:mm:ss`, UTC+8 | seconds since 2012-01-01 00:00:00 +08:00 |
+//! | page_no base | 1 (INFERRED; configurable, [`ClientBuilder::qimen_page_base`](crate::ClientBuilder::qimen_page_base)) | 0 |
+//! | envelope | `{"response":{…}}`, gateway failures with `flag`/`code` | bare `{"status":…}` |
+//!
+//! Callers number pages from 1 everywhere; [`route_page_no`] maps to the wire.
+//! A fresh timestamp (and so a fresh signature) is made for every attempt. Null and empty
+//! parameters are never sent (implementations of the signatures disagree on them).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::credentials::{QimenCredentials, Route, WdtCredentials};
+use crate::error::{classify_gateway, classify_wdt_status, excerpt, Error};
+use crate::pager::Page;
+use crate::sign::{native_sign, qimen_wdt_sign, top_sign};
+use crate::sync::DeadLetter;
+use crate::time::{format_wdt, to_beijing, WDT_EPOCH_UNIX};
+
+/// A method's name on each route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiMethod {
+    /// The native name (`aftersales.refund.Refund.search`).
+    pub native: &'static str,
+    /// The Qimen name (`wdt.aftersales.refund.refund.search`).
+    pub qimen: &'static str,
+}
+
+impl ApiMethod {
+    /// The name used on `route`.
+    pub fn name_on(&self, route: &Route) -> &'static str {
+        match route {
+            Route::Qimen { .. } => self.qimen,
+            Route::Native { .. } => self.native,
+        }
+    }
+}
+
+/// 退换单查询: `aftersales.refund.Refund.search` / `wdt.aftersales.refund.refund.search`.
+pub const REFUND_SEARCH: ApiMethod = ApiMethod {
+    native: "aftersales.refund.Refund.search",
+    qimen: "wdt.aftersales.refund.refund.search",
+};
+
+/// A request ready to send: URL with query, body and content type. Its URL holds the sign and
+/// the salt: log [`Prepared::redacted_url`] instead.
+#[derive(Clone)]
+pub struct Prepared {
+    /// Endpoint URL without query.
+    pub endpoint: String,
+    /// Query parameters (system parameters).
+    pub query: Vec<(String, String)>,
+    /// The body bytes, exactly as signed.
+    pub body: String,
+    /// The body's content type.
+    pub content_type: &'static str,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("url", &self.redacted_url())
+            .field("body", &redact_form(&self.body))
+            .finish()
+    }
+}
+
+/// Query and form keys whose values are never shown.
+const SENSITIVE_KEYS: [&str; 6] = ["sign", "salt", "wdt_salt", "wdt_sign", "app_secret", "secret"];
+
+impl Prepared {
+    /// The URL with `sign`, salts and secrets removed, safe for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        let kept: Vec<String> = self
+            .query
+            .iter()
+            .filter(|(k, _)| !SENSITIVE_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={}", url_escape(v)))
+            .collect();
+        if kept.is_empty() {
+            self.endpoint.clone()
+        } else {
+            format!("{}?{}", self.endpoint, kept.join("&"))
+        }
+    }
+}
+
+fn url_escape(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// Removes sensitive fields from a form body (`a=1&wdt_salt=…`); other bodies are returned as is.
+fn redact_form(body: &str) -> String {
+    if body.starts_with('[') || body.starts_with('{') {
+        return body.to_owned();
+    }
+    url::form_urlencoded::parse(body.as_bytes())
+        .map(|(k, v)| {
+            if SENSITIVE_KEYS.contains(&k.as_ref()) {
+                format!("{k}=[REDACTED]")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Removes `sign`, salts and secrets from any URL's query, for logs and errors.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let kept: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| !SENSITIVE_KEYS.contains(&k.as_ref()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                u.set_query(None);
+            } else {
+                u.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            u.to_string()
+        }
+        Err(_) => raw.split('?').next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// A page request: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Page number, 1 = first page.
+    pub page_no: u32,
+    /// Page size.
+    pub page_size: u32,
+}
+
+/// The wire page number of a 1-based page on a route: native 0-based; Qimen `qimen_base`-based.
+pub fn route_page_no(route: &Route, page_no: u32, qimen_base: u32) -> u32 {
+    let zero_based = page_no.saturating_sub(1);
+    match route {
+        Route::Native { .. } => zero_based,
+        Route::Qimen { .. } => zero_based + qimen_base,
+    }
+}
+
+/// Drops null and empty-string values (at the top level of the business params), which the
+/// signature implementations disagree on.
+fn cleaned(params: &Map<String, Value>) -> Map<String, Value> {
+    params
+        .iter()
+        .filter(|(_, v)| !(v.is_null() || v.as_str().is_some_and(str::is_empty)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Builds the native request at `now`.
+pub fn prepare_native(
+    url: &str,
+    wdt: &WdtCredentials,
+    method: &str,
+    params: &Map<String, Value>,
+    page: Option<PageRequest>,
+    now: DateTime<Utc>,
+) -> Prepared {
+    let body = serde_json::to_string(&[Value::Object(cleaned(params))]).expect("a JSON map serializes");
+    let mut query: Vec<(String, String)> = vec![
+        ("sid".into(), wdt.sid().into()),
+        ("key".into(), wdt.app_key().into()),
+        ("salt".into(), wdt.salt().into()),
+        ("method".into(), method.into()),
+        ("v".into(), "1.0".into()),
+        ("timestamp".into(), (now.timestamp() - WDT_EPOCH_UNIX).to_string()),
+    ];
+    if let Some(p) = page {
+        query.push(("page_size".into(), p.page_size.to_string()));
+        query.push(("page_no".into(), p.page_no.to_string()));
+        query.push(("calc_total".into(), "1".into()));
+    }
+    let sign = native_sign(
+        query.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain([("body", body.as_str())]),
+        wdt.secret(),
+    );
+    query.push(("sign".into(), sign));
+    Prepared { endpoint: url.to_owned(), query, body, content_type: "application/json; charset=utf-8" }
+}
+
+/// Builds the Qimen request at `now`.
+pub fn prepare_qimen(
+    url: &str,
+    qimen: &QimenCredentials,
+    wdt: &WdtCredentials,
+    method: &str,
+    params: &Map<String, Value>,
+    page: Option<PageRequest>,
+    now: DateTime<Utc>,
+) -> Prepared {
+    let stamp = format_wdt(to_beijing(now));
+    let mut form: Vec<(String, String)> = vec![
+        ("params".into(), serde_json::to_string(&cleaned(params)).expect("a JSON map serializes")),
+        ("datetime".into(), stamp.clone()),
+        ("wdt_appkey".into(), wdt.app_key().into()),
+        ("wdt_salt".into(), wdt.salt().into()),
+        ("wdt3_customer_id".into(), wdt.sid().into()),
+    ];
+    if let Some(p) = page {
+        form.push(("pager".into(), format!(r#"{{"page_size":{},"page_no":{}}}"#, p.page_size, p.page_no)));
+    }
+    let wdt_sign = qimen_wdt_sign(form.iter().map(|(k, v)| (k.as_str(), v.as_str())), method, wdt.secret());
+    form.push(("wdt_sign".into(), wdt_sign));
+    let mut query: Vec<(String, String)> = vec![
+        ("method".into(), method.into()),
+        ("app_key".into(), qimen.app_key().into()),
+        ("target_app_key".into(), qimen.target_app_key().into()),
+        ("timestamp".into(), stamp),
+        ("format".into(), "json".into()),
+        ("v".into(), "2.0".into()),
+        ("sign_method".into(), qimen.sign_method().as_str().into()),
+    ];
+    let sign = top_sign(
+        query.iter().chain(form.iter()).map(|(k, v)| (k.as_str(), v.as_str())),
+        qimen.app_secret(),
+        qimen.sign_method(),
+    );
+    query.push(("sign".into(), sign));
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    Prepared {
+        endpoint: url.to_owned(),
+        query,
+        body,
+        content_type: "application/x-www-form-urlencoded; charset=utf-8",
+    }
+}
+
+/// Builds the request for `route` at `now`; `page.page_no` is already the wire page number.
+pub fn prepare(
+    route: &Route,
+    method: &ApiMethod,
+    params: &Map<String, Value>,
+    page: Option<PageRequest>,
+    now: DateTime<Utc>,
+) -> Prepared {
+    match route {
+        Route::Native { url, wdt } => prepare_native(url, wdt, method.native, params, page, now),
+        Route::Qimen { url, qimen, wdt } => prepare_qimen(url, qimen, wdt, method.qimen, params, page, now),
+    }
+}
+
+#[derive(Deserialize)]
+struct Inner<'a> {
+    #[serde(default, borrow)]
+    status: Option<&'a RawValue>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    flag: Option<String>,
+    #[serde(default, borrow)]
+    code: Option<&'a RawValue>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    sub_message: Option<String>,
+    #[serde(default)]
+    sub_msg: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageData<'a> {
+    #[serde(default, borrow)]
+    total_count: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    order: Option<Vec<&'a RawValue>>,
+}
+
+fn raw_to_string(raw: &RawValue) -> String {
+    let s = raw.get().trim();
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s).to_owned()
+}
+
+fn decode_error(method: &str, body: &str, path: String, err: &serde_json::Error) -> Error {
+    let trimmed = body.trim_start();
+    let truncated = err.is_eof() || !(trimmed.starts_with('{') || trimmed.starts_with('['));
+    Error::Decode {
+        method: method.to_owned(),
+        path,
+        message: err.to_string(),
+        excerpt: excerpt(body, 200),
+        truncated,
+    }
+}
+
+fn shape_error(method: &str, body: &str, path: &str, message: &str) -> Error {
+    Error::Decode {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        message: message.to_owned(),
+        excerpt: excerpt(body, 200),
+        truncated: false,
+    }
+}
+
+/// Finds the inner object of an answer: Qimen wraps it in `response` (or `…_response`).
+/// Returns the wrapper key (empty when bare) and the inner JSON text.
+fn unwrap_envelope<'a>(method: &str, body: &'a str) -> Result<(&'a str, &'a str), Error> {
+    if !body.trim_start().starts_with('{') {
+        return Err(Error::Decode {
+            method: method.to_owned(),
+            path: ".".into(),
+            message: "the body is not a JSON object".into(),
+            excerpt: excerpt(body, 200),
+            truncated: true,
+        });
+    }
+    // Only the keys matter here; values stay raw.
+    let keys: std::collections::BTreeMap<&'a str, &'a RawValue> =
+        serde_json::from_str(body).map_err(|e| decode_error(method, body, ".".into(), &e))?;
+    let wrapped = keys
+        .iter()
+        .find(|(k, _)| **k == "response")
+        .or_else(|| keys.iter().find(|(k, _)| k.ends_with("_response")));
+    Ok(match wrapped {
+        Some((k, v)) => (k, v.get()),
+        None => ("", body),
+    })
+}
+
+/// Turns the body of a 200 answer into the business `data`, or the error it carries.
+fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>, Error> {
+    let (wrapper, inner_text) = unwrap_envelope(method, body)?;
+    let prefix = if wrapper.is_empty() { String::new() } else { format!("{wrapper}.") };
+    let inner: Inner<'a> = {
+        let de = &mut serde_json::Deserializer::from_str(inner_text);
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| decode_error(method, body, format!("{prefix}{}", e.path()), e.inner()))?
+    };
+    let failed_gateway = inner.flag.as_deref() == Some("failure") || (inner.status.is_none() && inner.code.is_some());
+    if failed_gateway {
+        let code = inner.code.map(raw_to_string).unwrap_or_default();
+        let message = inner.message.or(inner.msg).unwrap_or_default();
+        let sub = inner.sub_message.or(inner.sub_msg);
+        let (kind, retry_after) = classify_gateway(&code, &message, sub.as_deref());
+        return Err(Error::Gateway { method: method.to_owned(), code, message, sub_message: sub, kind, retry_after });
+    }
+    let status = match inner.status {
+        None => 0,
+        Some(raw) => {
+            let text = raw_to_string(raw);
+            text.parse::<i64>().map_err(|_| {
+                shape_error(method, body, &format!("{prefix}status"), &format!("status {text:?} is not an integer"))
+            })?
+        }
+    };
+    if status != 0 {
+        let message = inner.message.unwrap_or_default();
+        let (kind, retry_after) = classify_wdt_status(status, &message);
+        return Err(Error::Api { method: method.to_owned(), status, message, kind, retry_after });
+    }
+    Ok(inner.data)
+}
+
+/// Decodes the body of a 200 answer to a paged call into a [`Page`]. Records that fail to decode
+/// are kept, raw, in [`Page::rejected`] with the failing field's path, so nothing is lost.
+pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequest) -> Result<Page<T>, Error> {
+    let data = open_envelope(method, body)?;
+    let Some(data) = data.filter(|d| d.get().trim() != "null") else {
+        return Ok(Page::empty(page.page_no, page.page_size));
+    };
+    let parsed: PageData<'_> = {
+        let de = &mut serde_json::Deserializer::from_str(data.get());
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
+    };
+    let total_count = match parsed.total_count {
+        None => None,
+        Some(raw) => {
+            let text = raw_to_string(raw);
+            if text == "null" || text.is_empty() {
+                None
+            } else {
+                Some(text.parse::<u64>().map_err(|_| {
+                    shape_error(method, body, "data.total_count", &format!("{text:?} is not a count"))
+                })?)
+            }
+        }
+    };
+    let raws = parsed.order.unwrap_or_default();
+    let mut hasher = DefaultHasher::new();
+    let mut items = Vec::with_capacity(raws.len());
+    let mut rejected = Vec::new();
+    for (i, raw) in raws.iter().enumerate() {
+        raw.get().hash(&mut hasher);
+        let de = &mut serde_json::Deserializer::from_str(raw.get());
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(item) => items.push(item),
+            Err(e) => rejected.push(DeadLetter {
+                key: record_key(raw.get()),
+                raw_json: raw.get().to_owned(),
+                reason: format!("data.order[{i}].{}: {}", e.path(), e.inner()),
+            }),
+        }
+    }
+    Ok(Page {
+        page_no: page.page_no,
+        page_size: page.page_size,
+        total_count,
+        items,
+        rejected,
+        fingerprint: if raws.is_empty() { 0 } else { hasher.finish() },
+    })
+}
+
+/// The `refund_id` (or `rec_id`) of a raw record, if it can be read.
+fn record_key(raw: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(raw).ok()?;
+    let id = v.get("refund_id").or_else(|| v.get("rec_id"))?;
+    match id {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Decodes the body of a 200 answer to an unpaged call into `T` (its `data`).
+pub fn decode_data<T: DeserializeOwned>(method: &str, body: &str) -> Result<T, Error> {
+    let data = open_envelope(method, body)?;
+    let text = data.map(|d| d.get()).unwrap_or("null");
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::SignMethod;
+
+    fn wdt() -> WdtCredentials {
+        WdtCredentials::new("wdtapi3", "wdtapi3-test9", "testsecret:testsalt").unwrap()
+    }
+
+    fn params() -> Map<String, Value> {
+        serde_json::from_str(r#"{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00","shop_nos":"","x":null}"#)
+            .unwrap()
+    }
+
+    #[test]
+    fn native_request_matches_vector_v3() {
+        let now = DateTime::<Utc>::from_timestamp(1_779_948_619, 0).unwrap();
+        let p = prepare_native(
+            "http://h/openapi",
+            &wdt(),
+            REFUND_SEARCH.native,
+            &params(),
+            Some(PageRequest { page_no: 0, page_size: 200 }),
+            now,
+        );
+        assert_eq!(p.body, r#"[{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00"}]"#);
+        let q: std::collections::HashMap<_, _> = p.query.iter().cloned().collect();
+        assert_eq!(q["timestamp"], "454601419");
+        assert_eq!(q["sign"], "b10ba319a20d07ec8be942bef901c537");
+        let red = p.redacted_url();
+        assert!(!red.contains("testsalt") && !red.contains("b10ba319"), "{red}");
+        assert!(!format!("{p:?}").contains("testsalt"));
+    }
+
+    #[test]
+    fn qimen_request_matches_vectors_v5_v6() {
+        // V5/V6 were computed with datetime = timestamp = 2026-01-02 03:04:05 (Beijing).
+        let now = crate::time::from_beijing(crate::time::parse_wdt("2026-01-02 03:04:05").unwrap());
+        let q = QimenCredentials::new("12345678", "qmsecret").unwrap();
+        let params: Map<String, Value> = serde_json::from_str(
+            r#"{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00","status":90,"fuzzy_query":false}"#,
+        )
+        .unwrap();
+        let p = prepare_qimen(
+            "http://h/router/qm",
+            &q,
+            &wdt(),
+            REFUND_SEARCH.qimen,
+            &params,
+            Some(PageRequest { page_no: 1, page_size: 100 }),
+            now,
+        );
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(p.body.as_bytes()).into_owned().collect();
+        assert_eq!(form["wdt_sign"], "9f7a85182a4b43674651a877dfaa2e11");
+        assert_eq!(form["pager"], r#"{"page_size":100,"page_no":1}"#);
+        // serde_json's map is sorted, unlike V5's literal; the wdt_sign is order-free, the TOP
+        // sign covers the params string as sent, so recompute V6's inputs from what we sent.
+        let query: std::collections::HashMap<_, _> = p.query.iter().cloned().collect();
+        assert_eq!(query["sign_method"], "md5");
+        let mut all: Vec<(&str, &str)> = p.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.extend(form.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(query["sign"], top_sign(all, "qmsecret", SignMethod::Md5));
+        assert!(!p.redacted_url().contains(&query["sign"]));
+        assert!(!format!("{p:?}").contains("testsalt"));
+    }
+
+    #[test]
+    fn envelopes_and_errors() {
+        let page = PageRequest { page_no: 1, page_size: 2 };
+        let ok = r#"{"status":0,"data":{"total_count":"3","order":[{"a":1},{"a":2}]}}"#;
+        let p: Page<Value> = decode_page("m", ok, page).unwrap();
+        assert_eq!((p.total_count, p.items.len()), (Some(3), 2));
+        let qimen = r#"{"response":{"status":"0","data":{"total_count":3,"order":[{"a":1}]}}}"#;
+        let p: Page<Value> = decode_page("m", qimen, page).unwrap();
+        assert_eq!(p.items.len(), 1);
+        let throttled = r#"{"status":100,"message":"超过每分钟最大并发次数限制,请稍后重试"}"#;
+        let e = decode_page::<Value>("m", throttled, page).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Throttled);
+        let ban = r#"{"response":{"flag":"failure","code":7,"message":"App Call Limited","sub_message":"This ban will last for 3 more seconds","request_id":"x"}}"#;
+        let e = decode_page::<Value>("m", ban, page).unwrap_err();
+        assert_eq!((e.kind(), e.retry_after()), (crate::ErrorKind::Throttled, Some(std::time::Duration::from_secs(4))));
+        let sig = r#"{"response":{"flag":"failure","code":25,"message":"Invalid signature"}}"#;
+        assert_eq!(decode_page::<Value>("m", sig, page).unwrap_err().kind(), crate::ErrorKind::Auth);
+        let inner = r#"{"response":{"status":1,"message":"验证失败"}}"#;
+        assert_eq!(decode_page::<Value>("m", inner, page).unwrap_err().kind(), crate::ErrorKind::Auth);
+        for bad in [r#"{"status":0,"data":{"total_count":3,"order":[{"a":"#, "<html>502 Bad Gateway</html>", ""] {
+            let e = decode_page::<Value>("m", bad, page).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Transient, "{bad}: {e}");
+        }
+        let shape = r#"{"status":0,"data":{"total_count":"many","order":[]}}"#;
+        let e = decode_page::<Value>("m", shape, page).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Decode);
+        assert!(e.to_string().contains("data.total_count"), "{e}");
+    }
+
+    #[test]
+    fn a_record_that_fails_is_rejected_with_its_path_not_lost() {
+        #[derive(Deserialize)]
+        struct R {
+            #[allow(dead_code)]
+            n: u8,
+        }
+        let body = r#"{"status":0,"data":{"total_count":2,"order":[{"n":1},{"refund_id":77,"n":"x"}]}}"#;
+        let p: Page<R> = decode_page("m", body, PageRequest { page_no: 1, page_size: 10 }).unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(p.rejected.len(), 1);
+        assert_eq!(p.rejected[0].key.as_deref(), Some("77"));
+        assert!(p.rejected[0].reason.contains("data.order[1].n"), "{}", p.rejected[0].reason);
+    }
+
+    #[test]
+    fn redact_url_strips_sensitive_params() {
+        let u = redact_url("http://h/openapi?sid=a&salt=SALT&sign=SIGN&method=m");
+        assert_eq!(u, "http://h/openapi?sid=a&method=m");
+    }
+}

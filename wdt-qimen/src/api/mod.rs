@@ -1,2 +1,3 @@
-//! placeholder (being written)
+//! Request builders of the WDT methods this crate covers.
+
 pub mod aftersales;
