@@ -34,5 +34,5 @@ pub use api::aftersales::RefundSearch;
 pub use client::{Client, ClientBuilder};
 pub use credentials::{QimenCredentials, Route, WdtCredentials};
 pub use error::{Error, ErrorKind};
-// TEMP pub use model::refund::Refund;
+pub use model::refund::Refund;
 pub use pager::{ItemStream, Page, PageStream};

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::client::Client;
 use crate::error::Error;
-use serde_json::Value as Refund; // TEMP until model lands
+use crate::model::refund::Refund;
 use crate::pager::{FetchPage, Page, PageStream};
 use crate::time::{format_wdt, parse_wdt};
 use crate::transport::{PageRequest, REFUND_SEARCH};
@@ -50,7 +50,13 @@ pub struct RefundSearch {
 }
 
 fn time_arg(field: &'static str, s: &str) -> Result<NaiveDateTime, Error> {
-    parse_wdt(s).map_err(|_| Error::config(field, s, "write Beijing time as yyyy-MM-dd HH:mm:ss, e.g. 2024-01-01 00:00:00"))
+    parse_wdt(s).map_err(|_| {
+        Error::config(
+            field,
+            s,
+            "write Beijing time as yyyy-MM-dd HH:mm:ss, e.g. 2024-01-01 00:00:00",
+        )
+    })
 }
 
 impl RefundSearch {
@@ -68,10 +74,18 @@ impl RefundSearch {
             return Err(Error::config(
                 "modified_to",
                 format_wdt(to),
-                format!("WDT accepts at most 30 days per query; modified_from is {}: split the window", format_wdt(from)),
+                format!(
+                    "WDT accepts at most 30 days per query; modified_from is {}: split the window",
+                    format_wdt(from)
+                ),
             ));
         }
-        Ok(Self { modified_from: Some(from), modified_to: Some(to), filters: Map::new(), page_size: DEFAULT_PAGE_SIZE })
+        Ok(Self {
+            modified_from: Some(from),
+            modified_to: Some(to),
+            filters: Map::new(),
+            page_size: DEFAULT_PAGE_SIZE,
+        })
     }
 
     /// Like [`RefundSearch::modified`], from `yyyy-MM-dd HH:mm:ss` strings.
@@ -82,7 +96,12 @@ impl RefundSearch {
     /// A search by document number, without a time window (WDT requires a window unless a
     /// number such as `refund_no`, `tid` or `trade_no` is given; which ones lift it is INFERRED).
     pub fn by_numbers() -> Self {
-        Self { modified_from: None, modified_to: None, filters: Map::new(), page_size: DEFAULT_PAGE_SIZE }
+        Self {
+            modified_from: None,
+            modified_to: None,
+            filters: Map::new(),
+            page_size: DEFAULT_PAGE_SIZE,
+        }
     }
 
     fn set(mut self, key: &str, v: impl Into<Value>) -> Self {
@@ -230,7 +249,10 @@ impl Client {
         if page_no == 0 {
             return Err(Error::config("page_no", 0, "pages are numbered from 1 on both routes"));
         }
-        let page = PageRequest { page_no, page_size: search.page_size };
+        let page = PageRequest {
+            page_no,
+            page_size: search.page_size,
+        };
         self.call_page(REFUND_SEARCH, &search.to_params(), page).await
     }
 
@@ -271,12 +293,22 @@ mod tests {
 
     #[test]
     fn bad_arguments_name_field_value_and_fix() {
-        let e = RefundSearch::modified_between("2024/01/01", "2024-01-02 00:00:00").unwrap_err().to_string();
-        assert!(e.contains("modified_from") && e.contains("2024/01/01") && e.contains("yyyy-MM-dd"), "{e}");
-        let e = RefundSearch::modified_between("2024-01-01 00:00:00", "2024-03-01 00:00:00").unwrap_err().to_string();
+        let e = RefundSearch::modified_between("2024/01/01", "2024-01-02 00:00:00")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("modified_from") && e.contains("2024/01/01") && e.contains("yyyy-MM-dd"),
+            "{e}"
+        );
+        let e = RefundSearch::modified_between("2024-01-01 00:00:00", "2024-03-01 00:00:00")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("30 days"), "{e}");
         let e = RefundSearch::by_numbers().page_size(500).unwrap_err().to_string();
-        assert!(e.contains("page_size") && e.contains("500") && e.contains("1 to 200"), "{e}");
+        assert!(
+            e.contains("page_size") && e.contains("500") && e.contains("1 to 200"),
+            "{e}"
+        );
         assert!(RefundSearch::by_numbers().page_size(0).is_err());
         assert!(RefundSearch::by_numbers().page_size(200).is_ok());
     }

@@ -18,7 +18,10 @@ pub struct StreamId {
 impl StreamId {
     /// A stream id.
     pub fn new(account: impl Into<String>, method: impl Into<String>) -> Self {
-        Self { account: account.into(), method: method.into() }
+        Self {
+            account: account.into(),
+            method: method.into(),
+        }
     }
 }
 

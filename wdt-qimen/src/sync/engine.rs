@@ -1,0 +1,482 @@
+//! The sync engine: plans windows, reads each drift-safely, and commits to a [`Sink`] with the
+//! checkpoint moving only with the last batch of a window.
+//!
+//! Reading and writing run concurrently with a bounded buffer of batches between them, so a slow
+//! sink slows reading and memory stays flat (at most `buffer_batches + 1` batches of
+//! `batch_refunds` refunds, plus one `refund_id` per refund of the window being read).
+//! A shutdown signal stops the run after the commit in progress, never in the middle of one.
+//!
+//! ```no_run
+//! # async fn demo<S: wdt_qimen::sync::Sink<wdt_qimen::Refund>>(client: wdt_qimen::Client, sink: S) {
+//! use wdt_qimen::sync::{SyncConfig, SyncEngine};
+//! let engine = SyncEngine::new(client, sink, SyncConfig::default());
+//! let report = engine.run().await.expect("sync failed");
+//! println!("{} refunds, checkpoint {:?}", report.refunds, report.checkpoint);
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{NaiveDateTime, TimeDelta};
+use tokio::sync::mpsc;
+
+use super::fetch::{read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
+use super::report::{Progress, SyncReport};
+use super::sink::{Batch, Checkpoint, DeadLetter, Sink, StreamId, WindowBounds};
+use super::window;
+use crate::api::aftersales::{RefundSearch, MAX_PAGE_SIZE};
+use crate::client::Client;
+use crate::error::Error;
+use crate::model::refund::Refund;
+use crate::time::{format_wdt, to_beijing, Clock, SystemClock};
+use crate::transport::REFUND_SEARCH;
+
+/// Settings of a sync run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SyncConfig {
+    /// Where the first run starts (Beijing wall time; default 2024-01-01 00:00:00).
+    pub start: NaiveDateTime,
+    /// How far before the checkpoint a run starts re-reading (default 1 min): absorbs clock skew
+    /// and late commits on WDT's side.
+    pub overlap: TimeDelta,
+    /// How far behind now a run stops (default 1 min), so the window being read no longer moves.
+    pub settle_lag: TimeDelta,
+    /// Longest window (default 29 days; at most 30, the API's limit).
+    pub max_window: TimeDelta,
+    /// A window needing more pages than this is bisected (default 50).
+    pub max_pages_per_window: u32,
+    /// Page size, 1..=200 (default 100).
+    pub page_size: u32,
+    /// Refunds per commit (default 500).
+    pub batch_refunds: usize,
+    /// Re-reads of a window whose distinct count falls short of `total_count` (default 3).
+    pub max_rereads: u32,
+    /// Batches buffered between reading and writing (default 2).
+    pub buffer_batches: usize,
+    /// How windows are paged (default drift-safe).
+    pub paging: PagingOrder,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            start: crate::time::parse_wdt("2024-01-01 00:00:00").expect("valid literal"),
+            overlap: TimeDelta::minutes(1),
+            settle_lag: TimeDelta::minutes(1),
+            max_window: TimeDelta::days(29),
+            max_pages_per_window: 50,
+            page_size: 100,
+            batch_refunds: 500,
+            max_rereads: 3,
+            buffer_batches: 2,
+            paging: PagingOrder::DriftSafe,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Checks the settings; the error names the field, the value and the fix.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.max_window > crate::api::aftersales::MAX_WINDOW || self.max_window < TimeDelta::seconds(2) {
+            return Err(Error::config(
+                "max_window",
+                format!("{}s", self.max_window.num_seconds()),
+                "use a window from 2 seconds to 30 days",
+            ));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            return Err(Error::config(
+                "page_size",
+                self.page_size,
+                "use a page size from 1 to 200",
+            ));
+        }
+        if self.max_pages_per_window == 0 {
+            return Err(Error::config(
+                "max_pages_per_window",
+                0,
+                "allow at least one page per window",
+            ));
+        }
+        if self.batch_refunds == 0 {
+            return Err(Error::config(
+                "batch_refunds",
+                0,
+                "commit at least one refund per batch",
+            ));
+        }
+        if self.overlap < TimeDelta::zero() || self.settle_lag < TimeDelta::zero() {
+            return Err(Error::config(
+                "overlap/settle_lag",
+                "negative",
+                "use durations of 0s or more",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a run failed. Whatever it is, the committed checkpoint never passes uncommitted data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError<E: std::error::Error + 'static> {
+    /// Reading from WDT failed (after retries).
+    #[error("reading refunds failed: {0}")]
+    Api(#[from] Error),
+    /// The sink failed to commit.
+    #[error("writing to the sink failed: {0}")]
+    Sink(#[source] E),
+    /// A window stayed short of its `total_count` after every re-read.
+    #[error(
+        "window {from} .. {to}: read {distinct} distinct refunds but WDT counted {expected}, after {rereads} re-reads; \
+         the checkpoint stays before this window (rerun later, or lower the page size)"
+    )]
+    WindowIncomplete {
+        /// Window start (Beijing).
+        from: String,
+        /// Window end (Beijing).
+        to: String,
+        /// Distinct refunds read.
+        distinct: u64,
+        /// The smallest count WDT gave.
+        expected: u64,
+        /// Re-reads made.
+        rereads: u32,
+    },
+}
+
+/// A progress hook.
+pub type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The incremental sync of refunds from one [`Client`] into one [`Sink`].
+pub struct SyncEngine<S> {
+    client: Client,
+    sink: Arc<S>,
+    cfg: SyncConfig,
+    template: RefundSearch,
+    stream: StreamId,
+    clock: Arc<dyn Clock>,
+    progress: Option<ProgressHook>,
+}
+
+impl<S> std::fmt::Debug for SyncEngine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine")
+            .field("client", &self.client)
+            .field("cfg", &self.cfg)
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
+impl<S: Sink<Refund> + 'static> SyncEngine<S> {
+    /// An engine for `client` into `sink`. The stream id is the account's `sid` and the native
+    /// method name, so switching routes keeps the checkpoint.
+    pub fn new(client: Client, sink: S, cfg: SyncConfig) -> Self {
+        let stream = StreamId::new(client.route().wdt().sid(), REFUND_SEARCH.native);
+        Self {
+            client,
+            sink: Arc::new(sink),
+            cfg,
+            template: RefundSearch::by_numbers(),
+            stream,
+            clock: Arc::new(SystemClock),
+            progress: None,
+        }
+    }
+
+    /// Filters applied to every window (shops, status, …); its `modified` window is replaced.
+    pub fn with_filters(mut self, template: RefundSearch) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// Uses another stream id (e.g. one per filter set).
+    pub fn with_stream(mut self, stream: StreamId) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// The clock that decides "now" (default the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Called after every page and every commit.
+    pub fn with_progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = Some(hook);
+        self
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The stream id the checkpoint is stored under.
+    pub fn stream(&self) -> &StreamId {
+        &self.stream
+    }
+
+    /// Runs once, to `now − settle_lag`.
+    pub async fn run(&self) -> Result<SyncReport, SyncError<S::Error>> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Runs once, stopping early (after the commit in progress) when `shutdown` completes.
+    pub async fn run_until<F: Future<Output = ()> + Send>(
+        &self,
+        shutdown: F,
+    ) -> Result<SyncReport, SyncError<S::Error>> {
+        self.cfg.validate()?;
+        let started = tokio::time::Instant::now();
+        let stats_before = self.client.stats();
+        let template = self.template.clone().page_size(self.cfg.page_size)?;
+        let checkpoint = self
+            .sink
+            .load_checkpoint(&self.stream)
+            .await
+            .map_err(SyncError::Sink)?
+            .map(|c| c.window_end);
+        let now = to_beijing(self.clock.now());
+        let end = now - self.cfg.settle_lag;
+        let from = window::run_start(checkpoint, self.cfg.start, self.cfg.overlap);
+        let windows = if checkpoint.is_some_and(|c| end <= c) {
+            Vec::new()
+        } else {
+            window::plan(from, end, self.cfg.max_window)
+        };
+        let span = tracing::info_span!("sync_run", stream = %self.stream, from = %format_wdt(from), to = %format_wdt(end), windows = windows.len());
+        let _enter = span.enter();
+        tracing::info!(checkpoint = ?checkpoint.map(format_wdt), "sync run starts");
+
+        let shared = Mutex::new(SyncReport {
+            windows_planned: windows.len() as u64,
+            checkpoint,
+            ..SyncReport::default()
+        });
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<Batch<Refund>>(self.cfg.buffer_batches.max(1));
+        let (shared, stop) = (&shared, &stop);
+        let main = async move {
+            tokio::join!(
+                self.read_all(windows, template, tx, shared, stop),
+                self.write_all(rx, shared, stop)
+            )
+        };
+        tokio::pin!(main);
+        tokio::pin!(shutdown);
+        let mut signalled = false;
+        let (read, write) = loop {
+            tokio::select! {
+                r = &mut main => break r,
+                _ = &mut shutdown, if !signalled => {
+                    tracing::info!("shutdown requested; stopping after the commit in progress");
+                    signalled = true;
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        };
+        write?;
+        read?;
+
+        let mut report = shared.lock().expect("report lock").clone();
+        let stats = self.client.stats();
+        report.retries = stats.retries - stats_before.retries;
+        report.throttles = stats.throttles - stats_before.throttles;
+        report.elapsed = started.elapsed();
+        report.interrupted = signalled;
+        report.lag = report
+            .checkpoint
+            .and_then(|c| (to_beijing(self.clock.now()) - c).to_std().ok());
+        if let Some(lag) = report.lag {
+            metrics::gauge!("wdt_sync_lag_seconds").set(lag.as_secs_f64());
+        }
+        tracing::info!(
+            refunds = report.refunds,
+            pages = report.pages,
+            commits = report.commits,
+            "sync run done"
+        );
+        Ok(report)
+    }
+
+    fn notify(&self, shared: &Mutex<SyncReport>, window: Option<WindowBounds>) {
+        if let Some(hook) = &self.progress {
+            let r = shared.lock().expect("report lock");
+            let p = Progress {
+                windows_done: r.windows_done,
+                windows_planned: r.windows_planned,
+                window,
+                pages: r.pages,
+                refunds: r.refunds,
+                commits: r.commits,
+            };
+            drop(r);
+            hook(&p);
+        }
+    }
+
+    async fn read_all(
+        &self,
+        windows: Vec<WindowBounds>,
+        template: RefundSearch,
+        tx: mpsc::Sender<Batch<Refund>>,
+        shared: &Mutex<SyncReport>,
+        stop: &AtomicBool,
+    ) -> Result<(), SyncError<S::Error>> {
+        let mut stack: Vec<WindowBounds> = windows.into_iter().rev().collect();
+        while let Some(w) = stack.pop() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let span = tracing::info_span!("window", from = %format_wdt(w.from), to = %format_wdt(w.to));
+            let _enter = span.enter();
+            let settings = ReadSettings {
+                order: self.cfg.paging,
+                max_pages: self.cfg.max_pages_per_window,
+                max_rereads: self.cfg.max_rereads,
+                can_split: window::bisect(w).is_some(),
+            };
+            let mut batcher = Batcher {
+                tx: &tx,
+                stream: &self.stream,
+                window: w,
+                limit: self.cfg.batch_refunds,
+                refunds: Vec::new(),
+                dead: Vec::new(),
+                open: true,
+            };
+            let mut rereads = 0u32;
+            let outcome = read_window(
+                &self.client,
+                &template,
+                w,
+                settings,
+                &mut batcher,
+                || {
+                    shared.lock().expect("report lock").pages += 1;
+                    metrics::counter!("wdt_sync_pages_total").increment(1);
+                    self.notify(shared, Some(w));
+                },
+                &mut || {
+                    rereads += 1;
+                    shared.lock().expect("report lock").rereads += 1;
+                },
+            )
+            .await?;
+            match outcome {
+                WindowRead::Done { distinct } => {
+                    shared.lock().expect("report lock").refunds += distinct;
+                    metrics::counter!("wdt_sync_refunds_total").increment(distinct);
+                    if !batcher.finish(Checkpoint { window_end: w.to }).await {
+                        break;
+                    }
+                }
+                WindowRead::TooManyPages { total } => {
+                    let (left, right) = window::bisect(w).expect("can_split was checked");
+                    tracing::info!(total, "window holds too many pages; bisecting");
+                    let mut r = shared.lock().expect("report lock");
+                    r.bisections += 1;
+                    r.windows_planned += 1;
+                    stack.push(right);
+                    stack.push(left);
+                }
+                WindowRead::Stopped => break,
+                WindowRead::Incomplete { distinct, expected } => {
+                    return Err(SyncError::WindowIncomplete {
+                        from: format_wdt(w.from),
+                        to: format_wdt(w.to),
+                        distinct,
+                        expected,
+                        rereads,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_all(
+        &self,
+        mut rx: mpsc::Receiver<Batch<Refund>>,
+        shared: &Mutex<SyncReport>,
+        stop: &AtomicBool,
+    ) -> Result<(), SyncError<S::Error>> {
+        while let Some(batch) = rx.recv().await {
+            let checkpoint = batch.checkpoint.clone();
+            let window = batch.window;
+            let n = batch.records.len() as u64;
+            let span = tracing::info_span!("commit", refunds = n, checkpoint = ?checkpoint.as_ref().map(|c| format_wdt(c.window_end)));
+            let report = {
+                let _enter = span.enter();
+                self.sink.commit(batch).await.map_err(SyncError::Sink)?
+            };
+            {
+                let mut r = shared.lock().expect("report lock");
+                r.commits += 1;
+                r.refunds_written += n;
+                r.dead_letters += report.dead_lettered;
+                r.rows.absorb(&report);
+                if let Some(c) = checkpoint {
+                    r.windows_done += 1;
+                    r.checkpoint = Some(c.window_end);
+                    metrics::gauge!("wdt_sync_checkpoint_unix_seconds")
+                        .set(crate::time::from_beijing(c.window_end).timestamp() as f64);
+                }
+            }
+            metrics::counter!("wdt_sync_rows_written_total").increment(report.inserted + report.updated);
+            self.notify(shared, Some(window));
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects fresh records of one window into batches for the writer.
+struct Batcher<'a> {
+    tx: &'a mpsc::Sender<Batch<Refund>>,
+    stream: &'a StreamId,
+    window: WindowBounds,
+    limit: usize,
+    refunds: Vec<Refund>,
+    dead: Vec<DeadLetter>,
+    open: bool,
+}
+
+impl Batcher<'_> {
+    async fn send(&mut self, checkpoint: Option<Checkpoint>) -> bool {
+        let batch = Batch {
+            stream: self.stream.clone(),
+            window: self.window,
+            records: std::mem::take(&mut self.refunds),
+            dead_letters: std::mem::take(&mut self.dead),
+            checkpoint,
+        };
+        self.open = self.open && self.tx.send(batch).await.is_ok();
+        self.open
+    }
+
+    /// Sends the rest with the window's checkpoint.
+    async fn finish(&mut self, checkpoint: Checkpoint) -> bool {
+        self.send(Some(checkpoint)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncEmit for &mut Batcher<'_> {
+    async fn emit(&mut self, refunds: Vec<Refund>, dead: Vec<DeadLetter>) -> bool {
+        self.refunds.extend(refunds);
+        self.dead.extend(dead);
+        if self.refunds.len() + self.dead.len() >= self.limit {
+            return self.send(None).await;
+        }
+        self.open
+    }
+}
