@@ -7,7 +7,7 @@
 //! A shutdown signal stops the run after the commit in progress, never in the middle of one.
 //!
 //! ```no_run
-//! # async fn demo<S: wdt_qimen::sync::Sink<wdt_qimen::Refund>>(client: wdt_qimen::Client, sink: S) {
+//! # async fn demo<S: wdt_qimen::sync::Sink<wdt_qimen::Refund> + 'static>(client: wdt_qimen::Client, sink: S) {
 //! use wdt_qimen::sync::{SyncConfig, SyncEngine};
 //! let engine = SyncEngine::new(client, sink, SyncConfig::default());
 //! let report = engine.run().await.expect("sync failed");
