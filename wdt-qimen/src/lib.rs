@@ -6,12 +6,12 @@
 //! - [`sign`]: the three signature schemes as pure functions.
 //! - [`credentials`]: WDT and Qimen credentials, secrets held in `secrecy` types.
 //! - [`transport`]: one signed HTTP exchange per attempt, envelope to `Result`.
-//! - [`error`]: the one error type and its [`ErrorKind`](error::ErrorKind).
+//! - [`error`]: the one error type and its [`ErrorKind`].
 //! - [`retry`], [`limit`]: full-jitter backoff decisions and the per-account rate limiter.
 //! - [`model`]: the typed refund and its tolerant decoders.
-//! - [`api`]: request builders ([`RefundSearch`](api::aftersales::RefundSearch)).
-//! - [`pager`]: [`Page`](pager::Page) and the owned page stream.
-//! - [`client`]: [`Client`](client::Client), tying the above together.
+//! - [`api`]: request builders ([`RefundSearch`]).
+//! - [`pager`]: [`Page`] and the owned page stream.
+//! - [`client`]: [`Client`], tying the above together.
 //! - [`sync`]: the [`Sink`](sync::Sink) trait and the drift-safe incremental sync engine.
 //! - `simulator` (feature `simulator`): a local gateway for both routes.
 
