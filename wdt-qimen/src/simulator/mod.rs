@@ -1,1 +1,356 @@
-//! placeholder
+//! A local stand-in for both gateways (feature `simulator`): WDT's native open API and the Qimen
+//! route, serving a generated, reproducible set of refunds.
+//!
+//! [`Simulator::builder`] starts a [`wiremock::MockServer`] on `127.0.0.1` (random port) whose
+//! one responder answers the way the real services are documented to answer
+//! (`/work/shared/wdt-protocol.md`, sections in parentheses):
+//!
+//! - **Native route**, `POST {native_url}` (path `/openapi`): system parameters in the query,
+//!   the body a JSON array `[{params}]` (§1a). Checked in this order: `method` is
+//!   `aftersales.refund.Refund.search` (else status 100); `sid`, `key`, `salt` (status 1
+//!   "sid is not exists" / "app auth fail" / "验证失败"); `timestamp` in seconds since
+//!   2012-01-01 00:00:00 +08:00, within 120 s of the system clock (status 7 "时间戳错误"; a value
+//!   that does not fit an int, e.g. milliseconds, gives status 1 `For input string: "…"`); the md5
+//!   `sign` over every query parameter but `sign`, plus `body` = the raw body text (status 1
+//!   "验证失败"); `v=1.0` (status 8). `page_no` is 0-based; `total_count` is only written when
+//!   `calc_total=1`. Success: `{"status":0,"data":{"total_count":N,"order":[…]}}`.
+//! - **Qimen route**, `POST {qimen_url}` (path `/router/qm`): TOP system parameters in the query
+//!   (or the form), the application fields as an `application/x-www-form-urlencoded` body (§1b).
+//!   Checked in this order: required TOP parameters (code 40); `app_key` (code 29); the TOP `sign`
+//!   over query ∪ form with any of `md5`, `hmac`, `hmac-sha256` (code 25 "Invalid signature");
+//!   `timestamp` (Beijing `yyyy-MM-dd HH:mm:ss`) within ±10 min (code 31); `target_app_key`
+//!   (code 41); `method` is `wdt.aftersales.refund.refund.search` (code 22). Then, inside
+//!   `response`: `wdt3_customer_id`, `wdt_appkey`, `wdt_salt`, and the `wdt_sign` (status 1
+//!   "验证失败"). `page_no` is 1-based (0 is read as 1). Success:
+//!   `{"response":{"status":0,"data":{"total_count":N,"order":[…]}}}`; with
+//!   [`SimulatorBuilder::string_status`] every other WDT answer on this route writes the status
+//!   as a string (`"0"`).
+//! - **Both**: `modified_from` / `modified_to` (Beijing `yyyy-MM-dd HH:mm:ss`) are required
+//!   (status 100 "参数中必须包含起止时间"), unparseable dates give status 100
+//!   "Unparseable date: …", a span over 30 days status 100
+//!   "您的查询时间过宽,查询时间不能大于30天" (§5); `page_size` must be 1..=200. The page holds
+//!   the refunds with `from <= modified <= to` (compared in milliseconds; each bound's
+//!   inclusivity is configurable), ordered by `modified` then `refund_id`, descending with
+//!   `order_type=1`. The filters `status`, `type` and `shop_nos` are honoured; other business
+//!   parameters are accepted and ignored.
+//!
+//! The data set is derived from a seed: the same seed and size give the same refunds (see
+//! `refund.rs` for the JSON quirks reproduced, §6). A share of the refunds sit in clusters with
+//! one exact `modified` second. Faults — latency, throttling (§7), transient failures, and
+//! paging drift (§8) — are all off by default and drawn from their own seeded generators.
+//!
+//! # What it cannot imitate
+//! - Real quotas: nobody outside WDT knows the per-minute limits; throttling here is a coin flip
+//!   at [`SimulatorBuilder::throttle_rate`], not a response to how fast the client calls, and a
+//!   "ban" lasts only as long as the client chooses to wait.
+//! - Privacy masking: the Qimen route here returns the same buyer and receiver fields as the
+//!   native one; the real services blank or mask them depending on the platform (§5).
+//! - Server-side inclusivity of `modified_from`/`modified_to`, the Qimen `page_no` base, the
+//!   `page_size` cap, the JSON types Qimen really uses, and whether `total_count` is written
+//!   without `calc_total=1`: all unknown (§9); the simulator picks one behaviour (configurable
+//!   where cheap) and a client must not rely on it.
+//! - Error texts it invents where the documentation has none (unknown method, bad `page_size`,
+//!   database error) and the order of the checks.
+//! - Other methods, other tenants, IP whitelists, `X-Version-SDK`, keep-alive quirks, HTTPS.
+
+mod data;
+mod faults;
+mod handler;
+mod query;
+mod refund;
+mod state;
+mod text;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer};
+
+use crate::credentials::{QimenCredentials, WdtCredentials, DEFAULT_TARGET_APP_KEY};
+use crate::time::{from_beijing, parse_wdt, to_beijing};
+use data::{DataConfig, Dataset};
+use handler::Gateway;
+use state::{lock, State};
+
+/// The native method this simulator serves.
+pub const NATIVE_METHOD: &str = "aftersales.refund.Refund.search";
+/// The Qimen method this simulator serves.
+pub const QIMEN_METHOD: &str = "wdt.aftersales.refund.refund.search";
+/// The path of the native route.
+pub const NATIVE_PATH: &str = "/openapi";
+/// The path of the Qimen route.
+pub const QIMEN_PATH: &str = "/router/qm";
+
+/// The seller account (`sid`) the simulator accepts.
+pub const WDT_SID: &str = "wdtsim";
+/// The WDT app key the simulator accepts.
+pub const WDT_APP_KEY: &str = "wdtsim-refund";
+/// The WDT app secret (`secret:salt`) the simulator accepts. A test value, not a secret.
+pub const WDT_APP_SECRET: &str = "sim0secret0native:sim0salt";
+/// The Qimen app key the simulator accepts.
+pub const QIMEN_APP_KEY: &str = "30000001";
+/// The Qimen app secret the simulator accepts. A test value, not a secret.
+pub const QIMEN_APP_SECRET: &str = "sim0secret0qimen";
+/// The `target_app_key` the simulator accepts (WDT Ultimate's).
+pub const QIMEN_TARGET_APP_KEY: &str = DEFAULT_TARGET_APP_KEY;
+
+/// What the simulator has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Every HTTP request received.
+    pub requests: u64,
+    /// Requests on the native path.
+    pub native_requests: u64,
+    /// Requests on the Qimen path.
+    pub qimen_requests: u64,
+    /// Pages answered with success.
+    pub pages_served: u64,
+    /// Requests answered with an injected throttle.
+    pub throttled: u64,
+    /// Requests answered with an injected transient failure (HTTP 502, truncated JSON, HTML,
+    /// database error).
+    pub transient_faults: u64,
+    /// Requests refused for credentials, signature or timestamp.
+    pub auth_failures: u64,
+    /// Requests refused for their arguments (method, window, pager, parameters).
+    pub invalid_requests: u64,
+    /// Refunds modified by drift (per request and [`Simulator::modify_now`]).
+    pub drifted_refunds: u64,
+}
+
+/// Configures and starts a [`Simulator`]. Every fault is off by default.
+#[derive(Debug, Clone)]
+pub struct SimulatorBuilder {
+    seed: u64,
+    refunds: usize,
+    time_range: Option<(NaiveDateTime, NaiveDateTime)>,
+    cluster_share: f64,
+    latency: Duration,
+    throttle_rate: f64,
+    transient_rate: f64,
+    drift: usize,
+    string_status: bool,
+    inclusive_from: bool,
+    inclusive_to: bool,
+}
+
+impl Default for SimulatorBuilder {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            refunds: 3000,
+            time_range: None,
+            cluster_share: 0.05,
+            latency: Duration::ZERO,
+            throttle_rate: 0.0,
+            transient_rate: 0.0,
+            drift: 0,
+            string_status: false,
+            inclusive_from: true,
+            inclusive_to: true,
+        }
+    }
+}
+
+impl SimulatorBuilder {
+    /// The seed of the data set and of every fault generator (default 42).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// How many refunds to generate (default 3000).
+    pub fn refunds(mut self, n: usize) -> Self {
+        self.refunds = n;
+        self
+    }
+
+    /// The range, in Beijing wall time, the refunds' `modified` times are spread over (default
+    /// 2024-01-01 00:00:00 to one hour before the start, whole seconds). Reversed bounds are
+    /// swapped.
+    pub fn time_range(mut self, start: NaiveDateTime, end: NaiveDateTime) -> Self {
+        self.time_range = Some(if start <= end { (start, end) } else { (end, start) });
+        self
+    }
+
+    /// The share of refunds (0..=1, default 0.05) placed in clusters of 3–20 refunds that share
+    /// one exact `modified` second.
+    pub fn cluster_share(mut self, share: f64) -> Self {
+        self.cluster_share = share;
+        self
+    }
+
+    /// A delay added to every answer (default none).
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The probability (0..=1) that a valid page request is answered with a throttle: on the
+    /// native route status 100 with the call-rate or concurrency message (full-width or ASCII
+    /// comma); on Qimen alternately WDT's message inside `response` and the gateway's code 7
+    /// "App Call Limited" ban.
+    pub fn throttle_rate(mut self, rate: f64) -> Self {
+        self.throttle_rate = rate;
+        self
+    }
+
+    /// The probability (0..=1) that a valid page request fails transiently: HTTP 502, a
+    /// truncated JSON body, an HTML body with HTTP 200, or status 4 (database error).
+    pub fn transient_rate(mut self, rate: f64) -> Self {
+        self.transient_rate = rate;
+        self
+    }
+
+    /// Before each page is answered, modify this many refunds of the requested window (or of the
+    /// whole set when the window is empty): `modified` becomes now, and the status, an amount or
+    /// the detail lines change. This is the drift that makes forward paging lose refunds.
+    pub fn drift(mut self, per_request: usize) -> Self {
+        self.drift = per_request;
+        self
+    }
+
+    /// On the Qimen route, write every other WDT `status` as a string (`"0"`), a quirk real
+    /// clients report (default off).
+    pub fn string_status(mut self, on: bool) -> Self {
+        self.string_status = on;
+        self
+    }
+
+    /// Whether `modified == modified_from` is inside the window (default true).
+    pub fn inclusive_from(mut self, inclusive: bool) -> Self {
+        self.inclusive_from = inclusive;
+        self
+    }
+
+    /// Whether `modified == modified_to` is inside the window (default true).
+    pub fn inclusive_to(mut self, inclusive: bool) -> Self {
+        self.inclusive_to = inclusive;
+        self
+    }
+
+    /// Generates the data set and starts the server. Must run inside a Tokio runtime.
+    pub async fn start(self) -> Simulator {
+        let (start, end) = self.time_range.unwrap_or_else(|| {
+            let start = parse_wdt("2024-01-01 00:00:00").expect("a valid constant");
+            let end = to_beijing(Utc::now() - chrono::Duration::hours(1));
+            let end = end.with_nanosecond(0).unwrap_or(end);
+            (start, end.max(start))
+        });
+        let data = Dataset::generate(&DataConfig {
+            seed: self.seed,
+            refunds: self.refunds,
+            start_ms: from_beijing(start).timestamp_millis(),
+            end_ms: from_beijing(end).timestamp_millis(),
+            cluster_share: self.cluster_share,
+        });
+        let mut st = State::new(data);
+        st.faults.set_throttle_rate(self.throttle_rate);
+        st.faults.set_transient_rate(self.transient_rate);
+        st.drift_per_request = self.drift;
+        st.latency = self.latency;
+        st.string_status = self.string_status;
+        st.inclusive_from = self.inclusive_from;
+        st.inclusive_to = self.inclusive_to;
+        let state = Arc::new(Mutex::new(st));
+        let server = MockServer::builder().disable_request_recording().start().await;
+        Mock::given(any())
+            .respond_with(Gateway {
+                state: Arc::clone(&state),
+            })
+            .mount(&server)
+            .await;
+        Simulator { server, state }
+    }
+}
+
+/// A running simulator; dropping it stops the server.
+pub struct Simulator {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("uri", &self.server.uri())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Simulator {
+    /// A builder with the defaults: 3000 refunds, seed 42, 2024-01-01 to an hour ago, no faults.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::default()
+    }
+
+    /// The server's base URI, `http://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The native route's URL (`…/openapi`).
+    pub fn native_url(&self) -> String {
+        format!("{}{NATIVE_PATH}", self.server.uri())
+    }
+
+    /// The Qimen route's URL (`…/router/qm`).
+    pub fn qimen_url(&self) -> String {
+        format!("{}{QIMEN_PATH}", self.server.uri())
+    }
+
+    /// The WDT credentials the simulator accepts ([`WDT_SID`], [`WDT_APP_KEY`],
+    /// [`WDT_APP_SECRET`]).
+    pub fn wdt_credentials(&self) -> WdtCredentials {
+        WdtCredentials::new(WDT_SID, WDT_APP_KEY, WDT_APP_SECRET).expect("the simulator's credentials are valid")
+    }
+
+    /// The Qimen credentials the simulator accepts ([`QIMEN_APP_KEY`], [`QIMEN_APP_SECRET`],
+    /// target `21363512`, sign method md5; the simulator also accepts hmac and hmac-sha256).
+    pub fn qimen_credentials(&self) -> QimenCredentials {
+        QimenCredentials::new(QIMEN_APP_KEY, QIMEN_APP_SECRET)
+            .expect("the simulator's credentials are valid")
+            .with_target_app_key(QIMEN_TARGET_APP_KEY)
+    }
+
+    /// The current data set (after drift), as the native route writes it, sorted by
+    /// `refund_id`. Builds every refund: meant for tests, not for large sets in a loop.
+    pub fn snapshot(&self) -> Vec<serde_json::Value> {
+        lock(&self.state).snapshot()
+    }
+
+    /// Changes how many refunds drift before each page is answered.
+    pub fn set_drift(&self, per_request: usize) {
+        lock(&self.state).drift_per_request = per_request;
+    }
+
+    /// Changes the throttle probability (0..=1).
+    pub fn set_throttle_rate(&self, rate: f64) {
+        lock(&self.state).faults.set_throttle_rate(rate);
+    }
+
+    /// Changes the transient-failure probability (0..=1).
+    pub fn set_transient_rate(&self, rate: f64) {
+        lock(&self.state).faults.set_transient_rate(rate);
+    }
+
+    /// Changes the delay added to every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.state).latency = latency;
+    }
+
+    /// What the simulator has done so far.
+    pub fn stats(&self) -> SimStats {
+        lock(&self.state).stats
+    }
+
+    /// Modifies `n` refunds (drawn from the whole set) now, as drift does; returns how many
+    /// (fewer only when the set is smaller).
+    pub fn modify_now(&self, n: usize) -> usize {
+        lock(&self.state).drift_now(&[], n)
+    }
+}

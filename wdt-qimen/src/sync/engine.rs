@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::{NaiveDateTime, TimeDelta, Timelike};
 use tokio::sync::mpsc;
 
 use super::fetch::{read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
@@ -243,8 +243,12 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             .map_err(SyncError::Sink)?
             .map(|c| c.window_end);
         let now = to_beijing(self.clock.now());
-        let end = now - self.cfg.settle_lag;
-        let from = window::run_start(checkpoint, self.cfg.start, self.cfg.overlap);
+        // WDT's time parameters have whole seconds: a window ends on a whole second so the
+        // checkpoint never claims the fraction of a second that the query did not cover.
+        let end = (now - self.cfg.settle_lag).with_nanosecond(0).expect("0 ns is valid");
+        let from = window::run_start(checkpoint, self.cfg.start, self.cfg.overlap)
+            .with_nanosecond(0)
+            .expect("0 ns is valid");
         let windows = if checkpoint.is_some_and(|c| end <= c) {
             Vec::new()
         } else {

@@ -1,0 +1,141 @@
+//! The simulator's shared state: the data set, the behaviour switches, the generators and the
+//! counters, behind one mutex that the responder and the [`Simulator`](super::Simulator) share.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+
+use super::data::{rng_for, Dataset};
+use super::faults::Faults;
+use super::query::Search;
+use super::refund::{build, Style};
+use super::SimStats;
+
+const DOMAIN_DRIFT: u64 = 0xD21F;
+
+/// Everything a request may read or change.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub data: Dataset,
+    pub faults: Faults,
+    pub drift_rng: StdRng,
+    pub drift_per_request: usize,
+    pub latency: Duration,
+    pub string_status: bool,
+    pub inclusive_from: bool,
+    pub inclusive_to: bool,
+    pub stats: SimStats,
+    /// WDT-level answers given on the Qimen route (drives the `"0"` status alternation).
+    pub qimen_answers: u64,
+    /// Gateway `request_id` counter.
+    pub request_ids: u64,
+}
+
+/// Locks the state, also after a panic in another request (the state stays usable).
+pub(crate) fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    pub fn new(data: Dataset) -> Self {
+        let seed = data.seed;
+        Self {
+            data,
+            faults: Faults::new(seed, 0.0, 0.0),
+            drift_rng: rng_for(seed, DOMAIN_DRIFT, 0, 0),
+            drift_per_request: 0,
+            latency: Duration::ZERO,
+            string_status: false,
+            inclusive_from: true,
+            inclusive_to: true,
+            stats: SimStats::default(),
+            qimen_answers: 0,
+            request_ids: 0,
+        }
+    }
+
+    /// Positions of the refunds the search selects, in (modified, refund_id) ascending order.
+    fn matching(&self, q: &Search) -> Vec<u32> {
+        let window = self
+            .data
+            .window(q.from_ms, q.to_ms, self.inclusive_from, self.inclusive_to);
+        if !q.has_filters() {
+            return window.iter().map(|e| e.1).collect();
+        }
+        window
+            .iter()
+            .map(|e| e.1)
+            .filter(|&pos| {
+                let s = &self.data.slots[pos as usize];
+                q.status.is_none_or(|v| v == s.status)
+                    && q.kind.is_none_or(|v| v == s.kind)
+                    && q.shops.as_ref().is_none_or(|shops| shops.contains(&s.shop))
+            })
+            .collect()
+    }
+
+    /// Modifies `n` refunds now; `candidates` empty means anywhere in the data set.
+    pub fn drift_now(&mut self, candidates: &[u32], n: usize) -> usize {
+        let now = chrono::Utc::now().timestamp_millis();
+        let done = if candidates.is_empty() {
+            self.data.drift_anywhere(&mut self.drift_rng, n, now)
+        } else {
+            self.data.drift_some(&mut self.drift_rng, candidates, n, now)
+        };
+        self.stats.drifted_refunds += done as u64;
+        done
+    }
+
+    /// Serves one page: drift first (from the searched window), then select, order, slice and
+    /// write `{"total_count":N,"order":[…]}` (without `total_count` when `with_total` is false).
+    pub fn page(&mut self, q: &Search, page_size: usize, page_index: usize, qimen: bool, with_total: bool) -> Vec<u8> {
+        let mut matching = self.matching(q);
+        if self.drift_per_request > 0 {
+            self.drift_now(&matching, self.drift_per_request);
+            matching = self.matching(q);
+        }
+        let total = matching.len();
+        let start = page_index.saturating_mul(page_size).min(total);
+        let end = start.saturating_add(page_size).min(total);
+        let positions: Vec<u32> = if q.descending {
+            matching.iter().rev().skip(start).take(end - start).copied().collect()
+        } else {
+            matching[start..end].to_vec()
+        };
+        let seed = self.data.seed;
+        let mut out = Vec::with_capacity(64 + positions.len() * 3_000);
+        out.push(b'{');
+        if with_total {
+            out.extend_from_slice(format!("\"total_count\":{total},").as_bytes());
+        }
+        out.extend_from_slice(b"\"order\":[");
+        for (i, pos) in positions.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let slot = &self.data.slots[pos as usize];
+            let style = if qimen {
+                Style::qimen(seed, slot.id)
+            } else {
+                Style::native(seed, slot.id)
+            };
+            serde_json::to_writer(&mut out, &build(seed, slot, style)).expect("a refund always serializes");
+        }
+        out.extend_from_slice(b"]}");
+        self.stats.pages_served += 1;
+        out
+    }
+
+    /// Every refund as the native route writes it, by refund_id.
+    pub fn snapshot(&self) -> Vec<serde_json::Value> {
+        let seed = self.data.seed;
+        self.data
+            .slots
+            .iter()
+            .map(|s| {
+                serde_json::to_value(build(seed, s, Style::native(seed, s.id))).expect("a refund always serializes")
+            })
+            .collect()
+    }
+}
