@@ -33,14 +33,23 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { per_second: 1.0, burst: 1, max_in_flight: 1, min_per_second: 1.0 / 30.0, recovery_step: 0.05 }
+        Self {
+            per_second: 1.0,
+            burst: 1,
+            max_in_flight: 1,
+            min_per_second: 1.0 / 30.0,
+            recovery_step: 0.05,
+        }
     }
 }
 
 impl RateLimitConfig {
     /// No rate limit (tests, simulators); the in-flight bound still applies.
     pub fn unlimited() -> Self {
-        Self { per_second: f64::INFINITY, ..Self::default() }
+        Self {
+            per_second: f64::INFINITY,
+            ..Self::default()
+        }
     }
 
     /// Sets the full-speed rate and the burst.
@@ -79,6 +88,14 @@ impl std::fmt::Debug for AccountLimiter {
     }
 }
 
+/// A bucket for a changed rate, with its first token already spent: a new bucket starts full,
+/// and a slow-down must not begin with a free call.
+fn rebuilt(rate: f64, burst: u32) -> Option<DefaultDirectRateLimiter> {
+    let b = bucket(rate, burst)?;
+    let _ = b.check();
+    Some(b)
+}
+
 fn bucket(rate: f64, burst: u32) -> Option<DefaultDirectRateLimiter> {
     if !rate.is_finite() || rate <= 0.0 {
         return None;
@@ -97,7 +114,11 @@ pub struct Permit {
 impl AccountLimiter {
     /// A limiter with these settings.
     pub fn new(cfg: RateLimitConfig) -> Self {
-        let state = State { rate: cfg.per_second, bucket: bucket(cfg.per_second, cfg.burst), paused_until: None };
+        let state = State {
+            rate: cfg.per_second,
+            bucket: bucket(cfg.per_second, cfg.burst),
+            paused_until: None,
+        };
         Self {
             in_flight: std::sync::Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
             cfg,
@@ -112,7 +133,12 @@ impl AccountLimiter {
 
     /// Waits for a free in-flight slot, the end of any throttle pause, and a token.
     pub async fn acquire(&self) -> Permit {
-        let slot = self.in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let slot = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         loop {
             let wait = {
                 let st = self.state.lock().expect("limiter lock");
@@ -138,9 +164,11 @@ impl AccountLimiter {
     /// A throttle answer: halve the rate (not below the minimum) and pause for `retry_after`.
     pub fn on_throttle(&self, retry_after: Option<Duration>) {
         let mut st = self.state.lock().expect("limiter lock");
-        let base = if st.rate.is_finite() { st.rate } else { 1.0 };
-        st.rate = (base / 2.0).max(self.cfg.min_per_second);
-        st.bucket = bucket(st.rate, 1);
+        // An unlimited limiter stays unlimited; it only pauses for the hinted time.
+        if st.rate.is_finite() {
+            st.rate = (st.rate / 2.0).max(self.cfg.min_per_second);
+            st.bucket = rebuilt(st.rate, 1);
+        }
         if let Some(d) = retry_after {
             let until = Instant::now() + d;
             st.paused_until = Some(st.paused_until.map_or(until, |u| u.max(until)));
@@ -154,13 +182,13 @@ impl AccountLimiter {
         if st.rate >= self.cfg.per_second {
             return;
         }
-        let step = if self.cfg.per_second.is_finite() { self.cfg.per_second * self.cfg.recovery_step } else { 0.05 };
+        let step = self.cfg.per_second * self.cfg.recovery_step;
         st.rate = (st.rate + step.max(f64::EPSILON)).min(self.cfg.per_second);
-        if st.rate >= self.cfg.per_second {
-            st.bucket = bucket(self.cfg.per_second, self.cfg.burst);
+        st.bucket = if st.rate >= self.cfg.per_second {
+            rebuilt(self.cfg.per_second, self.cfg.burst)
         } else {
-            st.bucket = bucket(st.rate, 1);
-        }
+            rebuilt(st.rate, 1)
+        };
     }
 }
 
@@ -185,6 +213,24 @@ mod tests {
             l.on_success();
         }
         assert_eq!(l.current_rate(), 2.0);
+    }
+
+    #[test]
+    fn a_slow_down_does_not_start_with_a_free_call() {
+        let l = AccountLimiter::new(RateLimitConfig::default().with_rate(0.5, 1));
+        l.on_throttle(None);
+        let st = l.state.lock().unwrap();
+        assert!(
+            st.bucket.as_ref().unwrap().check().is_err(),
+            "the rebuilt bucket handed out a free token"
+        );
+    }
+
+    #[test]
+    fn unlimited_stays_unlimited_after_a_throttle() {
+        let l = AccountLimiter::new(RateLimitConfig::unlimited());
+        l.on_throttle(None);
+        assert!(l.current_rate().is_infinite());
     }
 
     #[tokio::test(start_paused = true)]
