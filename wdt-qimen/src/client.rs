@@ -252,7 +252,13 @@ impl Client {
             page_size: page.page_size,
         };
         self.with_retries(name, |client| async move {
-            let prepared = transport::prepare(&client.inner.route, &method, params, Some(wire), client.inner.clock.now());
+            let prepared = transport::prepare(
+                &client.inner.route,
+                &method,
+                params,
+                Some(wire),
+                client.inner.clock.now(),
+            );
             let body = client.exchange(name, &prepared).await?;
             transport::decode_page::<T>(name, &body, page)
         })
@@ -315,7 +321,11 @@ impl Client {
                 }
                 Decision::GiveUp => {
                     return Err(if state.attempts > 1 && err.is_retryable() {
-                        Error::RetriesExhausted { attempts: state.attempts, elapsed: state.elapsed, last: Box::new(err) }
+                        Error::RetriesExhausted {
+                            attempts: state.attempts,
+                            elapsed: state.elapsed,
+                            last: Box::new(err),
+                        }
                     } else {
                         err
                     });

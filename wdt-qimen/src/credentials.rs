@@ -106,7 +106,11 @@ impl QimenCredentials {
             return Err(Error::config("QIMEN_APP_KEY", "", "set the app key of your Qimen app"));
         }
         if app_secret.is_empty() {
-            return Err(Error::config("QIMEN_APP_SECRET", "", "set the app secret of your Qimen app"));
+            return Err(Error::config(
+                "QIMEN_APP_SECRET",
+                "",
+                "set the app secret of your Qimen app",
+            ));
         }
         Ok(Self {
             app_key,
@@ -217,7 +221,9 @@ mod tests {
 
     #[test]
     fn no_colon_is_a_clear_error_without_the_secret() {
-        let e = WdtCredentials::new("sid1", "key1", "onlysecretvalue").unwrap_err().to_string();
+        let e = WdtCredentials::new("sid1", "key1", "onlysecretvalue")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("WDT_APP_SECRET") && e.contains("secret:salt"), "{e}");
         assert!(!e.contains("onlysecretvalue"), "{e}");
     }
@@ -226,7 +232,11 @@ mod tests {
     fn debug_is_redacted() {
         let w = WdtCredentials::new("sid1", "key1", "topsecretA:saltyB").unwrap();
         let q = QimenCredentials::new("qk", "qimensecretC").unwrap();
-        let r = Route::Qimen { url: "http://x".into(), qimen: q.clone(), wdt: w.clone() };
+        let r = Route::Qimen {
+            url: "http://x".into(),
+            qimen: q.clone(),
+            wdt: w.clone(),
+        };
         for dbg in [format!("{w:?}"), format!("{q:?}"), format!("{r:?}"), format!("{r:#?}")] {
             for secret in ["topsecretA", "saltyB", "qimensecretC"] {
                 assert!(!dbg.contains(secret), "{secret} leaked in {dbg}");

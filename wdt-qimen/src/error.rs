@@ -171,7 +171,9 @@ pub enum Error {
 
 fn hint_for(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::Auth => "; check the app key, the app secret (secret:salt) and the sid, and that this machine's IP is whitelisted",
+        ErrorKind::Auth => {
+            "; check the app key, the app secret (secret:salt) and the sid, and that this machine's IP is whitelisted"
+        }
         ErrorKind::Throttled => "; the account's per-minute quota is used up",
         _ => "",
     }
@@ -346,11 +348,17 @@ mod tests {
         assert_eq!(k, Throttled);
         assert_eq!(after, Some(Duration::from_secs(18)));
         assert_eq!(classify_gateway("7", "App Call Limited", None), (Throttled, None));
-        assert_eq!(classify_gateway("10", "Service Currently Unavailable", None).0, Transient);
+        assert_eq!(
+            classify_gateway("10", "Service Currently Unavailable", None).0,
+            Transient
+        );
         assert_eq!(classify_gateway("25", "Invalid signature", None).0, Auth);
         assert_eq!(classify_gateway("29", "Invalid App Key", None).0, Auth);
         assert_eq!(classify_gateway("31", "Invalid Timestamp", None).0, Timestamp);
-        assert_eq!(classify_gateway("40", "Missing Required Arguments", None).0, InvalidRequest);
+        assert_eq!(
+            classify_gateway("40", "Missing Required Arguments", None).0,
+            InvalidRequest
+        );
         assert_eq!(classify_gateway("41", "Invalid arguments", Some("x")).0, InvalidRequest);
         assert_eq!(classify_gateway("isv.weird", "?", None).0, Unknown);
     }

@@ -36,7 +36,14 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// An empty page.
     pub fn empty(page_no: u32, page_size: u32) -> Self {
-        Self { page_no, page_size, total_count: None, items: Vec::new(), rejected: Vec::new(), fingerprint: 0 }
+        Self {
+            page_no,
+            page_size,
+            total_count: None,
+            items: Vec::new(),
+            rejected: Vec::new(),
+            fingerprint: 0,
+        }
     }
 
     /// Records on the page, rejected ones included.
@@ -83,7 +90,12 @@ impl<T: Send + 'static> PageStream<T> {
     /// A stream that fetches pages `1, 2, …` with `fetch` until a page is empty, the last page
     /// announced by `total_count` is read, or a page repeats the previous one.
     pub fn new(method: impl Into<String>, fetch: FetchPage<T>) -> Self {
-        let state = PagerState { fetch, next: Some(1), previous: None, method: method.into() };
+        let state = PagerState {
+            fetch,
+            next: Some(1),
+            previous: None,
+            method: method.into(),
+        };
         let inner = stream::unfold(state, |mut st| async move {
             let page_no = st.next?;
             match (st.fetch)(page_no).await {
@@ -98,12 +110,16 @@ impl<T: Send + 'static> PageStream<T> {
                     if let Some((prev_no, prev_fp, prev_len)) = st.previous {
                         if page.fingerprint != 0 && prev_fp == page.fingerprint && prev_len == page.len() {
                             st.next = None;
-                            let err = Error::RepeatedPage { method: st.method.clone(), page_no, previous: prev_no };
+                            let err = Error::RepeatedPage {
+                                method: st.method.clone(),
+                                page_no,
+                                previous: prev_no,
+                            };
                             return Some((Err(err), st));
                         }
                     }
-                    let done = page.last_page_no().is_some_and(|last| page_no >= last)
-                        || page.len() < page.page_size as usize;
+                    let done =
+                        page.last_page_no().is_some_and(|last| page_no >= last) || page.len() < page.page_size as usize;
                     st.next = if done { None } else { Some(page_no + 1) };
                     st.previous = Some((page_no, page.fingerprint, page.len()));
                     Some((Ok(page), st))
@@ -165,13 +181,25 @@ mod tests {
     use futures::TryStreamExt;
 
     fn page(no: u32, size: u32, total: u64, items: Vec<u32>) -> Page<u32> {
-        let fingerprint = items.iter().fold(17u64, |h, i| h.wrapping_mul(31).wrapping_add(u64::from(*i) + 1));
-        Page { page_no: no, page_size: size, total_count: Some(total), fingerprint, items, rejected: vec![] }
+        let fingerprint = items
+            .iter()
+            .fold(17u64, |h, i| h.wrapping_mul(31).wrapping_add(u64::from(*i) + 1));
+        Page {
+            page_no: no,
+            page_size: size,
+            total_count: Some(total),
+            fingerprint,
+            items,
+            rejected: vec![],
+        }
     }
 
     fn stream_of(pages: Vec<Page<u32>>) -> PageStream<u32> {
         let fetch: FetchPage<u32> = Box::new(move |no| {
-            let p = pages.get(no as usize - 1).cloned().unwrap_or_else(|| Page::empty(no, 2));
+            let p = pages
+                .get(no as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| Page::empty(no, 2));
             Box::pin(async move { Ok(p) })
         });
         PageStream::new("m", fetch)
@@ -179,7 +207,11 @@ mod tests {
 
     #[tokio::test]
     async fn stops_after_the_announced_last_page() {
-        let s = stream_of(vec![page(1, 2, 3, vec![1, 2]), page(2, 2, 3, vec![3]), page(3, 2, 3, vec![99])]);
+        let s = stream_of(vec![
+            page(1, 2, 3, vec![1, 2]),
+            page(2, 2, 3, vec![3]),
+            page(3, 2, 3, vec![99]),
+        ]);
         let items: Vec<u32> = s.items().try_collect().await.unwrap();
         assert_eq!(items, vec![1, 2, 3]);
     }
@@ -196,7 +228,14 @@ mod tests {
         let s = stream_of(vec![page(1, 2, 10, vec![1, 2]), page(2, 2, 10, vec![1, 2])]);
         let all: Vec<Result<Page<u32>, Error>> = s.collect().await;
         assert_eq!(all.len(), 2);
-        assert!(matches!(all[1], Err(Error::RepeatedPage { page_no: 2, previous: 1, .. })));
+        assert!(matches!(
+            all[1],
+            Err(Error::RepeatedPage {
+                page_no: 2,
+                previous: 1,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -51,7 +51,10 @@ impl Default for RetryConfig {
 impl RetryConfig {
     /// No retries at all.
     pub fn disabled() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// Sets the attempt budget.
@@ -168,17 +171,29 @@ mod tests {
 
     fn api(status: i64, message: &str) -> Error {
         let (kind, retry_after) = crate::error::classify_wdt_status(status, message);
-        Error::Api { method: "m".into(), status, message: message.into(), kind, retry_after }
+        Error::Api {
+            method: "m".into(),
+            status,
+            message: message.into(),
+            kind,
+            retry_after,
+        }
     }
 
     fn st(attempts: u32) -> RetryState {
-        RetryState { attempts, ..RetryState::default() }
+        RetryState {
+            attempts,
+            ..RetryState::default()
+        }
     }
 
     #[test]
     fn full_jitter_grows_and_caps() {
         let (b, c) = (Duration::from_millis(500), Duration::from_secs(30));
-        assert_eq!(full_jitter(b, c, 1, 0.999_999), Duration::from_millis(500).mul_f64(0.999_999));
+        assert_eq!(
+            full_jitter(b, c, 1, 0.999_999),
+            Duration::from_millis(500).mul_f64(0.999_999)
+        );
         assert_eq!(full_jitter(b, c, 3, 0.5), Duration::from_millis(1000));
         assert_eq!(full_jitter(b, c, 20, 1.0), c);
         assert_eq!(full_jitter(b, c, 5, 0.0), Duration::ZERO);
@@ -188,15 +203,24 @@ mod tests {
     fn never_retries_auth_or_invalid_request() {
         let cfg = RetryConfig::default();
         assert_eq!(decide(&cfg, st(1), &api(1, "验证失败"), 0.5), Decision::GiveUp);
-        assert_eq!(decide(&cfg, st(1), &api(100, "查询时间不能大于30天"), 0.5), Decision::GiveUp);
+        assert_eq!(
+            decide(&cfg, st(1), &api(100, "查询时间不能大于30天"), 0.5),
+            Decision::GiveUp
+        );
     }
 
     #[test]
     fn transient_backs_off_then_gives_up_at_the_attempt_limit() {
         let cfg = RetryConfig::default().with_max_attempts(3);
         let e = api(4, "db error");
-        assert_eq!(decide(&cfg, st(1), &e, 1.0), Decision::RetryAfter(Duration::from_millis(500)));
-        assert_eq!(decide(&cfg, st(2), &e, 1.0), Decision::RetryAfter(Duration::from_millis(1000)));
+        assert_eq!(
+            decide(&cfg, st(1), &e, 1.0),
+            Decision::RetryAfter(Duration::from_millis(500))
+        );
+        assert_eq!(
+            decide(&cfg, st(2), &e, 1.0),
+            Decision::RetryAfter(Duration::from_millis(1000))
+        );
         assert_eq!(decide(&cfg, st(3), &e, 1.0), Decision::GiveUp);
     }
 
@@ -204,9 +228,16 @@ mod tests {
     fn total_time_budget_is_honoured() {
         let cfg = RetryConfig::default().with_max_elapsed(Duration::from_secs(10));
         let e = api(4, "db");
-        let s = RetryState { attempts: 1, elapsed: Duration::from_millis(9_800), timestamp_retries: 0 };
+        let s = RetryState {
+            attempts: 1,
+            elapsed: Duration::from_millis(9_800),
+            timestamp_retries: 0,
+        };
         assert_eq!(decide(&cfg, s, &e, 1.0), Decision::GiveUp);
-        assert_eq!(decide(&cfg, s, &e, 0.1), Decision::RetryAfter(Duration::from_millis(50)));
+        assert_eq!(
+            decide(&cfg, s, &e, 0.1),
+            Decision::RetryAfter(Duration::from_millis(50))
+        );
     }
 
     #[test]
@@ -221,9 +252,17 @@ mod tests {
             retry_after: Some(Duration::from_secs(43)),
         };
         for j in [0.0, 0.5, 0.99] {
-            let Decision::RetryAfter(w) = decide(&cfg, st(1), &ban, j) else { panic!() };
-            assert!(w >= Duration::from_secs(43) && w <= Duration::from_secs(43) + Duration::from_secs(43) / 4, "{w:?}");
-            let Decision::RetryAfter(w) = decide(&cfg, st(1), &api(100, "超过每分钟最大调用频率限制"), j) else { panic!() };
+            let Decision::RetryAfter(w) = decide(&cfg, st(1), &ban, j) else {
+                panic!()
+            };
+            assert!(
+                w >= Duration::from_secs(43) && w <= Duration::from_secs(43) + Duration::from_secs(43) / 4,
+                "{w:?}"
+            );
+            let Decision::RetryAfter(w) = decide(&cfg, st(1), &api(100, "超过每分钟最大调用频率限制"), j)
+            else {
+                panic!()
+            };
             assert!(w >= cfg.throttle_min_wait && w <= cfg.throttle_cap, "{w:?}");
         }
     }
@@ -233,7 +272,11 @@ mod tests {
         let cfg = RetryConfig::default();
         let e = api(7, "时间戳错误");
         assert_eq!(decide(&cfg, st(1), &e, 0.5), Decision::RetryAfter(Duration::ZERO));
-        let s = RetryState { attempts: 2, timestamp_retries: 1, ..RetryState::default() };
+        let s = RetryState {
+            attempts: 2,
+            timestamp_retries: 1,
+            ..RetryState::default()
+        };
         assert_eq!(decide(&cfg, s, &e, 0.5), Decision::GiveUp);
     }
 }

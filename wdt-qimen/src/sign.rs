@@ -163,10 +163,7 @@ fn flatten_value(out: &mut String, v: &Value) {
 
 /// The string the `wdt_sign` hashes (between the two copies of the secret). Exposed for
 /// debugging a signature mismatch; it contains the salt, so never log it.
-pub fn qimen_wdt_sign_content<'a>(
-    app_params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    method: &str,
-) -> String {
+pub fn qimen_wdt_sign_content<'a>(app_params: impl IntoIterator<Item = (&'a str, &'a str)>, method: &str) -> String {
     let mut params: Vec<(&str, &str)> = app_params.into_iter().collect();
     params.retain(|(k, _)| *k != "method");
     params.push(("method", normalize_wdt_method(method)));
@@ -215,8 +212,7 @@ pub fn top_sign<'a>(
             hex(&mac.finalize().into_bytes(), true)
         }
         SignMethod::HmacSha256 => {
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+            let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
             mac.update(content.as_bytes());
             hex(&mac.finalize().into_bytes(), true)
         }
@@ -239,7 +235,10 @@ mod tests {
             ("v", "1.0"),
             ("body", r#"["xc109393939393939","",1.2,0,false]"#),
         ];
-        assert_eq!(native_sign(p, "693f9fed686bfe13441385da98b436b6"), "20f557aaf9190797c581bbceeb6d5a5c");
+        assert_eq!(
+            native_sign(p, "693f9fed686bfe13441385da98b436b6"),
+            "20f557aaf9190797c581bbceeb6d5a5c"
+        );
     }
 
     #[test]
@@ -268,7 +267,10 @@ mod tests {
             ("page_size", "200"),
             ("page_no", "0"),
             ("calc_total", "1"),
-            ("body", r#"[{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00"}]"#),
+            (
+                "body",
+                r#"[{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00"}]"#,
+            ),
             ("sign", "ignored"),
         ];
         assert_eq!(native_sign(p, "testsecret"), "b10ba319a20d07ec8be942bef901c537");
@@ -337,7 +339,10 @@ mod tests {
 
     #[test]
     fn v6_top_sign_md5_and_hmac_sha256() {
-        assert_eq!(top_sign(v6_params("md5"), "qmsecret", SignMethod::Md5), "F4AB2214BA4918A16C07A350D67D84AC");
+        assert_eq!(
+            top_sign(v6_params("md5"), "qmsecret", SignMethod::Md5),
+            "F4AB2214BA4918A16C07A350D67D84AC"
+        );
         assert_eq!(
             top_sign(v6_params("hmac-sha256"), "qmsecret", SignMethod::HmacSha256),
             "D25046288684B8BE63033C451DF0C1E1526F20CB39676EB74EE84AC14B0986D8"
@@ -357,7 +362,10 @@ mod tests {
             ("fields", "num_iid,title,nick,price,num"),
             ("num_iid", "11223344"),
         ];
-        assert_eq!(top_sign(p, "helloworld", SignMethod::Md5), "66987CB115214E59E6EC978214934FB8");
+        assert_eq!(
+            top_sign(p, "helloworld", SignMethod::Md5),
+            "66987CB115214E59E6EC978214934FB8"
+        );
     }
 
     #[test]
@@ -374,21 +382,26 @@ mod tests {
     fn sign_method_parses_and_names_the_field_on_error() {
         assert_eq!("HMAC-SHA256".parse::<SignMethod>().unwrap(), SignMethod::HmacSha256);
         let e = "sha1".parse::<SignMethod>().unwrap_err().to_string();
-        assert!(e.contains("sign_method") && e.contains("sha1") && e.contains("md5"), "{e}");
+        assert!(
+            e.contains("sign_method") && e.contains("sha1") && e.contains("md5"),
+            "{e}"
+        );
     }
 
     #[test]
     fn nested_json_strings_and_lists_flatten_without_indexes() {
         let c = qimen_wdt_sign_content(
-            [("params", r#"{"b":"{\"y\":2,\"x\":[1,\"a\"]}","a":[true,null],"wdt_sign":"z"}"#)],
+            [(
+                "params",
+                r#"{"b":"{\"y\":2,\"x\":[1,\"a\"]}","a":[true,null],"wdt_sign":"z"}"#,
+            )],
             "wdt.x",
         );
         assert_eq!(c, "methodwdt.xparamsatruebx1ay2");
     }
 
     fn arb_params() -> impl Strategy<Value = Vec<(String, String)>> {
-        proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{0,12}", 0..8)
-            .prop_map(|m| m.into_iter().collect())
+        proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{0,12}", 0..8).prop_map(|m| m.into_iter().collect())
     }
 
     proptest! {

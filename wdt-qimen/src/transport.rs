@@ -192,11 +192,19 @@ pub fn prepare_native(
         query.push(("calc_total".into(), "1".into()));
     }
     let sign = native_sign(
-        query.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain([("body", body.as_str())]),
+        query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([("body", body.as_str())]),
         wdt.secret(),
     );
     query.push(("sign".into(), sign));
-    Prepared { endpoint: url.to_owned(), query, body, content_type: "application/json; charset=utf-8" }
+    Prepared {
+        endpoint: url.to_owned(),
+        query,
+        body,
+        content_type: "application/json; charset=utf-8",
+    }
 }
 
 /// Builds the Qimen request at `now`.
@@ -211,14 +219,20 @@ pub fn prepare_qimen(
 ) -> Prepared {
     let stamp = format_wdt(to_beijing(now));
     let mut form: Vec<(String, String)> = vec![
-        ("params".into(), serde_json::to_string(&cleaned(params)).expect("a JSON map serializes")),
+        (
+            "params".into(),
+            serde_json::to_string(&cleaned(params)).expect("a JSON map serializes"),
+        ),
         ("datetime".into(), stamp.clone()),
         ("wdt_appkey".into(), wdt.app_key().into()),
         ("wdt_salt".into(), wdt.salt().into()),
         ("wdt3_customer_id".into(), wdt.sid().into()),
     ];
     if let Some(p) = page {
-        form.push(("pager".into(), format!(r#"{{"page_size":{},"page_no":{}}}"#, p.page_size, p.page_no)));
+        form.push((
+            "pager".into(),
+            format!(r#"{{"page_size":{},"page_no":{}}}"#, p.page_size, p.page_no),
+        ));
     }
     let wdt_sign = qimen_wdt_sign(form.iter().map(|(k, v)| (k.as_str(), v.as_str())), method, wdt.secret());
     form.push(("wdt_sign".into(), wdt_sign));
@@ -237,7 +251,9 @@ pub fn prepare_qimen(
         qimen.sign_method(),
     );
     query.push(("sign".into(), sign));
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     Prepared {
         endpoint: url.to_owned(),
         query,
@@ -290,7 +306,10 @@ struct PageData<'a> {
 
 fn raw_to_string(raw: &RawValue) -> String {
     let s = raw.get().trim();
-    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s).to_owned()
+    s.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(s)
+        .to_owned()
 }
 
 fn decode_error(method: &str, body: &str, path: String, err: &serde_json::Error) -> Error {
@@ -343,7 +362,11 @@ fn unwrap_envelope<'a>(method: &str, body: &'a str) -> Result<(&'a str, &'a str)
 /// Turns the body of a 200 answer into the business `data`, or the error it carries.
 fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>, Error> {
     let (wrapper, inner_text) = unwrap_envelope(method, body)?;
-    let prefix = if wrapper.is_empty() { String::new() } else { format!("{wrapper}.") };
+    let prefix = if wrapper.is_empty() {
+        String::new()
+    } else {
+        format!("{wrapper}.")
+    };
     let inner: Inner<'a> = {
         let de = &mut serde_json::Deserializer::from_str(inner_text);
         serde_path_to_error::deserialize(de)
@@ -355,21 +378,39 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
         let message = inner.message.or(inner.msg).unwrap_or_default();
         let sub = inner.sub_message.or(inner.sub_msg);
         let (kind, retry_after) = classify_gateway(&code, &message, sub.as_deref());
-        return Err(Error::Gateway { method: method.to_owned(), code, message, sub_message: sub, kind, retry_after });
+        return Err(Error::Gateway {
+            method: method.to_owned(),
+            code,
+            message,
+            sub_message: sub,
+            kind,
+            retry_after,
+        });
     }
     let status = match inner.status {
         None => 0,
         Some(raw) => {
             let text = raw_to_string(raw);
             text.parse::<i64>().map_err(|_| {
-                shape_error(method, body, &format!("{prefix}status"), &format!("status {text:?} is not an integer"))
+                shape_error(
+                    method,
+                    body,
+                    &format!("{prefix}status"),
+                    &format!("status {text:?} is not an integer"),
+                )
             })?
         }
     };
     if status != 0 {
         let message = inner.message.unwrap_or_default();
         let (kind, retry_after) = classify_wdt_status(status, &message);
-        return Err(Error::Api { method: method.to_owned(), status, message, kind, retry_after });
+        return Err(Error::Api {
+            method: method.to_owned(),
+            status,
+            message,
+            kind,
+            retry_after,
+        });
     }
     Ok(inner.data)
 }
@@ -386,19 +427,20 @@ pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequ
         serde_path_to_error::deserialize(de)
             .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
     };
-    let total_count = match parsed.total_count {
-        None => None,
-        Some(raw) => {
-            let text = raw_to_string(raw);
-            if text == "null" || text.is_empty() {
-                None
-            } else {
-                Some(text.parse::<u64>().map_err(|_| {
-                    shape_error(method, body, "data.total_count", &format!("{text:?} is not a count"))
-                })?)
+    let total_count =
+        match parsed.total_count {
+            None => None,
+            Some(raw) => {
+                let text = raw_to_string(raw);
+                if text == "null" || text.is_empty() {
+                    None
+                } else {
+                    Some(text.parse::<u64>().map_err(|_| {
+                        shape_error(method, body, "data.total_count", &format!("{text:?} is not a count"))
+                    })?)
+                }
             }
-        }
-    };
+        };
     let raws = parsed.order.unwrap_or_default();
     let mut hasher = DefaultHasher::new();
     let mut items = Vec::with_capacity(raws.len());
@@ -441,7 +483,8 @@ pub fn decode_data<T: DeserializeOwned>(method: &str, body: &str) -> Result<T, E
     let data = open_envelope(method, body)?;
     let text = data.map(|d| d.get()).unwrap_or("null");
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))
 }
 
 #[cfg(test)]
@@ -454,8 +497,10 @@ mod tests {
     }
 
     fn params() -> Map<String, Value> {
-        serde_json::from_str(r#"{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00","shop_nos":"","x":null}"#)
-            .unwrap()
+        serde_json::from_str(
+            r#"{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00","shop_nos":"","x":null}"#,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -466,10 +511,16 @@ mod tests {
             &wdt(),
             REFUND_SEARCH.native,
             &params(),
-            Some(PageRequest { page_no: 0, page_size: 200 }),
+            Some(PageRequest {
+                page_no: 0,
+                page_size: 200,
+            }),
             now,
         );
-        assert_eq!(p.body, r#"[{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00"}]"#);
+        assert_eq!(
+            p.body,
+            r#"[{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00"}]"#
+        );
         let q: std::collections::HashMap<_, _> = p.query.iter().cloned().collect();
         assert_eq!(q["timestamp"], "454601419");
         assert_eq!(q["sign"], "b10ba319a20d07ec8be942bef901c537");
@@ -493,7 +544,10 @@ mod tests {
             &wdt(),
             REFUND_SEARCH.qimen,
             &params,
-            Some(PageRequest { page_no: 1, page_size: 100 }),
+            Some(PageRequest {
+                page_no: 1,
+                page_size: 100,
+            }),
             now,
         );
         let form: std::collections::HashMap<String, String> =
@@ -513,7 +567,10 @@ mod tests {
 
     #[test]
     fn envelopes_and_errors() {
-        let page = PageRequest { page_no: 1, page_size: 2 };
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 2,
+        };
         let ok = r#"{"status":0,"data":{"total_count":"3","order":[{"a":1},{"a":2}]}}"#;
         let p: Page<Value> = decode_page("m", ok, page).unwrap();
         assert_eq!((p.total_count, p.items.len()), (Some(3), 2));
@@ -525,12 +582,25 @@ mod tests {
         assert_eq!(e.kind(), crate::ErrorKind::Throttled);
         let ban = r#"{"response":{"flag":"failure","code":7,"message":"App Call Limited","sub_message":"This ban will last for 3 more seconds","request_id":"x"}}"#;
         let e = decode_page::<Value>("m", ban, page).unwrap_err();
-        assert_eq!((e.kind(), e.retry_after()), (crate::ErrorKind::Throttled, Some(std::time::Duration::from_secs(4))));
+        assert_eq!(
+            (e.kind(), e.retry_after()),
+            (crate::ErrorKind::Throttled, Some(std::time::Duration::from_secs(4)))
+        );
         let sig = r#"{"response":{"flag":"failure","code":25,"message":"Invalid signature"}}"#;
-        assert_eq!(decode_page::<Value>("m", sig, page).unwrap_err().kind(), crate::ErrorKind::Auth);
+        assert_eq!(
+            decode_page::<Value>("m", sig, page).unwrap_err().kind(),
+            crate::ErrorKind::Auth
+        );
         let inner = r#"{"response":{"status":1,"message":"验证失败"}}"#;
-        assert_eq!(decode_page::<Value>("m", inner, page).unwrap_err().kind(), crate::ErrorKind::Auth);
-        for bad in [r#"{"status":0,"data":{"total_count":3,"order":[{"a":"#, "<html>502 Bad Gateway</html>", ""] {
+        assert_eq!(
+            decode_page::<Value>("m", inner, page).unwrap_err().kind(),
+            crate::ErrorKind::Auth
+        );
+        for bad in [
+            r#"{"status":0,"data":{"total_count":3,"order":[{"a":"#,
+            "<html>502 Bad Gateway</html>",
+            "",
+        ] {
             let e = decode_page::<Value>("m", bad, page).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Transient, "{bad}: {e}");
         }
@@ -548,11 +618,23 @@ mod tests {
             n: u8,
         }
         let body = r#"{"status":0,"data":{"total_count":2,"order":[{"n":1},{"refund_id":77,"n":"x"}]}}"#;
-        let p: Page<R> = decode_page("m", body, PageRequest { page_no: 1, page_size: 10 }).unwrap();
+        let p: Page<R> = decode_page(
+            "m",
+            body,
+            PageRequest {
+                page_no: 1,
+                page_size: 10,
+            },
+        )
+        .unwrap();
         assert_eq!(p.items.len(), 1);
         assert_eq!(p.rejected.len(), 1);
         assert_eq!(p.rejected[0].key.as_deref(), Some("77"));
-        assert!(p.rejected[0].reason.contains("data.order[1].n"), "{}", p.rejected[0].reason);
+        assert!(
+            p.rejected[0].reason.contains("data.order[1].n"),
+            "{}",
+            p.rejected[0].reason
+        );
     }
 
     #[test]

@@ -279,7 +279,7 @@ fn request_id(st: &mut State) -> String {
 /// quirk is on.
 fn qimen_status(st: &mut State, status: i64) -> Value {
     st.qimen_answers += 1;
-    if st.string_status && st.qimen_answers % 2 == 0 {
+    if st.string_status && st.qimen_answers & 1 == 0 {
         Value::String(status.to_string())
     } else {
         Value::from(status)

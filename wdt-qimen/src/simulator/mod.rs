@@ -2,8 +2,8 @@
 //! route, serving a generated, reproducible set of refunds.
 //!
 //! [`Simulator::builder`] starts a [`wiremock::MockServer`] on `127.0.0.1` (random port) whose
-//! one responder answers the way the real services are documented to answer
-//! (`/work/shared/wdt-protocol.md`, sections in parentheses):
+//! one responder answers the way the real services are documented to answer (the § numbers
+//! refer to the project's protocol research notes, `wdt-protocol.md`):
 //!
 //! - **Native route**, `POST {native_url}` (path `/openapi`): system parameters in the query,
 //!   the body a JSON array `[{params}]` (§1a). Checked in this order: `method` is
@@ -34,10 +34,18 @@
 //!   `order_type=1`. The filters `status`, `type` and `shop_nos` are honoured; other business
 //!   parameters are accepted and ignored.
 //!
-//! The data set is derived from a seed: the same seed and size give the same refunds (see
-//! `refund.rs` for the JSON quirks reproduced, §6). A share of the refunds sit in clusters with
-//! one exact `modified` second. Faults — latency, throttling (§7), transient failures, and
-//! paging drift (§8) — are all off by default and drawn from their own seeded generators.
+//! The data set is derived from a seed: the same seed, size and time range give the same
+//! refunds. Their JSON has the quirks of the official sample (§6): epoch-millisecond
+//! `modified`/`created` (numeric strings for some refunds on Qimen), `""` for unset time strings,
+//! `platform_id` as a string, exact decimal amounts (strings for some refunds on Qimen),
+//! `fenxiao_nick_name` omitted when empty, undocumented keys, `detail_list` sometimes absent and
+//! sometimes `[]`. A share of the refunds sit in clusters with one exact `modified` second.
+//! Refunds are rebuilt from the seed when served, so a large set starts in milliseconds.
+//!
+//! Faults — latency, throttling (§7), transient failures, and paging drift (§8) — are all off by
+//! default and drawn from their own seeded generators. Throttles and transient failures are only
+//! drawn for requests that passed every check (a bad signature always gets its error); drift
+//! happens before a page is served and moves refunds of the requested window to "now".
 //!
 //! # What it cannot imitate
 //! - Real quotas: nobody outside WDT knows the per-minute limits; throttling here is a coin flip

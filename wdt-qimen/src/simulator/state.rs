@@ -68,9 +68,9 @@ impl State {
             .map(|e| e.1)
             .filter(|&pos| {
                 let s = &self.data.slots[pos as usize];
-                q.status.is_none_or(|v| v == s.status)
-                    && q.kind.is_none_or(|v| v == s.kind)
-                    && q.shops.as_ref().is_none_or(|shops| shops.contains(&s.shop))
+                !matches!(q.status, Some(v) if v != s.status)
+                    && !matches!(q.kind, Some(v) if v != s.kind)
+                    && !matches!(&q.shops, Some(shops) if !shops.contains(&s.shop))
             })
             .collect()
     }
