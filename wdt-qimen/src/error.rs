@@ -98,7 +98,8 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// The HTTP status was not 2xx.
-    #[error("{method}: HTTP {status} from {url}; body starts: {excerpt}")]
+    #[error("{method}: HTTP {status} from {url}; body starts: {excerpt}{hint}",
+        hint = if *status == 401 || *status == 403 { hint_for(ErrorKind::Auth) } else { "" })]
     Http {
         /// The method called.
         method: String,

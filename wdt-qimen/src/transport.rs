@@ -337,13 +337,17 @@ fn shape_error(method: &str, body: &str, path: &str, message: &str) -> Error {
 /// Finds the inner object of an answer: Qimen wraps it in `response` (or `…_response`).
 /// Returns the wrapper key (empty when bare) and the inner JSON text.
 fn unwrap_envelope<'a>(method: &str, body: &'a str) -> Result<(&'a str, &'a str), Error> {
-    if !body.trim_start().starts_with('{') {
+    let start = body.trim_start();
+    if !start.starts_with('{') {
+        // Not JSON at all (an HTML error page, an empty body) is a passing fault of a proxy or
+        // the server; JSON of another shape is not, and retrying it cannot help.
+        let not_json = !start.starts_with('[') || serde_json::from_str::<&RawValue>(body).is_err();
         return Err(Error::Decode {
             method: method.to_owned(),
             path: ".".into(),
             message: "the body is not a JSON object".into(),
             excerpt: excerpt(body, 200),
-            truncated: true,
+            truncated: not_json,
         });
     }
     // Only the keys matter here; values stay raw.
@@ -604,6 +608,10 @@ mod tests {
             let e = decode_page::<Value>("m", bad, page).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Transient, "{bad}: {e}");
         }
+        assert_eq!(
+            decode_page::<Value>("m", "[]", page).unwrap_err().kind(),
+            crate::ErrorKind::Decode
+        );
         let shape = r#"{"status":0,"data":{"total_count":"many","order":[]}}"#;
         let e = decode_page::<Value>("m", shape, page).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Decode);

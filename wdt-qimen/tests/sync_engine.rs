@@ -315,3 +315,43 @@ async fn a_failed_commit_leaves_the_checkpoint_before_its_window_and_a_rerun_com
     engine.run().await.unwrap();
     assert_equal(&truth(&sim), &stored(engine.sink()), "after sync");
 }
+
+#[tokio::test]
+async fn a_shutdown_signal_stops_after_the_commit_in_progress() {
+    let now = now_beijing();
+    let sim = Simulator::builder()
+        .seed(17)
+        .refunds(900)
+        .time_range(now - TimeDelta::days(90), now - TimeDelta::hours(1))
+        .start()
+        .await;
+    let engine = SyncEngine::new(
+        client(&sim, true),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(91), 10),
+    );
+    let sink = engine.sink();
+    let shutdown = async {
+        while sink.commits.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let report = engine.run_until(shutdown).await.unwrap();
+    assert!(report.interrupted, "{report:?}");
+    let commits = sink.commits.load(Ordering::SeqCst) as u64;
+    assert_eq!(report.commits, commits, "a commit was abandoned midway");
+    assert!(report.windows_done < report.windows_planned, "{report:?}");
+    // Whatever was committed is consistent: everything before the checkpoint is stored.
+    if let Some(cp) = sink.checkpoint.lock().unwrap().clone() {
+        let stored = stored(sink);
+        for (id, m) in truth(&sim) {
+            if m.is_some_and(|m| m < cp.window_end - TimeDelta::seconds(1)) {
+                assert!(stored.contains_key(&id), "refund {id} before the checkpoint is missing");
+            }
+        }
+    }
+    // The next run finishes the job.
+    let report = engine.run().await.unwrap();
+    assert!(!report.interrupted);
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after the rerun");
+}

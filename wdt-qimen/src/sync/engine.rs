@@ -354,6 +354,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 refunds: Vec::new(),
                 dead: Vec::new(),
                 open: true,
+                stop,
             };
             let mut rereads = 0u32;
             let outcome = read_window(
@@ -452,6 +453,8 @@ struct Batcher<'a> {
     refunds: Vec<Refund>,
     dead: Vec<DeadLetter>,
     open: bool,
+    /// Set by a shutdown signal: stop reading after the current page.
+    stop: &'a AtomicBool,
 }
 
 impl Batcher<'_> {
@@ -476,6 +479,11 @@ impl Batcher<'_> {
 #[async_trait::async_trait]
 impl AsyncEmit for &mut Batcher<'_> {
     async fn emit(&mut self, refunds: Vec<Refund>, dead: Vec<DeadLetter>) -> bool {
+        if self.stop.load(Ordering::SeqCst) {
+            // The window will be read again by the next run; nothing of it is committed with a
+            // checkpoint now.
+            return false;
+        }
         self.refunds.extend(refunds);
         self.dead.extend(dead);
         if self.refunds.len() + self.dead.len() >= self.limit {
