@@ -1,1 +1,420 @@
-fn main() {}
+//! The complete refund sync: WDT Ultimate refunds into MySQL.
+//!
+//! ```text
+//! cargo run --example refund_sync                      # simulator, once
+//! cargo run --example refund_sync -- --every 5m        # keep syncing until Ctrl-C / SIGTERM
+//! cargo run --example refund_sync -- --help            # every setting
+//! ```
+//!
+//! With no credentials in the environment it starts the built-in simulator of the gateway and
+//! syncs its generated refunds; with Qimen or WDT credentials it syncs the real account.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, TimeDelta, Timelike};
+use clap::{Parser, ValueEnum};
+use refund_sink_mysql::{Layout, MySqlSink, WriteMode};
+use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
+use wdt_qimen::limit::RateLimitConfig;
+use wdt_qimen::simulator::Simulator;
+use wdt_qimen::sync::{Progress, SyncConfig, SyncEngine, SyncError, SyncReport};
+use wdt_qimen::{Client, ErrorKind, QimenCredentials, Route, WdtCredentials};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RouteKind {
+    Qimen,
+    Native,
+    Simulator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LayoutArg {
+    Flat,
+    Normalized,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WriteModeArg {
+    Upsert,
+    Replace,
+    Insert,
+}
+
+/// Sync WangDianTong Ultimate refunds (退换单) into MySQL.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Which gateway: qimen, native or simulator [default: qimen when QIMEN_APP_KEY is set, else
+    /// native when WDT_SID is set, else simulator]
+    #[arg(long, env = "WDT_ROUTE", value_enum)]
+    route: Option<RouteKind>,
+    /// Qimen gateway URL.
+    #[arg(long, env = "QIMEN_URL", default_value = DEFAULT_QIMEN_URL)]
+    qimen_url: String,
+    /// Native open API URL.
+    #[arg(long, env = "WDT_URL", default_value = DEFAULT_WDT_URL)]
+    wdt_url: String,
+    /// MySQL URL.
+    #[arg(long, env = "MYSQL_URL", default_value = "mysql://root@127.0.0.1:3306/test")]
+    mysql_url: String,
+    /// Where the first run starts (Beijing time, yyyy-MM-dd HH:mm:ss).
+    #[arg(long = "start", env = "SYNC_START", default_value = "2024-01-01 00:00:00", value_parser = parse_time)]
+    start: NaiveDateTime,
+    /// Run once and exit (the default).
+    #[arg(long, conflicts_with = "every")]
+    once: bool,
+    /// Run every interval (e.g. 5m) until Ctrl-C or SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    every: Option<Duration>,
+    /// Settle lag: the newest part left for the next run.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    lag: Duration,
+    /// Re-read this much before the checkpoint.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    overlap: Duration,
+    /// Longest window of one query (at most 30 days).
+    #[arg(long, default_value = "29days", value_parser = humantime::parse_duration)]
+    max_window: Duration,
+    /// Page size (1..=200).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=200))]
+    page_size: u32,
+    /// Table layout.
+    #[arg(long, value_enum, default_value = "flat")]
+    layout: LayoutArg,
+    /// Write mode.
+    #[arg(long, value_enum, default_value = "upsert")]
+    write_mode: WriteModeArg,
+    /// Fetch, map and write in a rolled-back transaction; report what would change.
+    #[arg(long)]
+    dry_run: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+    /// Post a failure alert to this DingTalk/WeCom robot webhook.
+    #[arg(long)]
+    alert_webhook: Option<String>,
+    /// Refunds the simulator generates (simulator route only).
+    #[arg(long, default_value_t = 3000)]
+    sim_refunds: usize,
+    /// Seed of the simulator's data set (simulator route only).
+    #[arg(long, default_value_t = 42)]
+    sim_seed: u64,
+    /// Latest `modified` of the simulator's data [default: one hour ago, on the hour, so reruns
+    /// within the hour see the same data] (simulator route only).
+    #[arg(long, value_parser = parse_time)]
+    sim_until: Option<NaiveDateTime>,
+    /// Latency of every simulator answer, e.g. 20ms (simulator route only).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    sim_latency: Duration,
+}
+
+fn parse_time(s: &str) -> Result<NaiveDateTime, String> {
+    wdt_qimen::time::parse_wdt(s).map_err(|_| format!("{s:?} is not Beijing time as yyyy-MM-dd HH:mm:ss"))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_required(name: &str) -> Result<String, String> {
+    env(name).ok_or_else(|| format!("{name} is not set: set it, or unset the other credentials to use the simulator"))
+}
+
+/// Redacts the password of a MySQL URL for printing.
+fn redact_mysql_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("****"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable MYSQL_URL>".into(),
+    }
+}
+
+struct Setup {
+    client: Client,
+    label: String,
+    _simulator: Option<Simulator>,
+}
+
+async fn setup_route(args: &Args) -> Result<Setup, String> {
+    let kind = args.route.unwrap_or(if env("QIMEN_APP_KEY").is_some() {
+        RouteKind::Qimen
+    } else if env("WDT_SID").is_some() {
+        RouteKind::Native
+    } else {
+        RouteKind::Simulator
+    });
+    let wdt = || -> Result<WdtCredentials, String> {
+        WdtCredentials::new(
+            env_required("WDT_SID")?,
+            env_required("WDT_APP_KEY")?,
+            &env_required("WDT_APP_SECRET")?,
+        )
+        .map_err(|e| e.to_string())
+    };
+    match kind {
+        RouteKind::Simulator => {
+            let until = args.sim_until.unwrap_or_else(|| {
+                let t = wdt_qimen::time::to_beijing(chrono::Utc::now()) - TimeDelta::hours(1);
+                t.date().and_hms_opt(t.hour(), 0, 0).expect("valid hour")
+            });
+            let sim = Simulator::builder()
+                .seed(args.sim_seed)
+                .refunds(args.sim_refunds)
+                .time_range(args.start, until)
+                .latency(args.sim_latency)
+                .start()
+                .await;
+            let route = Route::Qimen {
+                url: sim.qimen_url(),
+                qimen: sim.qimen_credentials(),
+                wdt: sim.wdt_credentials(),
+            };
+            let client = Client::builder(route)
+                .rate_limit(RateLimitConfig::unlimited())
+                .build()
+                .map_err(|e| e.to_string())?;
+            let label = format!(
+                "simulator ({} refunds, qimen protocol on {})",
+                args.sim_refunds,
+                sim.qimen_url()
+            );
+            Ok(Setup {
+                client,
+                label,
+                _simulator: Some(sim),
+            })
+        }
+        RouteKind::Qimen => {
+            let mut q = QimenCredentials::new(env_required("QIMEN_APP_KEY")?, env_required("QIMEN_APP_SECRET")?)
+                .map_err(|e| e.to_string())?;
+            if let Some(t) = env("QIMEN_TARGET_APP_KEY") {
+                q = q.with_target_app_key(t);
+            }
+            if let Some(m) = env("QIMEN_SIGN_METHOD") {
+                q = q.with_sign_method(m.parse().map_err(|e: wdt_qimen::Error| e.to_string())?);
+            }
+            let route = Route::Qimen {
+                url: args.qimen_url.clone(),
+                qimen: q,
+                wdt: wdt()?,
+            };
+            let client = Client::builder(route).build().map_err(|e| e.to_string())?;
+            Ok(Setup {
+                client,
+                label: format!("qimen ({})", args.qimen_url),
+                _simulator: None,
+            })
+        }
+        RouteKind::Native => {
+            let route = Route::Native {
+                url: args.wdt_url.clone(),
+                wdt: wdt()?,
+            };
+            let client = Client::builder(route).build().map_err(|e| e.to_string())?;
+            Ok(Setup {
+                client,
+                label: format!("native ({})", args.wdt_url),
+                _simulator: None,
+            })
+        }
+    }
+}
+
+fn progress_hook() -> Arc<dyn Fn(&Progress) + Send + Sync> {
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} windows  {msg}",
+            )
+            .expect("valid template"),
+        );
+        Arc::new(move |p: &Progress| {
+            bar.set_length(p.windows_planned);
+            bar.set_position(p.windows_done);
+            bar.set_message(format!(
+                "{} pages, {} refunds, {} commits",
+                p.pages, p.refunds, p.commits
+            ));
+        })
+    } else {
+        let last = std::sync::Mutex::new(0u64);
+        Arc::new(move |p: &Progress| {
+            let mut l = last.lock().expect("progress lock");
+            if p.windows_done != *l {
+                *l = p.windows_done;
+                tracing::info!(windows = %format!("{}/{}", p.windows_done, p.windows_planned), pages = p.pages, refunds = p.refunds, "progress");
+            }
+        })
+    }
+}
+
+fn print_report(r: &SyncReport, dry_run: bool) {
+    let verb = if dry_run {
+        "would sync (dry run, rolled back)"
+    } else {
+        "synced"
+    };
+    println!(
+        "{verb} {} refunds in {} windows ({} pages, {} re-reads, {} retries, {} throttles) in {:.1?}",
+        r.refunds, r.windows_done, r.pages, r.rereads, r.retries, r.throttles, r.elapsed
+    );
+    println!(
+        "rows: {} inserted, {} updated, {} deleted, {} unchanged, {} older skipped, {} dead letters",
+        r.rows.inserted, r.rows.updated, r.rows.deleted, r.rows.unchanged, r.rows.skipped_older, r.dead_letters
+    );
+    match (r.checkpoint, r.lag) {
+        (Some(c), Some(lag)) => println!(
+            "checkpoint: {} (Beijing), {} behind now{}",
+            wdt_qimen::time::format_wdt(c),
+            humantime::format_duration(Duration::from_secs(lag.as_secs())),
+            if r.interrupted {
+                " (stopped early by a signal)"
+            } else {
+                ""
+            }
+        ),
+        _ => println!("checkpoint: none yet"),
+    }
+}
+
+/// One line that says what failed and what to do.
+fn explain<E: std::error::Error>(e: &SyncError<E>, mysql_url: &str) -> String {
+    match e {
+        SyncError::Api(api) if api.kind() == ErrorKind::Auth => {
+            format!("authentication failed: {api} (check QIMEN_APP_KEY/QIMEN_APP_SECRET for the gateway, WDT_SID/WDT_APP_KEY/WDT_APP_SECRET for WDT)")
+        }
+        SyncError::Sink(s) => format!("MySQL at {} failed: {s}", redact_mysql_url(mysql_url)),
+        other => other.to_string(),
+    }
+}
+
+async fn alert(webhook: &str, text: &str) {
+    let body = serde_json::json!({"msgtype": "text", "text": {"content": format!("[refund_sync] {text}")}});
+    match reqwest::Client::new()
+        .post(webhook)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => eprintln!("alert webhook answered HTTP {}", r.status()),
+        Err(e) => eprintln!("alert webhook failed: {}", e.without_url()),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    if let Some(addr) = args.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+    }
+    let setup = setup_route(&args).await?;
+    let layout = match args.layout {
+        LayoutArg::Flat => Layout::Flat,
+        LayoutArg::Normalized => Layout::Normalized,
+        LayoutArg::Both => Layout::Both,
+    };
+    let mode = match args.write_mode {
+        WriteModeArg::Upsert => WriteMode::Upsert,
+        WriteModeArg::Replace => WriteMode::Replace,
+        WriteModeArg::Insert => WriteMode::Insert,
+    };
+    let sink = MySqlSink::builder(&args.mysql_url)
+        .layout(layout)
+        .write_mode(mode)
+        .build()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot use MySQL at {}: {e} (start MariaDB, e.g. `start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql`, or set MYSQL_URL)",
+                redact_mysql_url(&args.mysql_url)
+            )
+        })?;
+    println!("route: {}, MySQL: {}", setup.label, redact_mysql_url(&args.mysql_url));
+    let mut cfg = SyncConfig::default();
+    cfg.start = args.start;
+    cfg.overlap = TimeDelta::from_std(args.overlap).map_err(|e| format!("--overlap: {e}"))?;
+    cfg.settle_lag = TimeDelta::from_std(args.lag).map_err(|e| format!("--lag: {e}"))?;
+    cfg.page_size = args.page_size;
+    cfg.max_window = TimeDelta::from_std(args.max_window).map_err(|e| format!("--max-window: {e}"))?;
+    let engine = SyncEngine::new(setup.client.clone(), sink, cfg).with_progress(progress_hook());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    loop {
+        match engine.run_until(stopped(stop_rx.clone())).await {
+            Ok(report) => print_report(&report, args.dry_run),
+            Err(e) => {
+                let line = explain(&e, &args.mysql_url);
+                if let Some(hook) = &args.alert_webhook {
+                    alert(hook, &line).await;
+                }
+                if args.every.is_none() {
+                    return Err(line);
+                }
+                eprintln!("sync failed: {line}");
+            }
+        }
+        let Some(every) = args.every else { return Ok(()) };
+        if *stop_rx.borrow() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped(stop_rx.clone()) => return Ok(()),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(line) => {
+            eprintln!("refund_sync: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

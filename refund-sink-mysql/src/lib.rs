@@ -1,1 +1,97 @@
-//! placeholder
+//! A transactional MySQL / MariaDB sink for WangDianTong refunds, near `LOAD DATA` speed.
+//!
+//! [`MySqlSink`] implements [`wdt_qimen::sync::Sink`] for [`Refund`](wdt_qimen::model::Refund):
+//! each batch is one transaction holding its rows, its dead letters and its checkpoint.
+//!
+//! ```no_run
+//! use refund_sink_mysql::{Layout, MySqlSink, WriteMode};
+//! use wdt_qimen::model::Refund;
+//! use wdt_qimen::sync::{Batch, Checkpoint, Sink, StreamId, WindowBounds};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let sink = MySqlSink::builder("mysql://root@127.0.0.1:3306/test")
+//!     .layout(Layout::Flat)
+//!     .write_mode(WriteMode::Upsert)
+//!     .table_prefix("shop1_")
+//!     .build()
+//!     .await?;
+//! let stream = StreamId::new("qimen:sid", "aftersales.refund.Refund.search");
+//! let t = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S");
+//! let window = WindowBounds { from: t("2024-01-01 00:00:00")?, to: t("2024-01-02 00:00:00")? };
+//! let refund = Refund { refund_id: 1, modified: Some(t("2024-01-01 08:00:00")?), ..Default::default() };
+//! let report = sink
+//!     .commit(Batch {
+//!         stream: stream.clone(),
+//!         window,
+//!         records: vec![refund],
+//!         dead_letters: vec![],
+//!         checkpoint: Some(Checkpoint { window_end: window.to }),
+//!     })
+//!     .await?;
+//! println!("{report:?}");
+//! assert_eq!(sink.load_checkpoint(&stream).await?, Some(Checkpoint { window_end: window.to }));
+//! # Ok(()) }
+//! ```
+//!
+//! ## Contents
+//! - [`sink`]: [`MySqlSink`] and [`MySqlSinkBuilder`] (URL, layout, write mode, table prefix,
+//!   batch limits, create-tables, LOAD DATA switch, retries, dead-letter limit, test hook).
+//! - [`config`]: [`Layout`] (`flat` | `normalized` | `both`) and [`WriteMode`]
+//!   (`upsert` | `replace` | `insert`).
+//! - [`schema`]: the tables of design §5 (columns in order, types, keys), their DDL, the check
+//!   that an existing table fits, and the forward-only migrations.
+//! - [`names`]: the validated table prefix and identifier quoting.
+//! - [`dialect`]: MariaDB vs MySQL SQL, chosen from `SELECT VERSION()`; the pinned session.
+//! - [`error`]: [`SinkError`] and [`SinkError::is_retryable`].
+//! - [`retry`]: full-jitter backoff between whole-transaction retries.
+//! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
+//! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
+//!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `insert` (the multi-row
+//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint`, `setup`.
+//!
+//! ## How a batch is written
+//! De-duplicated first (newest `modified` wins). Inside the transaction, the stored keys and
+//! versions of the batch's refunds are read with `SELECT … FOR UPDATE` (dense id chunks as one
+//! range); refunds whose stored copy is newer are skipped (`upsert`). The rest are mapped on a
+//! blocking thread and the first table's rows are streamed to `LOAD DATA LOCAL INFILE` while they
+//! are encoded (`REPLACE` when some keys are stored), so the server loads while the client
+//! encodes and memory stays bounded. The stored rows of each written refund that are not in its
+//! new row set are deleted. When the server refuses local infile, the same rows go through
+//! multi-row statements instead. A value the server rejects sends the batch through again one
+//! refund at a time (savepoints), so only that refund becomes a dead letter.
+//!
+//! ## Security
+//! `LOAD DATA LOCAL` lets a server ask the client for a file; the sink's handler only ever streams
+//! the batch it is writing (from memory), whatever file name the server asks for. The connection
+//! URL's password never reaches logs, errors or `Debug` output ([`redact_url`]).
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dialect;
+pub mod error;
+pub mod names;
+pub mod retry;
+pub mod schema;
+pub mod sink;
+pub mod tsv;
+
+mod checkpoint;
+mod dead_letter;
+mod encode;
+mod flat;
+mod infile;
+mod insert;
+mod normalized;
+mod prepare;
+mod row;
+mod setup;
+mod write;
+
+pub use config::{Layout, WriteMode};
+pub use dialect::{Dialect, ServerKind};
+pub use error::SinkError;
+pub use names::TableNames;
+pub use retry::RetryPolicy;
+pub use sink::{redact_url, BeforeCommitHook, BoxError, CommitContext, MySqlSink, MySqlSinkBuilder};

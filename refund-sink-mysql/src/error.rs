@@ -1,0 +1,268 @@
+//! The sink's one error type, [`SinkError`], and its retry classification.
+
+use std::error::Error as StdError;
+
+/// Server error codes that mean "the transaction lost a race; run it again".
+const RETRYABLE_SERVER_CODES: &[u16] = &[
+    1205, // ER_LOCK_WAIT_TIMEOUT
+    1213, // ER_LOCK_DEADLOCK
+    1053, // ER_SERVER_SHUTDOWN (the connection is going away)
+    1927, // ER_CONNECTION_KILLED (MariaDB)
+    2006, // CR_SERVER_GONE_ERROR
+    2013, // CR_SERVER_LOST
+    4031, // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8: disconnected for inactivity)
+];
+
+/// Everything that can go wrong in [`MySqlSink`](crate::MySqlSink).
+///
+/// Retry decisions go through [`SinkError::is_retryable`]; the sink itself already retries a
+/// commit on those errors, so a caller that sees one got it after the retries ran out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The table prefix is not a safe identifier part.
+    #[error(
+        "invalid table prefix {value:?}: {problem}; use at most {max} ASCII letters, digits or \
+         underscores (for example `shop1_`)"
+    )]
+    InvalidPrefix {
+        /// The prefix as given.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+        /// The longest prefix accepted.
+        max: usize,
+    },
+
+    /// The connection URL could not be parsed (the password is not shown).
+    #[error("invalid MySQL URL {url}")]
+    InvalidUrl {
+        /// The URL with its password replaced by `***`.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: mysql_async::UrlError,
+    },
+
+    /// A builder setting or the URL asks for something the sink cannot do.
+    #[error("invalid configuration: {problem}; fix: {fix}")]
+    InvalidConfig {
+        /// What is wrong.
+        problem: String,
+        /// What to change.
+        fix: String,
+    },
+
+    /// The server is older than the sink supports.
+    #[error("unsupported server `{version}`: {reason}")]
+    UnsupportedServer {
+        /// `SELECT VERSION()` as returned.
+        version: String,
+        /// Why it is not supported.
+        reason: &'static str,
+    },
+
+    /// A table the sink needs is missing and creating tables is switched off.
+    #[error("table {table} does not exist; fix: {fix}")]
+    MissingTable {
+        /// The table (quoted).
+        table: String,
+        /// What to do about it.
+        fix: String,
+    },
+
+    /// An existing table does not fit what the sink writes.
+    #[error("table {table}, column {column}: {problem}; fix: {fix}")]
+    SchemaMismatch {
+        /// The table (quoted).
+        table: String,
+        /// The column (quoted), or `(primary key)`.
+        column: String,
+        /// What does not fit.
+        problem: String,
+        /// The statement or action that fixes it.
+        fix: String,
+    },
+
+    /// The database holds a schema version newer than this build knows.
+    #[error(
+        "schema version {found} in {table} is newer than this build supports ({supported}); \
+         fix: upgrade refund-sink-mysql, or use another table prefix"
+    )]
+    SchemaTooNew {
+        /// The schema-version table (quoted).
+        table: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+
+    /// A statement failed on the server or the connection failed.
+    #[error("MySQL error while {during}")]
+    Mysql {
+        /// What the sink was doing.
+        during: &'static str,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
+
+    /// `insert` mode met a key that is already stored; the batch is rolled back.
+    #[error("duplicate key in table {table} (write mode `insert`): {detail}")]
+    Duplicate {
+        /// The table (quoted).
+        table: String,
+        /// The server's message, naming the key.
+        detail: String,
+    },
+
+    /// A bulk write did not account for every row it was given; the batch is rolled back.
+    #[error("write into {table} did not add up: {detail}")]
+    Inconsistent {
+        /// The table (quoted).
+        table: String,
+        /// Expected and reported counts.
+        detail: String,
+    },
+
+    /// More records were dead-lettered in this run than allowed; the batch is rolled back.
+    #[error(
+        "dead-letter limit reached: {total} dead letters in this run, limit {limit} (first: \
+         {sample}); fix the cause, or raise `max_dead_letters`"
+    )]
+    DeadLetterLimit {
+        /// The configured limit.
+        limit: u64,
+        /// Dead letters of this run including the rejected batch.
+        total: u64,
+        /// Key and reason of the first dead letter of the rejected batch.
+        sample: String,
+    },
+
+    /// A refund could not be mapped to rows (only from [`crate::tsv`]; the sink dead-letters it).
+    #[error("record {key} cannot be written: {reason}")]
+    Unmappable {
+        /// The record's key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The before-commit hook (a test seam) failed; the batch is rolled back.
+    #[error("before-commit hook failed")]
+    Hook(#[source] Box<dyn StdError + Send + Sync + 'static>),
+
+    /// A retryable error kept coming back.
+    #[error("gave up after {attempts} attempts")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        last: Box<SinkError>,
+    },
+}
+
+impl SinkError {
+    /// Wraps a driver error with what the sink was doing.
+    pub(crate) fn mysql(during: &'static str) -> impl FnOnce(mysql_async::Error) -> SinkError {
+        move |source| SinkError::Mysql { during, source }
+    }
+
+    /// True for errors that a fresh attempt of the whole transaction can cure: deadlock (1213),
+    /// lock wait timeout (1205), a lost or killed connection (2006, 2013, 1927, I/O errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SinkError::Mysql { source, .. } => driver_error_is_retryable(source),
+            _ => false,
+        }
+    }
+
+    /// The server error code, when the error came from the server.
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            SinkError::Mysql {
+                source: mysql_async::Error::Server(e),
+                ..
+            } => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// Classifies a driver error: lost connections and lost lock races are retryable.
+pub(crate) fn driver_error_is_retryable(e: &mysql_async::Error) -> bool {
+    use mysql_async::{DriverError, Error};
+    match e {
+        Error::Server(s) => RETRYABLE_SERVER_CODES.contains(&s.code),
+        Error::Io(_) => true,
+        Error::Driver(DriverError::ConnectionClosed) => true,
+        Error::Driver(DriverError::PacketOutOfOrder) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16) -> SinkError {
+        SinkError::Mysql {
+            during: "testing",
+            source: mysql_async::Error::Server(mysql_async::ServerError {
+                code,
+                message: "m".into(),
+                state: "HY000".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn deadlock_lock_wait_and_lost_connection_are_retryable() {
+        for code in [1213, 1205, 2006, 2013, 1927] {
+            assert!(server(code).is_retryable(), "{code}");
+        }
+        let io = SinkError::Mysql {
+            during: "testing",
+            source: mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))),
+        };
+        assert!(io.is_retryable());
+        let closed = SinkError::Mysql {
+            during: "testing",
+            source: mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed),
+        };
+        assert!(closed.is_retryable());
+    }
+
+    #[test]
+    fn data_and_syntax_errors_are_not_retryable() {
+        for code in [1062, 1064, 1146, 1406, 1366] {
+            assert!(!server(code).is_retryable(), "{code}");
+        }
+        let e = SinkError::InvalidConfig {
+            problem: "p".into(),
+            fix: "f".into(),
+        };
+        assert!(!e.is_retryable());
+        assert_eq!(server(1213).server_code(), Some(1213));
+    }
+
+    #[test]
+    fn display_names_the_fix_without_the_source() {
+        let e = SinkError::SchemaMismatch {
+            table: "`t`".into(),
+            column: "`c`".into(),
+            problem: "is int, needs bigint".into(),
+            fix: "ALTER TABLE `t` MODIFY `c` BIGINT NULL".into(),
+        };
+        let s = e.to_string();
+        assert!(
+            s.contains("`t`") && s.contains("`c`") && s.contains("ALTER TABLE"),
+            "{s}"
+        );
+        assert_eq!(server(1213).to_string(), "MySQL error while testing");
+    }
+}

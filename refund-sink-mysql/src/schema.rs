@@ -1,0 +1,896 @@
+//! The tables: column lists and types (design §5), their DDL, the check that an existing table
+//! fits, and the forward-only migrations recorded in the schema-version table.
+
+use std::fmt;
+
+use crate::dialect::Dialect;
+use crate::error::SinkError;
+use crate::names::{quote_ident, TableNames};
+use crate::Layout;
+
+/// The newest schema version this build knows (see [`MIGRATIONS`]).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The SQL type of a column, as far as the sink cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// `BIGINT`: ids.
+    BigInt,
+    /// `INT`: enum codes and counts.
+    Int,
+    /// `TINYINT(1)`: flags.
+    Bool,
+    /// `DECIMAL(19,4)`: amounts and quantities.
+    Decimal,
+    /// `DATETIME(fsp)`: Beijing wall time with `fsp` fractional digits.
+    DateTime(u8),
+    /// `VARCHAR(n)`: up to `n` characters.
+    Varchar(u16),
+    /// `TEXT`: up to 65,535 bytes.
+    Text,
+    /// `LONGTEXT`: raw JSON.
+    LongText,
+}
+
+impl ColumnType {
+    /// The type as written in DDL.
+    pub fn sql(&self) -> String {
+        match self {
+            ColumnType::BigInt => "BIGINT".into(),
+            ColumnType::Int => "INT".into(),
+            ColumnType::Bool => "TINYINT(1)".into(),
+            ColumnType::Decimal => "DECIMAL(19,4)".into(),
+            ColumnType::DateTime(0) => "DATETIME".into(),
+            ColumnType::DateTime(p) => format!("DATETIME({p})"),
+            ColumnType::Varchar(n) => format!("VARCHAR({n})"),
+            ColumnType::Text => "TEXT".into(),
+            ColumnType::LongText => "LONGTEXT".into(),
+        }
+    }
+
+    /// True for the string types (they need a utf8mb4 character set).
+    pub fn is_text(&self) -> bool {
+        matches!(self, ColumnType::Varchar(_) | ColumnType::Text | ColumnType::LongText)
+    }
+}
+
+/// One column of a table the sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// The column name (unquoted).
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ColumnType,
+    /// Whether it accepts NULL.
+    pub nullable: bool,
+    /// Extra DDL after the type (`AUTO_INCREMENT`, `DEFAULT …`), if any.
+    pub extra: Option<&'static str>,
+}
+
+impl Column {
+    /// The column definition as written in `CREATE TABLE` / `ALTER TABLE … MODIFY`.
+    pub fn ddl(&self) -> String {
+        let mut s = format!("{} {}", quote_ident(self.name), self.ty.sql());
+        s.push_str(if self.nullable { " NULL" } else { " NOT NULL" });
+        if let Some(extra) = self.extra {
+            s.push(' ');
+            s.push_str(extra);
+        }
+        s
+    }
+}
+
+const fn col(name: &'static str, ty: ColumnType) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: true,
+        extra: None,
+    }
+}
+
+const fn req(name: &'static str, ty: ColumnType) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        extra: None,
+    }
+}
+
+const fn req_with(name: &'static str, ty: ColumnType, extra: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        extra: Some(extra),
+    }
+}
+
+use ColumnType::{BigInt, Bool, DateTime, Decimal, Int, LongText, Text, Varchar};
+
+const V: ColumnType = Varchar(255);
+const V_LONG: ColumnType = Varchar(512);
+const DT: ColumnType = DateTime(0);
+const DT_MS: ColumnType = DateTime(3);
+
+/// The refund columns shared by the flat table and `wdt_refund`, in the published order.
+macro_rules! refund_columns {
+    ($($rest:expr),* $(,)?) => {
+        [
+            req("refund_id", BigInt),
+            col("src_tids", Text),
+            col("refund_no", V),
+            col("remark", Text),
+            col("type", Int),
+            col("stockin_status", Int),
+            col("flag_name", V),
+            col("return_goods_count", Decimal),
+            col("receiver_telno", V),
+            col("receiver_name", V),
+            col("modified", DT_MS),
+            col("note_count", Int),
+            col("shop_no", V),
+            col("from_type", Int),
+            col("created", DT_MS),
+            col("settle_time", DT),
+            col("check_time", DT),
+            col("return_logistics_no", V),
+            col("trade_no_list", Text),
+            col("guarantee_refund_amount", Decimal),
+            col("return_goods_amount", Decimal),
+            col("return_logistics_name", V),
+            col("reason_name", V),
+            col("refund_reason", Text),
+            col("buyer_nick", V),
+            col("operator_name", V),
+            col("actual_refund_amount", Decimal),
+            col("revert_reason_name", V),
+            col("return_warehouse_no", V),
+            col("direct_refund_amount", Decimal),
+            col("receive_amount", Decimal),
+            col("customer_name", V),
+            col("fenxiao_nick_name", V),
+            col("status", Int),
+            col("shop_id", BigInt),
+            col("trade_id", BigInt),
+            col("raw_refund_nos", Text),
+            col("pay_id", V),
+            col("provider_refund_no", V),
+            col("shop_platform_id", BigInt),
+            col("tid_list", Text),
+            col("sub_platform_id", BigInt),
+            col("return_warehouse_id", BigInt),
+            col("platform_id", BigInt),
+            col("wms_owner_no", V),
+            col("warehouse_type", Int),
+            col("bad_reason", Int),
+            col("modified_date", DT),
+            col("return_mask_info", Text),
+            col("process_status", Int),
+            col("reason_id", BigInt),
+            col("revert_reason", BigInt),
+            col("customer_id", BigInt),
+            col("consign_mode", Int),
+            col("refund_time", DT),
+            col("fenxiao_tid", V),
+            col("fenxiao_nick_no", V),
+            col("wms_code", V),
+            $($rest),*
+        ]
+    };
+}
+
+/// Number of refund columns at the start of the flat table (before `detail_list_rec_id`).
+pub(crate) const FLAT_REFUND_COLUMNS: usize = 58;
+
+/// `aftersales_refund_refund_search`: one row per detail line, design §5.1, in this order.
+pub static FLAT_COLUMNS: [Column; 77] = refund_columns![
+    req("detail_list_rec_id", BigInt),
+    col("detail_list_refund_id", BigInt),
+    col("detail_list_oid", V),
+    col("detail_list_trade_order_id", BigInt),
+    col("detail_list_platform_id", BigInt),
+    col("detail_list_tid", V),
+    col("detail_list_trade_no", V),
+    col("detail_list_num", Decimal),
+    col("detail_list_price", Decimal),
+    col("detail_list_original_price", Decimal),
+    col("detail_list_checked_cost_price", Decimal),
+    col("detail_list_refund_num", Decimal),
+    col("detail_list_total_amount", Decimal),
+    col("detail_list_refund_amount", Decimal),
+    col("detail_list_is_guarantee", Bool),
+    col("detail_list_goods_no", V),
+    col("detail_list_goods_name", V_LONG),
+    col("detail_list_spec_name", V_LONG),
+    col("detail_list_spec_no", V),
+];
+
+/// `wdt_refund`: the refund's own fields, the newer-doc fields, and the raw JSON.
+pub static REFUND_COLUMNS: [Column; 66] = refund_columns![
+    col("shop_name", V),
+    col("rr_status", Int),
+    col("current_phase_timeout", DT),
+    col("raw_refund_remark", Text),
+    col("fenxiao_distributor_id", V),
+    col("fenxiao_distributor_name", V),
+    col("order_type", V),
+    req("raw_json", LongText),
+];
+
+/// `wdt_refund_detail`: one row per detail line, keyed by the parent's `refund_id` and `rec_id`.
+pub static REFUND_DETAIL_COLUMNS: [Column; 84] = [
+    req("refund_id", BigInt),
+    req("rec_id", BigInt),
+    col("oid", V),
+    col("trade_order_id", BigInt),
+    col("platform_id", BigInt),
+    col("tid", V),
+    col("trade_no", V),
+    col("num", Decimal),
+    col("price", Decimal),
+    col("original_price", Decimal),
+    col("checked_cost_price", Decimal),
+    col("refund_num", Decimal),
+    col("total_amount", Decimal),
+    col("refund_amount", Decimal),
+    col("is_guarantee", Bool),
+    col("goods_no", V),
+    col("goods_name", V_LONG),
+    col("spec_name", V_LONG),
+    col("spec_no", V),
+    col("goods_id", V),
+    col("spec_id", V),
+    col("sys_goods_id", BigInt),
+    col("sys_spec_id", BigInt),
+    col("spec_code", V),
+    col("barcode", V),
+    col("stockin_num", Decimal),
+    col("remark", Text),
+    col("api_spec_name", V_LONG),
+    col("api_goods_name", V_LONG),
+    col("modified", DT_MS),
+    col("suite_no", V),
+    col("suite_name", V_LONG),
+    col("raw_refund_nos", Text),
+    col("raw_refund_no", V),
+    col("sales_trade_id", BigInt),
+    col("discount", Decimal),
+    col("paid", Decimal),
+    col("suite_id", BigInt),
+    col("suite_num", Decimal),
+    col("created", DT),
+    col("modified_date", DT),
+    col("gift_type", Int),
+    col("brand_name", V),
+    col("current_phase_timeout", DT),
+    col("goods_prop1", Text),
+    col("goods_prop2", Text),
+    col("goods_prop3", Text),
+    col("goods_prop4", Text),
+    col("goods_prop5", Text),
+    col("goods_prop6", Text),
+    col("goods_prop7", Text),
+    col("goods_prop8", Text),
+    col("goods_prop9", Text),
+    col("goods_prop10", Text),
+    col("goods_prop11", Text),
+    col("goods_prop12", Text),
+    col("goods_prop13", Text),
+    col("goods_prop14", Text),
+    col("goods_prop15", Text),
+    col("goods_prop16", Text),
+    col("goods_prop17", Text),
+    col("goods_prop18", Text),
+    col("goods_prop19", Text),
+    col("goods_prop20", Text),
+    col("goods_spec_prop1", Text),
+    col("goods_spec_prop2", Text),
+    col("goods_spec_prop3", Text),
+    col("goods_spec_prop4", Text),
+    col("goods_spec_prop5", Text),
+    col("goods_spec_prop6", Text),
+    col("goods_spec_prop7", Text),
+    col("goods_spec_prop8", Text),
+    col("goods_spec_prop9", Text),
+    col("goods_spec_prop10", Text),
+    col("goods_spec_prop11", Text),
+    col("goods_spec_prop12", Text),
+    col("goods_spec_prop13", Text),
+    col("goods_spec_prop14", Text),
+    col("goods_spec_prop15", Text),
+    col("goods_spec_prop16", Text),
+    col("goods_spec_prop17", Text),
+    col("goods_spec_prop18", Text),
+    col("goods_spec_prop19", Text),
+    col("goods_spec_prop20", Text),
+];
+
+/// `wdt_refund_amount_detail`: one row per amount line.
+pub static REFUND_AMOUNT_DETAIL_COLUMNS: [Column; 13] = [
+    req("refund_id", BigInt),
+    req("rec_id", BigInt),
+    col("refund_type", Int),
+    col("is_return", Int),
+    col("refund_amount", Decimal),
+    col("receive_amount", Decimal),
+    col("is_guarantee", Bool),
+    col("account_id", BigInt),
+    col("pay_account", V),
+    col("account_name", V),
+    col("account_bank", V),
+    col("is_auto", Bool),
+    col("remark", Text),
+];
+
+/// `wdt_sync_state`: one checkpoint per stream (account + method).
+pub static SYNC_STATE_COLUMNS: [Column; 4] = [
+    req("account", Varchar(128)),
+    req("method", Varchar(128)),
+    req("window_end", DateTime(6)),
+    req("updated_at", DT_MS),
+];
+
+/// `wdt_sync_dead_letter`: records the sink could not write, with the reason.
+pub static DEAD_LETTER_COLUMNS: [Column; 10] = [
+    req_with("id", BigInt, "AUTO_INCREMENT"),
+    req("account", Varchar(128)),
+    req("method", Varchar(128)),
+    col("record_key", V),
+    req("raw_sha256", Varchar(64)),
+    req("reason", Text),
+    req("raw_json", LongText),
+    col("window_from", DT_MS),
+    col("window_to", DT_MS),
+    req_with("created_at", DT_MS, "DEFAULT CURRENT_TIMESTAMP(3)"),
+];
+
+/// `wdt_schema_version`: one row per applied migration.
+pub static SCHEMA_VERSION_COLUMNS: [Column; 3] = [
+    req("version", Int),
+    req("description", V),
+    req_with("applied_at", DT_MS, "DEFAULT CURRENT_TIMESTAMP(3)"),
+];
+
+/// A table the sink uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// `aftersales_refund_refund_search`.
+    Flat,
+    /// `wdt_refund`.
+    Refund,
+    /// `wdt_refund_detail`.
+    RefundDetail,
+    /// `wdt_refund_amount_detail`.
+    RefundAmountDetail,
+    /// `wdt_sync_state`.
+    SyncState,
+    /// `wdt_sync_dead_letter`.
+    DeadLetter,
+    /// `wdt_schema_version`.
+    SchemaVersion,
+}
+
+impl Table {
+    /// The columns, in table order.
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Table::Flat => &FLAT_COLUMNS,
+            Table::Refund => &REFUND_COLUMNS,
+            Table::RefundDetail => &REFUND_DETAIL_COLUMNS,
+            Table::RefundAmountDetail => &REFUND_AMOUNT_DETAIL_COLUMNS,
+            Table::SyncState => &SYNC_STATE_COLUMNS,
+            Table::DeadLetter => &DEAD_LETTER_COLUMNS,
+            Table::SchemaVersion => &SCHEMA_VERSION_COLUMNS,
+        }
+    }
+
+    /// The primary key columns.
+    pub fn primary_key(self) -> &'static [&'static str] {
+        match self {
+            Table::Flat => &["refund_id", "detail_list_rec_id"],
+            Table::Refund => &["refund_id"],
+            Table::RefundDetail | Table::RefundAmountDetail => &["refund_id", "rec_id"],
+            Table::SyncState => &["account", "method"],
+            Table::DeadLetter => &["id"],
+            Table::SchemaVersion => &["version"],
+        }
+    }
+
+    /// Unique keys besides the primary key: `(name, columns)`.
+    pub fn unique_keys(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Table::DeadLetter => &[("uk_dead_letter_record", &["account", "method", "raw_sha256"])],
+            _ => &[],
+        }
+    }
+
+    /// True for the tables holding refund data (rows are replaced per refund).
+    pub fn is_data(self) -> bool {
+        matches!(
+            self,
+            Table::Flat | Table::Refund | Table::RefundDetail | Table::RefundAmountDetail
+        )
+    }
+
+    /// The table's name under `names`.
+    pub fn name(self, names: &TableNames) -> &str {
+        match self {
+            Table::Flat => &names.flat,
+            Table::Refund => &names.refund,
+            Table::RefundDetail => &names.refund_detail,
+            Table::RefundAmountDetail => &names.refund_amount_detail,
+            Table::SyncState => &names.sync_state,
+            Table::DeadLetter => &names.dead_letter,
+            Table::SchemaVersion => &names.schema_version,
+        }
+    }
+
+    /// The data tables of a layout, parents first.
+    pub fn data_tables(layout: Layout) -> &'static [Table] {
+        match layout {
+            Layout::Flat => &[Table::Flat],
+            Layout::Normalized => &[Table::Refund, Table::RefundDetail, Table::RefundAmountDetail],
+            Layout::Both => &[
+                Table::Flat,
+                Table::Refund,
+                Table::RefundDetail,
+                Table::RefundAmountDetail,
+            ],
+        }
+    }
+
+    /// The bookkeeping tables every layout needs.
+    pub const BOOKKEEPING: [Table; 3] = [Table::SchemaVersion, Table::SyncState, Table::DeadLetter];
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for one table.
+pub fn create_table_sql(table: Table, names: &TableNames, dialect: &Dialect) -> String {
+    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (\n", quote_ident(table.name(names)));
+    for c in table.columns() {
+        sql.push_str("  ");
+        sql.push_str(&c.ddl());
+        sql.push_str(",\n");
+    }
+    sql.push_str("  PRIMARY KEY (");
+    sql.push_str(&quoted_list(table.primary_key()));
+    sql.push(')');
+    for (name, cols) in table.unique_keys() {
+        sql.push_str(",\n  UNIQUE KEY ");
+        sql.push_str(&quote_ident(name));
+        sql.push_str(" (");
+        sql.push_str(&quoted_list(cols));
+        sql.push(')');
+    }
+    sql.push_str(&format!(
+        "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={} ROW_FORMAT=DYNAMIC",
+        dialect.collation()
+    ));
+    sql
+}
+
+/// Every `CREATE TABLE IF NOT EXISTS` a layout needs (bookkeeping tables first): what the sink
+/// runs when creating tables is on, and what to run by hand when it is off.
+pub fn create_statements(layout: Layout, names: &TableNames, dialect: &Dialect) -> Vec<String> {
+    Table::BOOKKEEPING
+        .iter()
+        .chain(Table::data_tables(layout))
+        .map(|t| create_table_sql(*t, names, dialect))
+        .collect()
+}
+
+/// `a`, `b`, … quoted and comma-separated.
+pub(crate) fn quoted_list(cols: &[&str]) -> String {
+    cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+}
+
+/// One forward-only migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its version (1, 2, …; each applied once, in order).
+    pub version: u32,
+    /// What it does.
+    pub description: &'static str,
+}
+
+/// The migrations of this build, oldest first. Version 1 is the first release: its tables are
+/// created by [`create_statements`]. A later version adds its `ALTER`s here, applied to the
+/// tables that exist.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial tables: flat, normalized, sync state, dead letters",
+}];
+
+/// A column as found in `information_schema.COLUMNS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundColumn {
+    /// `COLUMN_NAME`.
+    pub name: String,
+    /// `DATA_TYPE`, lower case (`bigint`, `varchar`, …).
+    pub data_type: String,
+    /// `COLUMN_TYPE` (`decimal(19,4)`, `int(11) unsigned`, …).
+    pub column_type: String,
+    /// `IS_NULLABLE = 'YES'`.
+    pub nullable: bool,
+    /// `COLUMN_DEFAULT IS NOT NULL` or an auto-increment / generated column.
+    pub has_default: bool,
+    /// `CHARACTER_MAXIMUM_LENGTH` (characters).
+    pub char_len: Option<u64>,
+    /// `NUMERIC_PRECISION`.
+    pub precision: Option<u64>,
+    /// `NUMERIC_SCALE`.
+    pub scale: Option<u64>,
+    /// `DATETIME_PRECISION`.
+    pub datetime_precision: Option<u64>,
+    /// `CHARACTER_SET_NAME`.
+    pub charset: Option<String>,
+}
+
+/// What the sink learned about an existing table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoundTable {
+    /// `ENGINE` from `information_schema.TABLES`.
+    pub engine: String,
+    /// Its columns.
+    pub columns: Vec<FoundColumn>,
+    /// The primary key columns, in order.
+    pub primary_key: Vec<String>,
+    /// Unique keys other than the primary key: `(name, columns)`.
+    pub unique_keys: Vec<(String, Vec<String>)>,
+}
+
+/// Why a found column type cannot hold what the sink writes, if it cannot.
+fn type_problem(want: ColumnType, found: &FoundColumn) -> Option<String> {
+    let dt = found.data_type.as_str();
+    let unsigned = found.column_type.contains("unsigned");
+    let ok = match want {
+        ColumnType::BigInt => dt == "bigint" && !unsigned,
+        ColumnType::Int => (dt == "int" || dt == "bigint") && !unsigned,
+        ColumnType::Bool => matches!(dt, "tinyint" | "smallint" | "mediumint" | "int" | "bigint"),
+        ColumnType::Decimal => {
+            let (p, s) = (found.precision.unwrap_or(0), found.scale.unwrap_or(0));
+            dt == "decimal" && s >= 4 && p.saturating_sub(s) >= 15 && !unsigned
+        }
+        ColumnType::DateTime(fsp) => dt == "datetime" && found.datetime_precision.unwrap_or(0) >= u64::from(fsp),
+        ColumnType::Varchar(n) => match dt {
+            "varchar" | "char" => found.char_len.unwrap_or(0) >= u64::from(n),
+            "text" | "mediumtext" | "longtext" => true,
+            _ => false,
+        },
+        ColumnType::Text => match dt {
+            "text" | "mediumtext" | "longtext" => true,
+            "varchar" => found.char_len.unwrap_or(0) >= 65_535,
+            _ => false,
+        },
+        ColumnType::LongText => dt == "longtext",
+    };
+    (!ok).then(|| format!("is {}, which cannot hold {}", found.column_type, want.sql()))
+}
+
+/// Checks that an existing table fits what the sink writes into it: every column present with
+/// a type that holds the values (wider is fine), utf8mb4 text, NULL allowed where the sink writes
+/// NULL, no extra NOT NULL column without a default, InnoDB, and the same keys.
+pub fn check_table(table: Table, name: &str, found: &FoundTable) -> Result<(), SinkError> {
+    let qt = quote_ident(name);
+    let mismatch = |column: String, problem: String, fix: String| SinkError::SchemaMismatch {
+        table: qt.clone(),
+        column,
+        problem,
+        fix,
+    };
+    if !found.engine.eq_ignore_ascii_case("innodb") {
+        return Err(mismatch(
+            "(engine)".into(),
+            format!("uses engine {}, which has no transactions", found.engine),
+            format!("ALTER TABLE {qt} ENGINE=InnoDB"),
+        ));
+    }
+    for want in table.columns() {
+        let qc = quote_ident(want.name);
+        let Some(f) = found.columns.iter().find(|f| f.name.eq_ignore_ascii_case(want.name)) else {
+            return Err(mismatch(
+                qc,
+                "is missing".into(),
+                format!("ALTER TABLE {qt} ADD COLUMN {}", want.ddl()),
+            ));
+        };
+        let modify = format!("ALTER TABLE {qt} MODIFY {}", want.ddl());
+        if let Some(problem) = type_problem(want.ty, f) {
+            return Err(mismatch(qc, problem, modify));
+        }
+        if want.nullable && !f.nullable {
+            return Err(mismatch(
+                qc,
+                "is NOT NULL, but the sink writes NULL into it".into(),
+                modify,
+            ));
+        }
+        if want.ty.is_text() {
+            if let Some(cs) = &f.charset {
+                if cs != "utf8mb4" {
+                    return Err(mismatch(
+                        qc,
+                        format!("uses character set {cs}, which cannot hold every character (emoji)"),
+                        format!("ALTER TABLE {qt} CONVERT TO CHARACTER SET utf8mb4"),
+                    ));
+                }
+            }
+        }
+    }
+    for f in &found.columns {
+        let known = table.columns().iter().any(|c| c.name.eq_ignore_ascii_case(&f.name));
+        if !known && !f.nullable && !f.has_default {
+            return Err(mismatch(
+                quote_ident(&f.name),
+                "is NOT NULL without a default, and the sink does not write it".into(),
+                format!(
+                    "ALTER TABLE {qt} MODIFY {} {} NULL (or give it a default, or drop it)",
+                    quote_ident(&f.name),
+                    f.column_type
+                ),
+            ));
+        }
+    }
+    let want_pk: Vec<&str> = table.primary_key().to_vec();
+    let pk_fits = found.primary_key.len() == want_pk.len()
+        && found
+            .primary_key
+            .iter()
+            .zip(&want_pk)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if !pk_fits {
+        return Err(mismatch(
+            "(primary key)".into(),
+            format!(
+                "is ({}), the sink needs ({})",
+                found.primary_key.join(", "),
+                want_pk.join(", ")
+            ),
+            format!(
+                "ALTER TABLE {qt} DROP PRIMARY KEY, ADD PRIMARY KEY ({})",
+                quoted_list(&want_pk)
+            ),
+        ));
+    }
+    if table.is_data() {
+        if let Some((uk, cols)) = found.unique_keys.first() {
+            return Err(mismatch(
+                format!("({})", cols.join(", ")),
+                format!("is covered by the extra unique key {uk}; REPLACE would delete other refunds' rows"),
+                format!("ALTER TABLE {qt} DROP INDEX {}", quote_ident(uk)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Table::Flat => "aftersales_refund_refund_search",
+            Table::Refund => "wdt_refund",
+            Table::RefundDetail => "wdt_refund_detail",
+            Table::RefundAmountDetail => "wdt_refund_amount_detail",
+            Table::SyncState => "wdt_sync_state",
+            Table::DeadLetter => "wdt_sync_dead_letter",
+            Table::SchemaVersion => "wdt_schema_version",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flat column list of design §5.1, in order.
+    const DESIGN_FLAT: &str = "refund_id, src_tids, refund_no, remark, type, stockin_status, flag_name, \
+        return_goods_count, receiver_telno, receiver_name, modified, note_count, shop_no, from_type, created, \
+        settle_time, check_time, return_logistics_no, trade_no_list, guarantee_refund_amount, \
+        return_goods_amount, return_logistics_name, reason_name, refund_reason, buyer_nick, operator_name, \
+        actual_refund_amount, revert_reason_name, return_warehouse_no, direct_refund_amount, receive_amount, \
+        customer_name, fenxiao_nick_name, status, shop_id, trade_id, raw_refund_nos, pay_id, \
+        provider_refund_no, shop_platform_id, tid_list, sub_platform_id, return_warehouse_id, platform_id, \
+        wms_owner_no, warehouse_type, bad_reason, modified_date, return_mask_info, process_status, reason_id, \
+        revert_reason, customer_id, consign_mode, refund_time, fenxiao_tid, fenxiao_nick_no, wms_code, \
+        detail_list_rec_id, detail_list_refund_id, detail_list_oid, detail_list_trade_order_id, \
+        detail_list_platform_id, detail_list_tid, detail_list_trade_no, detail_list_num, detail_list_price, \
+        detail_list_original_price, detail_list_checked_cost_price, detail_list_refund_num, \
+        detail_list_total_amount, detail_list_refund_amount, detail_list_is_guarantee, detail_list_goods_no, \
+        detail_list_goods_name, detail_list_spec_name, detail_list_spec_no";
+
+    #[test]
+    fn flat_columns_are_exactly_the_designed_list_in_order() {
+        let want: Vec<&str> = DESIGN_FLAT.split(',').map(str::trim).collect();
+        let have: Vec<&str> = FLAT_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(have, want);
+        assert_eq!(FLAT_COLUMNS[FLAT_REFUND_COLUMNS].name, "detail_list_rec_id");
+    }
+
+    #[test]
+    fn flat_types_follow_the_design() {
+        let ty = |n: &str| FLAT_COLUMNS.iter().find(|c| c.name == n).unwrap().ty;
+        assert_eq!(ty("refund_id"), BigInt);
+        assert_eq!(ty("type"), Int);
+        assert_eq!(ty("detail_list_price"), Decimal);
+        assert_eq!(ty("modified"), DateTime(3));
+        assert_eq!(ty("created"), DateTime(3));
+        assert_eq!(ty("check_time"), DateTime(0));
+        assert_eq!(ty("detail_list_is_guarantee"), Bool);
+        assert!(!FLAT_COLUMNS[0].nullable && !FLAT_COLUMNS[FLAT_REFUND_COLUMNS].nullable);
+    }
+
+    /// InnoDB rejects a table whose VARCHARs alone can exceed 65,535 bytes per row.
+    #[test]
+    fn every_table_fits_the_row_size_limit() {
+        for t in [
+            Table::Flat,
+            Table::Refund,
+            Table::RefundDetail,
+            Table::RefundAmountDetail,
+            Table::DeadLetter,
+        ] {
+            let bytes: u32 = t
+                .columns()
+                .iter()
+                .map(|c| match c.ty {
+                    Varchar(n) => u32::from(n) * 4 + 2,
+                    _ => 12,
+                })
+                .sum();
+            assert!(bytes < 65_535, "{t}: {bytes}");
+        }
+    }
+
+    #[test]
+    fn ddl_quotes_every_identifier_and_names_the_key() {
+        let names = TableNames::new("p_").unwrap();
+        let sql = create_table_sql(Table::Flat, &names, &Dialect::mariadb((10, 11, 0)));
+        assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS `p_aftersales_refund_refund_search` ("));
+        assert!(sql.contains("`type` INT NULL"));
+        assert!(sql.contains("`modified` DATETIME(3) NULL"));
+        assert!(sql.contains("PRIMARY KEY (`refund_id`, `detail_list_rec_id`)"));
+        assert!(sql.contains("CHARSET=utf8mb4"));
+        let dl = create_table_sql(Table::DeadLetter, &names, &Dialect::mysql((8, 0, 36)));
+        assert!(dl.contains("UNIQUE KEY `uk_dead_letter_record` (`account`, `method`, `raw_sha256`)"));
+        assert!(dl.contains("utf8mb4_0900_ai_ci"));
+        assert_eq!(
+            create_statements(Layout::Both, &names, &Dialect::mariadb((10, 11, 0))).len(),
+            7
+        );
+    }
+
+    fn found_from(table: Table) -> FoundTable {
+        FoundTable {
+            engine: "InnoDB".into(),
+            columns: table
+                .columns()
+                .iter()
+                .map(|c| {
+                    let (dt, len, p, s, fsp) = match c.ty {
+                        BigInt => ("bigint", None, Some(19), Some(0), None),
+                        Int => ("int", None, Some(10), Some(0), None),
+                        Bool => ("tinyint", None, Some(3), Some(0), None),
+                        Decimal => ("decimal", None, Some(19), Some(4), None),
+                        DateTime(f) => ("datetime", None, None, None, Some(u64::from(f))),
+                        Varchar(n) => ("varchar", Some(u64::from(n)), None, None, None),
+                        Text => ("text", Some(65_535), None, None, None),
+                        LongText => ("longtext", Some(4_294_967_295), None, None, None),
+                    };
+                    FoundColumn {
+                        name: c.name.into(),
+                        data_type: dt.into(),
+                        column_type: c.ty.sql().to_lowercase(),
+                        nullable: c.nullable,
+                        has_default: false,
+                        char_len: len,
+                        precision: p,
+                        scale: s,
+                        datetime_precision: fsp,
+                        charset: c.ty.is_text().then(|| "utf8mb4".into()),
+                    }
+                })
+                .collect(),
+            primary_key: table.primary_key().iter().map(|s| s.to_string()).collect(),
+            unique_keys: vec![],
+        }
+    }
+
+    #[test]
+    fn a_table_as_created_fits() {
+        for t in [Table::Flat, Table::Refund, Table::RefundDetail, Table::SyncState] {
+            check_table(t, "x", &found_from(t)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_narrow_decimal_is_refused_with_the_fix() {
+        let mut f = found_from(Table::Flat);
+        let c = f.columns.iter_mut().find(|c| c.name == "detail_list_price").unwrap();
+        c.precision = Some(10);
+        c.scale = Some(2);
+        c.column_type = "decimal(10,2)".into();
+        let e = check_table(Table::Flat, "aftersales_refund_refund_search", &f)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`aftersales_refund_refund_search`"), "{e}");
+        assert!(e.contains("`detail_list_price`"), "{e}");
+        assert!(e.contains("MODIFY `detail_list_price` DECIMAL(19,4) NULL"), "{e}");
+    }
+
+    #[test]
+    fn missing_columns_wrong_keys_and_engines_are_refused() {
+        let mut f = found_from(Table::Flat);
+        f.columns.retain(|c| c.name != "wms_code");
+        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        assert!(
+            e.contains("`wms_code`") && e.contains("ADD COLUMN `wms_code` VARCHAR(255) NULL"),
+            "{e}"
+        );
+
+        let mut f = found_from(Table::Flat);
+        f.primary_key = vec!["refund_id".into()];
+        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        assert!(e.contains("primary key") && e.contains("ADD PRIMARY KEY (`refund_id`, `detail_list_rec_id`)"));
+
+        let mut f = found_from(Table::Flat);
+        f.engine = "MyISAM".into();
+        assert!(check_table(Table::Flat, "t", &f)
+            .unwrap_err()
+            .to_string()
+            .contains("ENGINE=InnoDB"));
+
+        let mut f = found_from(Table::Flat);
+        f.unique_keys = vec![("uk_no".into(), vec!["refund_no".into()])];
+        assert!(check_table(Table::Flat, "t", &f)
+            .unwrap_err()
+            .to_string()
+            .contains("DROP INDEX `uk_no`"));
+    }
+
+    #[test]
+    fn wider_types_fit_and_narrower_ones_do_not() {
+        let mut f = found_from(Table::Flat);
+        let c = f.columns.iter_mut().find(|c| c.name == "type").unwrap();
+        c.data_type = "bigint".into();
+        let c = f.columns.iter_mut().find(|c| c.name == "shop_no").unwrap();
+        c.data_type = "text".into();
+        check_table(Table::Flat, "t", &f).unwrap();
+
+        let mut f = found_from(Table::Flat);
+        let c = f.columns.iter_mut().find(|c| c.name == "modified").unwrap();
+        c.datetime_precision = Some(0);
+        c.column_type = "datetime".into();
+        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        assert!(e.contains("`modified`") && e.contains("DATETIME(3)"), "{e}");
+
+        let mut f = found_from(Table::Flat);
+        let c = f.columns.iter_mut().find(|c| c.name == "remark").unwrap();
+        c.charset = Some("utf8mb3".into());
+        assert!(check_table(Table::Flat, "t", &f)
+            .unwrap_err()
+            .to_string()
+            .contains("utf8mb4"));
+
+        let mut f = found_from(Table::Flat);
+        f.columns.push(FoundColumn {
+            name: "bi_tag".into(),
+            data_type: "int".into(),
+            column_type: "int(11)".into(),
+            nullable: false,
+            has_default: false,
+            char_len: None,
+            precision: Some(10),
+            scale: Some(0),
+            datetime_precision: None,
+            charset: None,
+        });
+        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        assert!(
+            e.contains("`bi_tag`") && e.contains("NOT NULL without a default"),
+            "{e}"
+        );
+        f.columns.last_mut().unwrap().has_default = true;
+        check_table(Table::Flat, "t", &f).unwrap();
+    }
+}

@@ -1,0 +1,233 @@
+//! Connect-time work: learn the server (dialect, `max_allowed_packet`, `local_infile`), create
+//! missing tables, apply migrations under a named lock, and check that every table fits.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{from_row_opt, Conn, Row};
+
+use crate::config::Layout;
+use crate::dialect::Dialect;
+use crate::error::SinkError;
+use crate::names::{quote_ident, TableNames};
+use crate::schema::{check_table, create_table_sql, FoundColumn, FoundTable, Table, MIGRATIONS, SCHEMA_VERSION};
+
+/// What the sink learned about the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServerInfo {
+    /// The SQL dialect.
+    pub dialect: Dialect,
+    /// `@@max_allowed_packet`.
+    pub max_allowed_packet: u64,
+    /// `@@local_infile` (the server side of LOAD DATA LOCAL).
+    pub local_infile: bool,
+}
+
+/// Reads the server version and limits.
+pub(crate) async fn server_info(conn: &mut Conn) -> Result<ServerInfo, SinkError> {
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(SinkError::mysql("reading the server version"))?;
+    let dialect = Dialect::from_version_string(version.as_deref().unwrap_or(""))?;
+    let (max_allowed_packet, local_infile): (u64, i64) = conn
+        .query_first("SELECT @@max_allowed_packet, @@local_infile")
+        .await
+        .map_err(SinkError::mysql("reading server settings"))?
+        .unwrap_or((4 << 20, 1));
+    Ok(ServerInfo {
+        dialect,
+        max_allowed_packet,
+        local_infile: local_infile != 0,
+    })
+}
+
+/// Reads what `information_schema` says about table `name`; `None` when it does not exist.
+pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<FoundTable>, SinkError> {
+    let engine: Option<Option<String>> = conn
+        .exec_first(
+            "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (name,),
+        )
+        .await
+        .map_err(SinkError::mysql("looking up a table"))?;
+    let Some(engine) = engine else { return Ok(None) };
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, \
+             (COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%' OR EXTRA LIKE '%GENERATED%'), \
+             CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, CHARACTER_SET_NAME \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+            (name,),
+        )
+        .await
+        .map_err(SinkError::mysql("reading a table's columns"))?;
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in rows {
+        type ColumnRow = (
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<String>,
+        );
+        let (name, data_type, column_type, nullable, has_default, char_len, precision, scale, fsp, charset): ColumnRow =
+            from_row_opt(row).map_err(|e| SinkError::InvalidConfig {
+                problem: format!("unexpected information_schema.COLUMNS row: {e}"),
+                fix: "report this with the server version".into(),
+            })?;
+        columns.push(FoundColumn {
+            name,
+            data_type: data_type.to_ascii_lowercase(),
+            column_type: column_type.to_ascii_lowercase(),
+            nullable: nullable.eq_ignore_ascii_case("YES"),
+            has_default: has_default != 0,
+            char_len,
+            precision,
+            scale,
+            datetime_precision: fsp,
+            charset,
+        });
+    }
+    let keys: Vec<(String, String)> = conn
+        .exec(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+             ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (name,),
+        )
+        .await
+        .map_err(SinkError::mysql("reading a table's keys"))?;
+    let mut found = FoundTable {
+        engine: engine.unwrap_or_default(),
+        columns,
+        ..Default::default()
+    };
+    for (index, column) in keys {
+        if index == "PRIMARY" {
+            found.primary_key.push(column);
+        } else {
+            match found.unique_keys.iter_mut().find(|(n, _)| *n == index) {
+                Some((_, cols)) => cols.push(column),
+                None => found.unique_keys.push((index, vec![column])),
+            }
+        }
+    }
+    Ok(Some(found))
+}
+
+/// Creates what is missing (when `create` is on), applies migrations and checks every table of
+/// `layout` plus the bookkeeping tables. Serialized across processes with `GET_LOCK`.
+pub(crate) async fn ensure_schema(
+    conn: &mut Conn,
+    names: &TableNames,
+    layout: Layout,
+    dialect: &Dialect,
+    create: bool,
+) -> Result<(), SinkError> {
+    let lock = format!("wdt_refund_sink:{}", names.prefix);
+    let got: Option<Option<i64>> = conn
+        .exec_first(
+            "SELECT GET_LOCK(CONCAT(IFNULL(DATABASE(), ''), ':', ?), 60)",
+            (lock.as_str(),),
+        )
+        .await
+        .map_err(SinkError::mysql("taking the schema lock"))?;
+    if got.flatten() != Some(1) {
+        return Err(SinkError::InvalidConfig {
+            problem: "another process held the schema lock for 60 s".into(),
+            fix: "wait for the other sink to finish starting, then retry".into(),
+        });
+    }
+    let result = ensure_schema_locked(conn, names, layout, dialect, create).await;
+    let release: Result<Option<Option<i64>>, _> = conn
+        .exec_first(
+            "SELECT RELEASE_LOCK(CONCAT(IFNULL(DATABASE(), ''), ':', ?))",
+            (lock.as_str(),),
+        )
+        .await;
+    if let Err(e) = release {
+        tracing::warn!(error = %e, "could not release the schema lock");
+    }
+    result
+}
+
+async fn ensure_schema_locked(
+    conn: &mut Conn,
+    names: &TableNames,
+    layout: Layout,
+    dialect: &Dialect,
+    create: bool,
+) -> Result<(), SinkError> {
+    let tables: Vec<Table> = Table::BOOKKEEPING
+        .iter()
+        .chain(Table::data_tables(layout))
+        .copied()
+        .collect();
+    for table in &tables {
+        let name = table.name(names);
+        if create {
+            conn.query_drop(create_table_sql(*table, names, dialect))
+                .await
+                .map_err(SinkError::mysql("creating a table"))?;
+        } else if describe(conn, name).await?.is_none() {
+            return Err(SinkError::MissingTable {
+                table: quote_ident(name),
+                fix: "create it with the statements of `refund_sink_mysql::schema::create_statements`, \
+                      or build the sink with `.create_tables(true)`"
+                    .into(),
+            });
+        }
+    }
+    let version_table = quote_ident(&names.schema_version);
+    let current: Option<Option<u32>> = conn
+        .query_first(format!("SELECT MAX(`version`) FROM {version_table}"))
+        .await
+        .map_err(SinkError::mysql("reading the schema version"))?;
+    let current = current.flatten().unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Err(SinkError::SchemaTooNew {
+            table: version_table,
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > current).collect();
+    if let (Some(m), false) = (pending.first(), create) {
+        return Err(SinkError::MissingTable {
+            table: version_table,
+            fix: format!(
+                "schema version {} is not applied; build the sink once with `.create_tables(true)`",
+                m.version
+            ),
+        });
+    }
+    // Version 1's tables were created above; a later version runs its statements here.
+    for table in &tables {
+        let name = table.name(names);
+        let found = describe(conn, name).await?.ok_or_else(|| SinkError::MissingTable {
+            table: quote_ident(name),
+            fix: "it vanished while the sink started; start the sink again".into(),
+        })?;
+        check_table(*table, name, &found)?;
+    }
+    // Recorded only once every table fits.
+    for m in pending {
+        conn.exec_drop(
+            format!("INSERT INTO {version_table} (`version`, `description`) VALUES (?, ?)"),
+            (m.version, m.description),
+        )
+        .await
+        .map_err(SinkError::mysql("recording a migration"))?;
+        tracing::info!(
+            version = m.version,
+            description = m.description,
+            "schema migration applied"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,714 @@
+//! One commit: a transaction per batch, retried whole on deadlock, lock wait timeout and lost
+//! connections.
+//!
+//! Inside the transaction:
+//! 1. lock and read what is stored for the batch's refunds (`SELECT … FOR UPDATE`: keys and
+//!    `modified`), and decide per refund: skip it when the stored copy is newer (`upsert`);
+//! 2. map the refunds to be written into rows; on the LOAD DATA path the first table's text is
+//!    encoded on a blocking thread and streamed to the server as it is produced;
+//! 3. per table, write the rows (LOAD DATA, with `REPLACE` when some keys are stored, or
+//!    multi-row statements) and delete the stored rows of written refunds that are not in their
+//!    new row set (a removed detail line disappears);
+//! 4. store the dead letters and the checkpoint, run the before-commit hook, `COMMIT`.
+//!
+//! Rows are counted exactly: keys not stored are inserted; of the stored ones, those the server
+//! reports as changed are updated and the rest unchanged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::NaiveDateTime;
+use futures::StreamExt;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, InfileData, Value};
+use wdt_qimen::model::Refund;
+use wdt_qimen::sync::{Batch, Checkpoint, CommitReport, DeadLetter, StreamId, WindowBounds};
+
+use crate::config::WriteMode;
+use crate::dialect::is_local_infile_refusal;
+use crate::encode::chunk_ranges;
+use crate::error::SinkError;
+use crate::infile::{load, load_sql, parse_info, LoadInfo};
+use crate::insert::{split_statements, statement_sql, Verb};
+use crate::names::quote_ident;
+use crate::prepare::{
+    dead_letter, dedupe, prepare, prepare_streaming, Mapped, Payload, Prepared, TableData, WritePath,
+};
+use crate::row::RowMeta;
+use crate::schema::Table;
+use crate::sink::{CommitContext, Inner};
+use crate::{checkpoint, dead_letter as dead_letters};
+
+/// Server errors that belong to one record's values (the bulk write is redone per refund to
+/// find it): out of range, truncated, bad value, too long, NULL into NOT NULL, foreign key,
+/// check constraint.
+const RECORD_ERROR_CODES: &[u16] = &[
+    1048, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1452, 1690, 3819, 4025,
+];
+
+/// LOAD DATA chunks buffered between the encoder and the connection.
+const STREAM_DEPTH: usize = 4;
+
+/// Why an attempt did not commit.
+#[derive(Debug)]
+enum AttemptError {
+    /// The server refused LOAD DATA LOCAL: use statements.
+    InfileRefused,
+    /// A bulk write hit a bad value: redo the batch one refund at a time.
+    Isolate(String),
+    /// Anything else (retryable or not, see [`SinkError::is_retryable`]).
+    Failed(SinkError),
+}
+
+impl From<SinkError> for AttemptError {
+    fn from(e: SinkError) -> Self {
+        AttemptError::Failed(e)
+    }
+}
+
+fn db(during: &'static str) -> impl FnOnce(mysql_async::Error) -> AttemptError {
+    move |source| AttemptError::Failed(SinkError::Mysql { during, source })
+}
+
+/// The parts of the batch besides the records.
+struct BatchMeta {
+    stream: StreamId,
+    window: WindowBounds,
+    dead_letters: Vec<DeadLetter>,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// Commits `batch` (see the module docs).
+pub(crate) async fn commit(inner: &Inner, batch: Batch<Refund>) -> Result<CommitReport, SinkError> {
+    let Batch {
+        stream,
+        window,
+        records,
+        dead_letters,
+        checkpoint,
+    } = batch;
+    for (what, value) in [("account", &stream.account), ("method", &stream.method)] {
+        if value.chars().count() > 128 {
+            return Err(SinkError::InvalidConfig {
+                problem: format!("the stream {what} has more than 128 characters"),
+                fix: format!("shorten the stream {what}"),
+            });
+        }
+    }
+    let meta = BatchMeta {
+        stream,
+        window,
+        dead_letters,
+        checkpoint,
+    };
+    let refunds = Arc::new(dedupe(records));
+    let result = run_attempts(inner, &meta, &refunds).await;
+    // Freeing a large batch takes a while; keep it off the caller's path.
+    if refunds.len() > 1_000 {
+        tokio::task::spawn_blocking(move || drop(refunds));
+    }
+    result
+}
+
+async fn run_attempts(inner: &Inner, meta: &BatchMeta, refunds: &Arc<Vec<Refund>>) -> Result<CommitReport, SinkError> {
+    let mut isolate = false;
+    let mut retries = 0u32;
+    loop {
+        let path = if isolate {
+            WritePath::Statements
+        } else {
+            inner.write_path()
+        };
+        let result = match inner.pool.get_conn().await {
+            Ok(conn) => attempt(conn, inner, meta, refunds, path, isolate, retries + 1).await,
+            Err(e) => Err(AttemptError::Failed(SinkError::Mysql {
+                during: "connecting",
+                source: e,
+            })),
+        };
+        match result {
+            Ok(mut report) => {
+                report.retries = u64::from(retries);
+                inner.count_dead_letters(report.dead_lettered);
+                tracing::debug!(stream = %meta.stream, ?report, "batch committed");
+                return Ok(report);
+            }
+            Err(AttemptError::InfileRefused) => {
+                tracing::warn!("the server refuses LOAD DATA LOCAL INFILE; writing with multi-row statements");
+                inner.disable_infile();
+            }
+            Err(AttemptError::Isolate(reason)) if !isolate => {
+                tracing::warn!(%reason, "a bulk write hit a bad value; writing the batch one refund at a time");
+                isolate = true;
+            }
+            Err(AttemptError::Isolate(reason)) => {
+                return Err(SinkError::Inconsistent {
+                    table: "(batch)".into(),
+                    detail: reason,
+                });
+            }
+            Err(AttemptError::Failed(e)) if e.is_retryable() => {
+                if retries >= inner.retry.max_retries {
+                    return Err(SinkError::RetriesExhausted {
+                        attempts: retries + 1,
+                        last: Box::new(e),
+                    });
+                }
+                retries += 1;
+                let pause = inner.retry.backoff(retries, fastrand::f64());
+                tracing::warn!(error = %e, code = ?e.server_code(), retry = retries, ?pause, "retrying the batch");
+                tokio::time::sleep(pause).await;
+            }
+            Err(AttemptError::Failed(e)) => return Err(e),
+        }
+    }
+}
+
+/// One attempt on its own connection; rolls back on any error, and closes the connection when
+/// even that fails (so the pool does not hand out a broken one).
+async fn attempt(
+    mut conn: Conn,
+    inner: &Inner,
+    meta: &BatchMeta,
+    refunds: &Arc<Vec<Refund>>,
+    path: WritePath,
+    isolate: bool,
+    attempt_no: u32,
+) -> Result<CommitReport, AttemptError> {
+    let result = transaction(&mut conn, inner, meta, refunds, path, isolate, attempt_no).await;
+    if result.is_err() && conn.query_drop("ROLLBACK").await.is_err() {
+        let _ = conn.disconnect().await;
+    }
+    result
+}
+
+/// What is stored for the batch's refunds.
+#[derive(Debug, Default)]
+struct Stored {
+    /// The stored `modified` per refund (the newest over the version tables).
+    versions: HashMap<i64, Option<NaiveDateTime>>,
+    /// Per data table (layout order): the stored second key parts per refund.
+    keys: Vec<HashMap<i64, Vec<i64>>>,
+}
+
+impl Stored {
+    fn empty(tables: usize) -> Self {
+        Stored {
+            versions: HashMap::new(),
+            keys: vec![HashMap::new(); tables],
+        }
+    }
+
+    fn has(&self, table: usize, row: &RowMeta) -> bool {
+        self.keys[table]
+            .get(&row.refund_id)
+            .is_some_and(|k| k.contains(&row.sub_key))
+    }
+}
+
+/// The lookup query of a data table for `ids` (sorted): refund id, second key part, version.
+/// A dense chunk (ids covering at least half of their range) is read as one range, which the
+/// server scans much faster than it probes an IN list; rows of other refunds in the range are
+/// then ignored (but stay locked until the commit).
+fn lookup_sql(table: Table, name: &str, ids: &[i64]) -> String {
+    let (sub, version) = match table {
+        Table::Flat => ("`detail_list_rec_id`", "`modified`"),
+        Table::Refund => ("0", "`modified`"),
+        _ => ("`rec_id`", "NULL"),
+    };
+    let mut sql = format!(
+        "SELECT `refund_id`, {sub}, {version} FROM {} WHERE `refund_id` ",
+        quote_ident(name)
+    );
+    if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+        let span = i128::from(*last) - i128::from(*first) + 1;
+        if ids.len() > 1 && span <= 2 * ids.len() as i128 {
+            sql.push_str(&format!("BETWEEN {first} AND {last} FOR UPDATE"));
+            return sql;
+        }
+    }
+    sql.push_str("IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&id.to_string());
+    }
+    sql.push_str(") FOR UPDATE");
+    sql
+}
+
+/// Locks and reads the stored keys and versions of `ids` (sorted, distinct) in `tables`.
+async fn lookup(conn: &mut Conn, inner: &Inner, tables: &[Table], ids: &[i64]) -> Result<Stored, AttemptError> {
+    let mut stored = Stored::empty(tables.len());
+    for (ti, table) in tables.iter().enumerate() {
+        let name = table.name(&inner.names);
+        for chunk in ids.chunks(inner.limits.lookup_chunk.max(1)) {
+            let rows: Vec<(i64, i64, Option<NaiveDateTime>)> = conn
+                .query(lookup_sql(*table, name, chunk))
+                .await
+                .map_err(db("reading stored keys"))?;
+            for (id, sub, version) in rows {
+                if chunk.binary_search(&id).is_err() {
+                    continue;
+                }
+                stored.keys[ti].entry(id).or_default().push(sub);
+                if matches!(table, Table::Flat | Table::Refund) {
+                    let v = stored.versions.entry(id).or_insert(version);
+                    *v = (*v).max(version);
+                }
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// Rows counted by one write.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    inserted: u64,
+    updated: u64,
+    unchanged: u64,
+    deleted: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: Counts) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.deleted += o.deleted;
+    }
+}
+
+/// Runs the mapping on a blocking thread (it is CPU work over the whole batch).
+async fn prepare_blocking(
+    inner: &Inner,
+    refunds: &Arc<Vec<Refund>>,
+    write: &Arc<Vec<bool>>,
+) -> Result<Prepared, AttemptError> {
+    let (refunds, write, layout, mode) = (refunds.clone(), write.clone(), inner.layout, inner.mode);
+    tokio::task::spawn_blocking(move || prepare(&refunds, &write, layout, mode, WritePath::Statements))
+        .await
+        .map_err(|e| internal(format!("the row mapping failed: {e}")))
+}
+
+fn internal(detail: String) -> AttemptError {
+    SinkError::Inconsistent {
+        table: "(batch)".into(),
+        detail,
+    }
+    .into()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn transaction(
+    conn: &mut Conn,
+    inner: &Inner,
+    meta: &BatchMeta,
+    refunds: &Arc<Vec<Refund>>,
+    path: WritePath,
+    isolate: bool,
+    attempt_no: u32,
+) -> Result<CommitReport, AttemptError> {
+    conn.query_drop("START TRANSACTION")
+        .await
+        .map_err(db("starting the transaction"))?;
+    let tables = crate::schema::Table::data_tables(inner.layout);
+    let stored = if inner.mode == WriteMode::Insert || refunds.is_empty() {
+        Stored::empty(tables.len())
+    } else {
+        let ids: Vec<i64> = refunds.iter().map(|r| r.refund_id).collect();
+        lookup(conn, inner, tables, &ids).await?
+    };
+
+    let mut report = CommitReport::default();
+    let mut write = vec![true; refunds.len()];
+    if inner.mode == WriteMode::Upsert {
+        for (w, r) in write.iter_mut().zip(refunds.iter()) {
+            if let (Some(stored), Some(_)) = (stored.versions.get(&r.refund_id), r.modified) {
+                if *stored > r.modified {
+                    *w = false;
+                    report.skipped_older += 1;
+                }
+            }
+        }
+    }
+    let write = Arc::new(write);
+
+    let mut letters: Vec<DeadLetter> = meta.dead_letters.clone();
+    let mut counts = Counts::default();
+    // Nothing to write (only a checkpoint, or only older copies): no LOAD DATA round trip.
+    if path == WritePath::Infile && !isolate && write.iter().any(|w| *w) {
+        let p = write_streamed(conn, inner, refunds, &write, &stored, &mut counts).await?;
+        letters.extend(p.dead_letters);
+    } else {
+        let p = prepare_blocking(inner, refunds, &write).await?;
+        letters.extend(p.dead_letters.iter().cloned());
+        if isolate {
+            for m in &p.refunds {
+                conn.query_drop("SAVEPOINT wdt_refund")
+                    .await
+                    .map_err(db("setting a savepoint"))?;
+                match write_refund_alone(conn, inner, &p, &stored, m).await {
+                    Ok(c) => {
+                        counts.add(c);
+                        conn.query_drop("RELEASE SAVEPOINT wdt_refund")
+                            .await
+                            .map_err(db("releasing a savepoint"))?;
+                    }
+                    Err(AttemptError::Isolate(reason)) => {
+                        conn.query_drop("ROLLBACK TO SAVEPOINT wdt_refund")
+                            .await
+                            .map_err(db("rolling back to a savepoint"))?;
+                        let r = &refunds[m.index];
+                        letters.push(dead_letter(
+                            r,
+                            format!("refund {}: the server refused it: {reason}", r.refund_id),
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        } else {
+            for (ti, td) in p.tables.iter().enumerate() {
+                counts.deleted += delete_keys(conn, inner, td.table, &stale_keys(ti, &p, &stored)).await?;
+                counts.add(write_rows(conn, inner, ti, td, &td.rows, &stored).await?);
+            }
+        }
+    }
+    report.inserted = counts.inserted;
+    report.updated = counts.updated;
+    report.unchanged = counts.unchanged;
+    report.deleted = counts.deleted;
+
+    if let Some(limit) = inner.max_dead_letters {
+        let total = inner.dead_letters_so_far() + letters.len() as u64;
+        if total > limit {
+            let sample = letters
+                .first()
+                .map(|l| format!("{}: {}", l.key.as_deref().unwrap_or("?"), l.reason))
+                .unwrap_or_default();
+            return Err(SinkError::DeadLetterLimit { limit, total, sample }.into());
+        }
+    }
+    dead_letters::store(
+        conn,
+        &inner.sql.dead_letter_insert,
+        &meta.stream,
+        &meta.window,
+        &letters,
+    )
+    .await?;
+    report.dead_lettered = letters.len() as u64;
+    if let Some(cp) = &meta.checkpoint {
+        checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, cp).await?;
+    }
+    if let Some(hook) = &inner.before_commit {
+        hook(CommitContext {
+            connection_id: conn.id(),
+            attempt: attempt_no,
+        })
+        .await
+        .map_err(SinkError::Hook)?;
+    }
+    conn.query_drop("COMMIT").await.map_err(db("committing"))?;
+    Ok(report)
+}
+
+/// The LOAD DATA path: the first table is streamed while it is encoded, the other tables are
+/// loaded from memory afterwards; then the removed rows are deleted.
+async fn write_streamed(
+    conn: &mut Conn,
+    inner: &Inner,
+    refunds: &Arc<Vec<Refund>>,
+    write: &Arc<Vec<bool>>,
+    stored: &Stored,
+    counts: &mut Counts,
+) -> Result<Prepared, AttemptError> {
+    let first = Table::data_tables(inner.layout)[0];
+    let replace = inner.mode != WriteMode::Insert
+        && refunds
+            .iter()
+            .zip(write.iter())
+            .any(|(r, w)| *w && stored.keys[0].contains_key(&r.refund_id));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_DEPTH);
+    let job = {
+        let (refunds, write, layout, mode, chunk) = (
+            refunds.clone(),
+            write.clone(),
+            inner.layout,
+            inner.mode,
+            inner.limits.infile_chunk,
+        );
+        tokio::task::spawn_blocking(move || prepare_streaming(&refunds, &write, layout, mode, chunk, &tx))
+    };
+    let stream: InfileData = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (Ok::<Bytes, std::io::Error>(chunk), rx))
+    })
+    .boxed();
+    let loaded = load_stream(conn, &load_sql(first, first.name(&inner.names), replace), stream).await;
+    let p = job
+        .await
+        .map_err(|e| internal(format!("the row encoder failed: {e}")))?;
+    let info = loaded.map_err(|e| write_error(inner, first, "loading rows (LOAD DATA)", e))?;
+    counts.add(check_load(conn, inner, first, info, &p.tables[0].rows, 0, stored).await?);
+    for (ti, td) in p.tables.iter().enumerate() {
+        if ti > 0 {
+            counts.add(write_rows(conn, inner, ti, td, &td.rows, stored).await?);
+        }
+        counts.deleted += delete_keys(conn, inner, td.table, &stale_keys(ti, &p, stored)).await?;
+    }
+    Ok(p)
+}
+
+/// Runs a LOAD DATA statement fed by `stream`. The stream is dropped when the statement
+/// returns, even if the server never asked for the data (a refusal), so its producer stops.
+async fn load_stream(conn: &mut Conn, sql: &str, stream: InfileData) -> mysql_async::Result<LoadInfo> {
+    // The handler must be `Sync` and the stream is not: hand it over through a mutex.
+    let slot = Arc::new(std::sync::Mutex::new(Some(stream)));
+    let handler_slot = slot.clone();
+    conn.set_infile_handler(async move {
+        handler_slot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .ok_or_else(|| mysql_async::Error::Other("the LOAD DATA stream was already used".into()))
+    });
+    let result = conn.query_drop(sql).await;
+    let unused = slot.lock().ok().and_then(|mut s| s.take());
+    drop(unused);
+    result?;
+    let mut info = parse_info(&conn.info());
+    info.warnings = info.warnings.max(u64::from(conn.get_warnings()));
+    Ok(info)
+}
+
+/// Stored keys of the written refunds that the new rows of table `ti` do not have.
+fn stale_keys(ti: usize, p: &Prepared, stored: &Stored) -> Vec<(i64, i64)> {
+    let td = &p.tables[ti];
+    let mut stale = Vec::new();
+    for m in &p.refunds {
+        let Some(keys) = stored.keys[ti].get(&m.refund_id) else {
+            continue;
+        };
+        let new = &td.rows[m.rows[ti].clone()];
+        for k in keys {
+            if !new.iter().any(|r| r.sub_key == *k) {
+                stale.push((m.refund_id, *k));
+            }
+        }
+    }
+    stale
+}
+
+/// Deletes `keys` from `table`; returns the rows deleted.
+async fn delete_keys(conn: &mut Conn, inner: &Inner, table: Table, keys: &[(i64, i64)]) -> Result<u64, AttemptError> {
+    let key = table.primary_key();
+    let name = quote_ident(table.name(&inner.names));
+    let mut deleted = 0;
+    for chunk in keys.chunks(1000) {
+        let mut sql = format!("DELETE FROM {name} WHERE ");
+        for (i, (id, sub)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            match key {
+                [_, sub_col] => sql.push_str(&format!("(`refund_id` = {id} AND {} = {sub})", quote_ident(sub_col))),
+                _ => sql.push_str(&format!("(`refund_id` = {id})")),
+            }
+        }
+        conn.query_drop(sql).await.map_err(db("deleting removed lines"))?;
+        deleted += conn.affected_rows();
+    }
+    Ok(deleted)
+}
+
+/// Maps a write error: a refused LOAD DATA, a duplicate in insert mode, a record-level value
+/// problem, or a plain failure.
+fn write_error(inner: &Inner, table: Table, during: &'static str, e: mysql_async::Error) -> AttemptError {
+    if let mysql_async::Error::Server(s) = &e {
+        if is_local_infile_refusal(s.code) {
+            return AttemptError::InfileRefused;
+        }
+        if s.code == 1062 && inner.mode == WriteMode::Insert {
+            return SinkError::Duplicate {
+                table: quote_ident(table.name(&inner.names)),
+                detail: s.message.clone(),
+            }
+            .into();
+        }
+        if RECORD_ERROR_CODES.contains(&s.code) {
+            return AttemptError::Isolate(format!("{} ({})", s.message, s.code));
+        }
+    }
+    SinkError::Mysql { during, source: e }.into()
+}
+
+/// Checks a LOAD DATA result against the `rows` sent and counts them. With `LOCAL` the server
+/// turns bad values and duplicates into warnings, so any warning fails the attempt.
+async fn check_load(
+    conn: &mut Conn,
+    inner: &Inner,
+    table: Table,
+    info: LoadInfo,
+    rows: &[RowMeta],
+    ti: usize,
+    stored: &Stored,
+) -> Result<Counts, AttemptError> {
+    let name = quote_ident(table.name(&inner.names));
+    if info.warnings > 0 {
+        let warnings: Vec<(String, u16, String)> = conn
+            .query("SHOW WARNINGS LIMIT 3")
+            .await
+            .map_err(db("reading warnings"))?;
+        let first = warnings
+            .first()
+            .map(|w| format!("{} ({})", w.2, w.1))
+            .unwrap_or_default();
+        if inner.mode == WriteMode::Insert && warnings.iter().any(|w| w.1 == 1062) {
+            return Err(SinkError::Duplicate {
+                table: name,
+                detail: first,
+            }
+            .into());
+        }
+        return Err(AttemptError::Isolate(format!(
+            "LOAD DATA into {name} raised {} warnings, the first: {first}",
+            info.warnings
+        )));
+    }
+    let n = rows.len() as u64;
+    if info.records != n || info.skipped != 0 {
+        return Err(SinkError::Inconsistent {
+            table: name,
+            detail: format!(
+                "sent {n} rows, the server read {} and skipped {}",
+                info.records, info.skipped
+            ),
+        }
+        .into());
+    }
+    let stored_rows = rows.iter().filter(|r| stored.has(ti, r)).count() as u64;
+    let changed = info.deleted.min(stored_rows);
+    Ok(Counts {
+        inserted: n - stored_rows,
+        updated: changed,
+        unchanged: stored_rows - changed,
+        deleted: 0,
+    })
+}
+
+/// Writes `rows` of table `ti` from memory; counts what happened.
+async fn write_rows(
+    conn: &mut Conn,
+    inner: &Inner,
+    ti: usize,
+    td: &TableData,
+    rows: &[RowMeta],
+    stored: &Stored,
+) -> Result<Counts, AttemptError> {
+    if rows.is_empty() {
+        return Ok(Counts::default());
+    }
+    let table = td.table;
+    let name = table.name(&inner.names);
+    match &td.payload {
+        Payload::Streamed => Err(internal(format!("{table} was already streamed"))),
+        Payload::Text(bytes) => {
+            let replace = inner.mode != WriteMode::Insert && rows.iter().any(|r| stored.has(ti, r));
+            let chunks = chunk_ranges(bytes, rows.iter().map(|r| (r.start, r.end)), inner.limits.infile_chunk);
+            let info = load(conn, &load_sql(table, name, replace), chunks)
+                .await
+                .map_err(|e| write_error(inner, table, "loading rows (LOAD DATA)", e))?;
+            check_load(conn, inner, table, info, rows, ti, stored).await
+        }
+        Payload::Params(values) => {
+            let mut counts = Counts::default();
+            let columns = table.columns().len();
+            let max_bytes = inner.limits.max_statement_bytes;
+            for range in split_statements(rows, values, columns, inner.limits.max_rows_per_statement, max_bytes) {
+                let part = &rows[range];
+                let n = part.len() as u64;
+                let stored_n = part.iter().filter(|r| stored.has(ti, r)).count() as u64;
+                let verb = match inner.mode {
+                    WriteMode::Insert => Verb::Insert,
+                    _ if stored_n == 0 => Verb::Insert,
+                    WriteMode::Replace => Verb::Replace,
+                    WriteMode::Upsert => Verb::Upsert,
+                };
+                let sql = statement_sql(verb, table, name, part.len(), &inner.dialect);
+                let params: Vec<Value> = part
+                    .iter()
+                    .flat_map(|r| values[r.start..r.end].iter().cloned())
+                    .collect();
+                conn.exec_drop(sql, params)
+                    .await
+                    .map_err(|e| write_error(inner, table, "writing rows (multi-row statement)", e))?;
+                let affected = conn.affected_rows();
+                let fresh = n - stored_n;
+                let changed = match verb {
+                    Verb::Insert => 0,
+                    Verb::Replace => affected.saturating_sub(n),
+                    Verb::Upsert => affected.saturating_sub(fresh) / 2,
+                }
+                .min(stored_n);
+                counts.add(Counts {
+                    inserted: fresh,
+                    updated: changed,
+                    unchanged: stored_n - changed,
+                    deleted: 0,
+                });
+            }
+            Ok(counts)
+        }
+    }
+}
+
+/// Isolation mode: one refund's new rows and removed rows, in every table.
+async fn write_refund_alone(
+    conn: &mut Conn,
+    inner: &Inner,
+    p: &Prepared,
+    stored: &Stored,
+    m: &Mapped,
+) -> Result<Counts, AttemptError> {
+    let mut counts = Counts::default();
+    for (ti, td) in p.tables.iter().enumerate() {
+        let new = &td.rows[m.rows[ti].clone()];
+        let stale: Vec<(i64, i64)> = stored.keys[ti]
+            .get(&m.refund_id)
+            .map(|keys| {
+                keys.iter()
+                    .filter(|k| !new.iter().any(|r| r.sub_key == **k))
+                    .map(|k| (m.refund_id, *k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        counts.deleted += delete_keys(conn, inner, td.table, &stale).await?;
+        counts.add(write_rows(conn, inner, ti, td, new, stored).await?);
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_id_chunks_are_read_as_a_range_and_sparse_ones_as_a_list() {
+        let dense = lookup_sql(Table::Flat, "f", &[10, 11, 13, 14]);
+        assert_eq!(
+            dense,
+            "SELECT `refund_id`, `detail_list_rec_id`, `modified` FROM `f` WHERE `refund_id` BETWEEN 10 AND 14 FOR UPDATE"
+        );
+        let sparse = lookup_sql(Table::RefundDetail, "d", &[1, 50, 900]);
+        assert_eq!(
+            sparse,
+            "SELECT `refund_id`, `rec_id`, NULL FROM `d` WHERE `refund_id` IN (1,50,900) FOR UPDATE"
+        );
+        assert!(lookup_sql(Table::Refund, "r", &[7]).ends_with("IN (7) FOR UPDATE"));
+        assert!(lookup_sql(Table::Refund, "r", &[i64::MIN, i64::MAX]).contains("IN ("));
+    }
+}

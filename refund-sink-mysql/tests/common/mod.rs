@@ -1,0 +1,231 @@
+//! Test helpers: a throwaway database per test, refunds to write, and table readers.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+use refund_sink_mysql::{Layout, MySqlSink, MySqlSinkBuilder, WriteMode};
+use rust_decimal::Decimal;
+use wdt_qimen::model::{AmountDetail, Refund, RefundDetail, RefundStatus, RefundType};
+use wdt_qimen::sync::{Batch, Checkpoint, StreamId, WindowBounds};
+
+/// The server to test against (`MYSQL_URL`, default the local MariaDB).
+pub fn base_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// `url` with its database replaced by `db`.
+pub fn url_with_db(url: &str, db: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let (head, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let host_end = head[scheme_end..].find('/').map_or(head.len(), |i| scheme_end + i);
+    format!("{}/{db}{query}", &head[..host_end])
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database made for one test; [`TestDb::drop_db`] removes it, and so does `Drop` when a
+/// test fails before that.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    dropped: bool,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // A panicking test: drop the database from a thread with its own runtime.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = Conn::from_url(base_url()).await {
+                    let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await;
+                    let _ = conn.disconnect().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl TestDb {
+    /// Creates `wdt_sink_<tag>_<pid>_<n>`.
+    pub async fn new(tag: &str) -> TestDb {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("wdt_sink_{tag}_{}_{n}", std::process::id());
+        let mut conn = Conn::from_url(base_url())
+            .await
+            .expect("MariaDB must be running (MYSQL_URL)");
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+        let url = url_with_db(&base_url(), &name);
+        TestDb {
+            name,
+            url,
+            dropped: false,
+        }
+    }
+
+    /// A sink builder on this database.
+    pub fn sink(&self) -> MySqlSinkBuilder {
+        MySqlSink::builder(self.url.clone())
+    }
+
+    /// A plain connection to this database.
+    pub async fn conn(&self) -> Conn {
+        Conn::from_url(self.url.clone()).await.unwrap()
+    }
+
+    /// Rows of a query as text (`None` for NULL), as the text protocol returns them.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut c = self.conn().await;
+        let rows: Vec<Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.disconnect().await.unwrap();
+        rows.into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::NULL => None,
+                        Value::Bytes(b) => Some(String::from_utf8(b).expect("utf-8")),
+                        other => Some(other.as_sql(true)),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// `SELECT COUNT(*) FROM table`.
+    pub async fn count(&self, table: &str) -> u64 {
+        let mut c = self.conn().await;
+        let n: Option<u64> = c.query_first(format!("SELECT COUNT(*) FROM `{table}`")).await.unwrap();
+        c.disconnect().await.unwrap();
+        n.unwrap()
+    }
+
+    /// Drops the database.
+    pub async fn drop_db(self) {
+        let mut conn = Conn::from_url(base_url()).await.unwrap();
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .await
+            .unwrap();
+        conn.disconnect().await.unwrap();
+    }
+}
+
+/// `@@local_infile` of the server: whether the LOAD DATA path can be tested at all.
+pub async fn server_allows_local_infile(db: &TestDb) -> bool {
+    let mut c = db.conn().await;
+    let on: Option<i64> = c.query_first("SELECT @@local_infile").await.unwrap();
+    c.disconnect().await.unwrap();
+    on == Some(1)
+}
+
+/// Beijing wall time `2024-03-01 00:00:00` plus `secs` seconds and `ms` milliseconds.
+pub fn at(secs: i64, ms: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2024, 3, 1)
+        .unwrap()
+        .and_hms_milli_opt(0, 0, 0, ms)
+        .unwrap()
+        + chrono::Duration::seconds(secs)
+}
+
+/// A detail line.
+pub fn line(rec_id: i64, refund_id: i64, goods: &str) -> RefundDetail {
+    RefundDetail {
+        rec_id: Some(rec_id),
+        refund_id: Some(refund_id),
+        oid: Some(format!("AD{rec_id}")),
+        tid: Some(format!("T{refund_id}")),
+        goods_no: Some(format!("G{rec_id}")),
+        goods_name: Some(goods.into()),
+        spec_name: Some("颜色:红色;尺码:XL".into()),
+        num: Some(Decimal::new(2, 0)),
+        price: Some(Decimal::new(1999, 2)),
+        refund_amount: Some(Decimal::new(3998, 2)),
+        is_guarantee: Some(rec_id % 2 == 0),
+        ..Default::default()
+    }
+}
+
+/// A refund with `lines` detail lines (rec ids `id*10+1…`), modified at `modified`.
+pub fn refund(id: i64, modified: NaiveDateTime, lines: usize) -> Refund {
+    Refund {
+        refund_id: id,
+        refund_no: Some(format!("TK{id:08}")),
+        remark: Some(format!("退款备注 {id}\t含制表符")),
+        refund_type: Some(RefundType::from(2)),
+        status: Some(RefundStatus::from(30)),
+        modified: Some(modified),
+        created: Some(modified - chrono::Duration::hours(2)),
+        check_time: None,
+        shop_no: Some("shop01".into()),
+        shop_id: Some(7),
+        platform_id: Some(127),
+        actual_refund_amount: Some(Decimal::new(12345, 2)),
+        buyer_nick: Some("买家😀".into()),
+        detail_list: (0..lines)
+            .map(|i| line(id * 10 + i as i64 + 1, id, &format!("商品{i}")))
+            .collect(),
+        amount_detail_list: vec![AmountDetail {
+            rec_id: Some(id * 100),
+            refund_id: Some(id),
+            refund_amount: Some(Decimal::new(12345, 2)),
+            is_auto: Some(true),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// The stream every test writes.
+pub fn stream() -> StreamId {
+    StreamId::new("test-sid", "aftersales.refund.Refund.search")
+}
+
+/// A batch of `records` with an optional checkpoint.
+pub fn batch(records: Vec<Refund>, checkpoint: Option<NaiveDateTime>) -> Batch<Refund> {
+    Batch {
+        stream: stream(),
+        window: WindowBounds {
+            from: at(0, 0),
+            to: at(86_400, 0),
+        },
+        records,
+        dead_letters: vec![],
+        checkpoint: checkpoint.map(|window_end| Checkpoint { window_end }),
+    }
+}
+
+/// `Some(text)`, for comparing with [`TestDb::rows`].
+pub fn s(text: &str) -> Option<String> {
+    Some(text.to_owned())
+}
+
+/// Every layout × write mode.
+pub fn all_combinations() -> Vec<(Layout, WriteMode)> {
+    let mut out = Vec::new();
+    for l in [Layout::Flat, Layout::Normalized, Layout::Both] {
+        for m in [WriteMode::Upsert, WriteMode::Replace, WriteMode::Insert] {
+            out.push((l, m));
+        }
+    }
+    out
+}
