@@ -350,6 +350,7 @@ async fn run(args: Args) -> Result<(), String> {
     let sink = MySqlSink::builder(&args.mysql_url)
         .layout(layout)
         .write_mode(mode)
+        .dry_run(args.dry_run)
         .build()
         .await
         .map_err(|e| {

@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     pub retry: RetryPolicy,
     pub max_dead_letters: Option<u64>,
     pub before_commit: Option<BeforeCommitHook>,
+    /// Roll every transaction back instead of committing it.
+    pub dry_run: bool,
     pub sql: Sql,
     infile: AtomicBool,
     dead_letters: AtomicU64,
@@ -148,6 +150,7 @@ pub struct MySqlSinkBuilder {
     max_dead_letters: Option<u64>,
     max_connections: usize,
     before_commit: Option<BeforeCommitHook>,
+    dry_run: bool,
 }
 
 impl fmt::Debug for MySqlSinkBuilder {
@@ -164,6 +167,7 @@ impl fmt::Debug for MySqlSinkBuilder {
             .field("max_dead_letters", &self.max_dead_letters)
             .field("max_connections", &self.max_connections)
             .field("before_commit", &self.before_commit.is_some())
+            .field("dry_run", &self.dry_run)
             .finish()
     }
 }
@@ -249,6 +253,14 @@ impl MySqlSinkBuilder {
         self
     }
 
+    /// Dry run (default off): every batch is written in full, counted, and then rolled back, so
+    /// the report says what a real run would change and nothing is kept. Missing tables are
+    /// still created (empty) when `create_tables` is on.
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+
     /// A hook run before each `COMMIT` (see [`BeforeCommitHook`]); for tests.
     pub fn before_commit(mut self, hook: BeforeCommitHook) -> Self {
         self.before_commit = Some(hook);
@@ -319,6 +331,7 @@ impl MySqlSinkBuilder {
                 retry: self.retry,
                 max_dead_letters: self.max_dead_letters,
                 before_commit: self.before_commit,
+                dry_run: self.dry_run,
                 sql,
                 infile: AtomicBool::new(infile),
                 dead_letters: AtomicU64::new(0),
@@ -364,6 +377,7 @@ impl MySqlSink {
             max_dead_letters: Some(1_000),
             max_connections: 4,
             before_commit: None,
+            dry_run: false,
         }
     }
 

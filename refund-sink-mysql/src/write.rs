@@ -413,7 +413,13 @@ async fn transaction(
         .await
         .map_err(SinkError::Hook)?;
     }
-    conn.query_drop("COMMIT").await.map_err(db("committing"))?;
+    if inner.dry_run {
+        conn.query_drop("ROLLBACK")
+            .await
+            .map_err(db("rolling back a dry run"))?;
+    } else {
+        conn.query_drop("COMMIT").await.map_err(db("committing"))?;
+    }
     Ok(report)
 }
 

@@ -703,3 +703,37 @@ async fn the_password_never_shows() {
     root.disconnect().await.unwrap();
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_dry_run_reports_what_would_change_and_keeps_nothing() {
+    let db = TestDb::new("dryrun").await;
+    for infile in [true, false] {
+        let prefix = if infile { "i_" } else { "s_" };
+        let sink = db
+            .sink()
+            .layout(Layout::Both)
+            .table_prefix(prefix)
+            .local_infile(infile)
+            .dry_run(true)
+            .build()
+            .await
+            .unwrap();
+        let b = batch(vec![refund(1, at(1, 0), 2), refund(2, at(1, 0), 0)], Some(at(500, 0)));
+        let r = sink.commit(b.clone()).await.unwrap();
+        assert_eq!(
+            r.inserted,
+            3 + 2 + 2 + 2,
+            "the report counts what a real commit would insert"
+        );
+        for t in [FLAT, "wdt_refund", "wdt_refund_detail", "wdt_sync_state"] {
+            assert_eq!(
+                db.count(&format!("{prefix}{t}")).await,
+                0,
+                "{prefix}{t} kept rows in a dry run"
+            );
+        }
+        assert_eq!(sink.load_checkpoint(&stream()).await.unwrap(), None);
+        sink.disconnect().await.unwrap();
+    }
+    db.drop_db().await;
+}
