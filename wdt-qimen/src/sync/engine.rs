@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDateTime, TimeDelta, Timelike};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::fetch::{read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
 use super::report::{Progress, SyncReport};
@@ -255,8 +256,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             window::plan(from, end, self.cfg.max_window)
         };
         let span = tracing::info_span!("sync_run", stream = %self.stream, from = %format_wdt(from), to = %format_wdt(end), windows = windows.len());
-        let _enter = span.enter();
-        tracing::info!(checkpoint = ?checkpoint.map(format_wdt), "sync run starts");
+        span.in_scope(|| tracing::info!(checkpoint = ?checkpoint.map(format_wdt), "sync run starts"));
 
         let shared = Mutex::new(SyncReport {
             windows_planned: windows.len() as u64,
@@ -271,7 +271,8 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 self.read_all(windows, template, tx, shared, stop),
                 self.write_all(rx, shared, stop)
             )
-        };
+        }
+        .instrument(span.clone());
         tokio::pin!(main);
         tokio::pin!(shutdown);
         let mut signalled = false;
@@ -300,12 +301,14 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         if let Some(lag) = report.lag {
             metrics::gauge!("wdt_sync_lag_seconds").set(lag.as_secs_f64());
         }
-        tracing::info!(
-            refunds = report.refunds,
-            pages = report.pages,
-            commits = report.commits,
-            "sync run done"
-        );
+        span.in_scope(|| {
+            tracing::info!(
+                refunds = report.refunds,
+                pages = report.pages,
+                commits = report.commits,
+                "sync run done"
+            )
+        });
         Ok(report)
     }
 
@@ -339,7 +342,6 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 break;
             }
             let span = tracing::info_span!("window", from = %format_wdt(w.from), to = %format_wdt(w.to));
-            let _enter = span.enter();
             let settings = ReadSettings {
                 order: self.cfg.paging,
                 max_pages: self.cfg.max_pages_per_window,
@@ -373,6 +375,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                     shared.lock().expect("report lock").rereads += 1;
                 },
             )
+            .instrument(span.clone())
             .await?;
             match outcome {
                 WindowRead::Done { distinct } => {
@@ -384,7 +387,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 }
                 WindowRead::TooManyPages { total } => {
                     let (left, right) = window::bisect(w).expect("can_split was checked");
-                    tracing::info!(total, "window holds too many pages; bisecting");
+                    span.in_scope(|| tracing::info!(total, "window holds too many pages; bisecting"));
                     let mut r = shared.lock().expect("report lock");
                     r.bisections += 1;
                     r.windows_planned += 1;
@@ -417,10 +420,12 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             let window = batch.window;
             let n = batch.records.len() as u64;
             let span = tracing::info_span!("commit", refunds = n, checkpoint = ?checkpoint.as_ref().map(|c| format_wdt(c.window_end)));
-            let report = {
-                let _enter = span.enter();
-                self.sink.commit(batch).await.map_err(SyncError::Sink)?
-            };
+            let report = self
+                .sink
+                .commit(batch)
+                .instrument(span)
+                .await
+                .map_err(SyncError::Sink)?;
             {
                 let mut r = shared.lock().expect("report lock");
                 r.commits += 1;

@@ -34,6 +34,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
+use tracing::Instrument;
 
 use crate::api::aftersales::RefundSearch;
 use crate::client::Client;
@@ -142,7 +143,7 @@ where
     let mut seen = Seen::default();
     let mut attempt = 0;
     loop {
-        let first = client.refund_page(&search, 1).await?;
+        let first = fetch_page(client, &search, 1).await?;
         on_page();
         let Some(total) = first.total_count else {
             // No count: page forward until a short page; drift cannot be detected.
@@ -160,7 +161,7 @@ where
                         distinct: seen.distinct(),
                     });
                 }
-                page = client.refund_page(&search, no + 1).await?;
+                page = fetch_page(client, &search, no + 1).await?;
                 on_page();
             }
         };
@@ -179,7 +180,7 @@ where
             PagingOrder::Forward => (2..=last).collect(),
         };
         for no in order {
-            let page = client.refund_page(&search, no).await?;
+            let page = fetch_page(client, &search, no).await?;
             on_page();
             if let Some(t) = page.total_count {
                 min_total = min_total.min(t);
@@ -207,6 +208,14 @@ where
         }
         on_reread();
     }
+}
+
+/// One page, in a `page` span.
+async fn fetch_page(client: &Client, search: &RefundSearch, page_no: u32) -> Result<Page<Refund>, Error> {
+    let span = tracing::debug_span!("page", page_no);
+    let page = client.refund_page(search, page_no).instrument(span).await?;
+    tracing::debug!(page_no, records = page.len(), total = ?page.total_count, "page read");
+    Ok(page)
 }
 
 /// Where a window read sends fresh records (the engine's batcher).
