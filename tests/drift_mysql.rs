@@ -112,7 +112,10 @@ async fn with_drift_two_syncs_leave_the_flat_table_equal_to_the_data() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let second = engine.run().await.unwrap();
     // Refunds that drifted before the first run saw them are read by the second.
-    assert!(second.refunds > 0 && first.refunds + second.refunds >= 1500, "{first:?} {second:?}");
+    assert!(
+        second.refunds > 0 && first.refunds + second.refunds >= 1500,
+        "{first:?} {second:?}"
+    );
 
     let (want, have) = (truth(&sim), stored(&mut conn, &db).await);
     let mut differences = Vec::new();

@@ -73,6 +73,11 @@ pub(crate) fn refund_cells<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
 fn detail_cells<E: Encoding>(rec_id: i64, d: &RefundDetail, t: &mut TableRows<E>) {
     t.cell(Cell::Int(rec_id));
     t.cell(int(d.refund_id));
+    line_cells(d, t);
+}
+
+/// The columns a detail line has in both layouts, `oid` to `spec_no`, in table order.
+pub(crate) fn line_cells<E: Encoding>(d: &RefundDetail, t: &mut TableRows<E>) {
     t.cell(text(&d.oid));
     t.cell(int(d.trade_order_id));
     t.cell(int(d.platform_id));

@@ -4,7 +4,7 @@
 
 use wdt_qimen::model::Refund;
 
-use crate::flat::{line_keys, refund_cells};
+use crate::flat::{line_cells, line_keys, refund_cells};
 use crate::row::{dec, flag, int, text, time, Cell, Encoding, TableRows};
 
 /// Appends the `wdt_refund` row of `r`, with `raw_json` (the refund serialized).
@@ -32,23 +32,7 @@ pub(crate) fn write_details<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
         t.begin_row(r.refund_id, rec_id);
         t.cell(Cell::Int(r.refund_id));
         t.cell(Cell::Int(rec_id));
-        t.cell(text(&d.oid));
-        t.cell(int(d.trade_order_id));
-        t.cell(int(d.platform_id));
-        t.cell(text(&d.tid));
-        t.cell(text(&d.trade_no));
-        t.cell(dec(d.num));
-        t.cell(dec(d.price));
-        t.cell(dec(d.original_price));
-        t.cell(dec(d.checked_cost_price));
-        t.cell(dec(d.refund_num));
-        t.cell(dec(d.total_amount));
-        t.cell(dec(d.refund_amount));
-        t.cell(flag(d.is_guarantee));
-        t.cell(text(&d.goods_no));
-        t.cell(text(&d.goods_name));
-        t.cell(text(&d.spec_name));
-        t.cell(text(&d.spec_no));
+        line_cells(d, t);
         t.cell(text(&d.goods_id));
         t.cell(text(&d.spec_id));
         t.cell(int(d.sys_goods_id));
