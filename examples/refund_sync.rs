@@ -21,7 +21,7 @@ use refund_sink_mysql::{Layout, MySqlSink, WriteMode};
 use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::simulator::Simulator;
-use wdt_qimen::sync::{Progress, SyncConfig, SyncEngine, SyncError, SyncReport};
+use wdt_qimen::sync::{Progress, StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
 use wdt_qimen::{Client, ErrorKind, QimenCredentials, Route, WdtCredentials};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -287,14 +287,29 @@ fn print_report(r: &SyncReport, dry_run: bool) {
     }
 }
 
+/// An error with its causes, each said once: `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 /// One line that says what failed and what to do.
 fn explain<E: std::error::Error>(e: &SyncError<E>, mysql_url: &str) -> String {
     match e {
         SyncError::Api(api) if api.kind() == ErrorKind::Auth => {
             format!("authentication failed: {api} (check QIMEN_APP_KEY/QIMEN_APP_SECRET for the gateway, WDT_SID/WDT_APP_KEY/WDT_APP_SECRET for WDT)")
         }
-        SyncError::Sink(s) => format!("MySQL at {} failed: {s}", redact_mysql_url(mysql_url)),
-        other => other.to_string(),
+        SyncError::Sink(s) => format!("MySQL at {} failed: {}", redact_mysql_url(mysql_url), chain(s)),
+        other => chain(other),
     }
 }
 
@@ -355,8 +370,9 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| {
             format!(
-                "cannot use MySQL at {}: {e} (start MariaDB, e.g. `start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql`, or set MYSQL_URL)",
-                redact_mysql_url(&args.mysql_url)
+                "cannot use MySQL at {}: {} (start MariaDB, e.g. `start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql`, or set MYSQL_URL)",
+                redact_mysql_url(&args.mysql_url),
+                chain(&e)
             )
         })?;
     println!("route: {}, MySQL: {}", setup.label, redact_mysql_url(&args.mysql_url));
@@ -366,7 +382,13 @@ async fn run(args: Args) -> Result<(), String> {
     cfg.settle_lag = TimeDelta::from_std(args.lag).map_err(|e| format!("--lag: {e}"))?;
     cfg.page_size = args.page_size;
     cfg.max_window = TimeDelta::from_std(args.max_window).map_err(|e| format!("--max-window: {e}"))?;
-    let engine = SyncEngine::new(setup.client.clone(), sink, cfg).with_progress(progress_hook());
+    let mut engine = SyncEngine::new(setup.client.clone(), sink, cfg).with_progress(progress_hook());
+    if setup._simulator.is_some() {
+        // Each simulated data set keeps a checkpoint of its own.
+        let account = format!("simulator-seed{}-n{}", args.sim_seed, args.sim_refunds);
+        let method = engine.stream().method.clone();
+        engine = engine.with_stream(StreamId::new(account, method));
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
