@@ -277,7 +277,9 @@ fn print_report(r: &SyncReport, dry_run: bool) {
             "checkpoint: {} (Beijing), {} behind now{}",
             wdt_qimen::time::format_wdt(c),
             humantime::format_duration(Duration::from_secs(lag.as_secs())),
-            if r.interrupted {
+            if dry_run {
+                " (dry run: not stored)"
+            } else if r.interrupted {
                 " (stopped early by a signal)"
             } else {
                 ""
