@@ -355,3 +355,63 @@ async fn a_shutdown_signal_stops_after_the_commit_in_progress() {
     assert!(!report.interrupted);
     assert_equal(&truth(&sim), &stored(engine.sink()), "after the rerun");
 }
+
+/// A native endpoint that serves `n` refunds in one second and announces `total` (or nothing)
+/// as `total_count`, to see what the engine makes of a count it cannot trust.
+struct LyingCount {
+    n: usize,
+    total: Option<u64>,
+    modified_ms: i64,
+}
+
+impl wiremock::Respond for LyingCount {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let q: std::collections::HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+        let size: usize = q["page_size"].parse().unwrap();
+        let no: usize = q["page_no"].parse().unwrap(); // native: 0-based
+        let order: Vec<serde_json::Value> = (no * size..((no + 1) * size).min(self.n))
+            .map(|i| serde_json::json!({"refund_id": 5000 + i, "modified": self.modified_ms}))
+            .collect();
+        let mut data = serde_json::json!({ "order": order });
+        if let Some(t) = self.total {
+            data["total_count"] = serde_json::json!(t);
+        }
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": 0, "data": data}))
+    }
+}
+
+#[tokio::test]
+async fn a_total_count_that_contradicts_the_pages_is_not_trusted() {
+    let now = now_beijing();
+    let modified = now - TimeDelta::hours(2);
+    let modified_ms = wdt_qimen::time::from_beijing(modified).timestamp_millis();
+    // 0 (a Qimen answer without a real count), too small, exactly one full page, absent.
+    for total in [Some(0), Some(7), Some(20), None] {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(LyingCount {
+                n: 53,
+                total,
+                modified_ms,
+            })
+            .mount(&server)
+            .await;
+        let wdt = wdt_qimen::WdtCredentials::new("sid", "key", "secret:salt").unwrap();
+        let client = Client::builder(Route::Native {
+            url: format!("{}/openapi", server.uri()),
+            wdt,
+        })
+        .rate_limit(RateLimitConfig::unlimited())
+        .build()
+        .unwrap();
+        let engine = SyncEngine::new(client, MemSink::default(), cfg(now - TimeDelta::hours(3), 20));
+        engine.run().await.unwrap();
+        let stored = stored(engine.sink());
+        assert_eq!(
+            stored.len(),
+            53,
+            "total_count {total:?}: {} of 53 refunds stored",
+            stored.len()
+        );
+    }
+}

@@ -4,7 +4,9 @@
 //! Reading and writing run concurrently with a bounded buffer of batches between them, so a slow
 //! sink slows reading and memory stays flat (at most `buffer_batches + 1` batches of
 //! `batch_refunds` refunds, plus one `refund_id` per refund of the window being read).
-//! A shutdown signal stops the run after the commit in progress, never in the middle of one.
+//! A shutdown signal stops the run after the commit in progress, never in the middle of one;
+//! reading stops at once (even inside a retry wait), and nothing it read since the last commit
+//! is committed. The checkpoint never moves backwards.
 //!
 //! ```no_run
 //! # async fn demo<S: wdt_qimen::sync::Sink<wdt_qimen::Refund> + 'static>(client: wdt_qimen::Client, sink: S) {
@@ -16,11 +18,10 @@
 //! ```
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDateTime, TimeDelta, Timelike};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::fetch::{read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
@@ -263,31 +264,37 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             checkpoint,
             ..SyncReport::default()
         });
-        let stop = AtomicBool::new(false);
+        let (stop_tx, stop) = watch::channel(false);
         let (tx, rx) = mpsc::channel::<Batch<Refund>>(self.cfg.buffer_batches.max(1));
-        let (shared, stop) = (&shared, &stop);
-        let main = async move {
-            tokio::join!(
-                self.read_all(windows, template, tx, shared, stop),
-                self.write_all(rx, shared, stop)
-            )
-        }
-        .instrument(span.clone());
-        tokio::pin!(main);
+        let shared = &shared;
+        let reader = self
+            .read_all(windows, template, tx, shared, stop.clone(), checkpoint)
+            .instrument(span.clone());
+        let writer = self.write_all(rx, shared, stop).instrument(span.clone());
+        tokio::pin!(reader);
+        tokio::pin!(writer);
         tokio::pin!(shutdown);
         let mut signalled = false;
-        let (read, write) = loop {
+        let mut read = None;
+        let write = loop {
             tokio::select! {
-                r = &mut main => break r,
+                r = &mut reader, if read.is_none() => read = Some(r),
+                w = &mut writer => break w,
                 _ = &mut shutdown, if !signalled => {
-                    tracing::info!("shutdown requested; stopping after the commit in progress");
+                    span.in_scope(|| tracing::info!("shutdown requested; stopping after the commit in progress"));
                     signalled = true;
-                    stop.store(true, Ordering::SeqCst);
+                    let _ = stop_tx.send(true);
                 }
             }
         };
         write?;
-        read?;
+        // The writer is done: after the last batch, after a shutdown (the reader is abandoned
+        // wherever it is, even in a retry wait: nothing of it is committed), or on an error.
+        match read {
+            Some(r) => r?,
+            None if signalled => {}
+            None => reader.await?,
+        }
 
         let mut report = shared.lock().expect("report lock").clone();
         let stats = self.client.stats();
@@ -334,11 +341,12 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         template: RefundSearch,
         tx: mpsc::Sender<Batch<Refund>>,
         shared: &Mutex<SyncReport>,
-        stop: &AtomicBool,
+        stop: watch::Receiver<bool>,
+        floor: Option<NaiveDateTime>,
     ) -> Result<(), SyncError<S::Error>> {
         let mut stack: Vec<WindowBounds> = windows.into_iter().rev().collect();
         while let Some(w) = stack.pop() {
-            if stop.load(Ordering::SeqCst) {
+            if *stop.borrow() {
                 break;
             }
             let span = tracing::info_span!("window", from = %format_wdt(w.from), to = %format_wdt(w.to));
@@ -356,7 +364,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 refunds: Vec::new(),
                 dead: Vec::new(),
                 open: true,
-                stop,
+                stop: &stop,
             };
             let mut rereads = 0u32;
             let outcome = read_window(
@@ -381,7 +389,12 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 WindowRead::Done { distinct } => {
                     shared.lock().expect("report lock").refunds += distinct;
                     metrics::counter!("wdt_sync_refunds_total").increment(distinct);
-                    if !batcher.finish(Checkpoint { window_end: w.to }).await {
+                    // A window that ends before the stored checkpoint (the overlap, or a half of
+                    // it) commits its records but never moves the checkpoint back.
+                    let checkpoint = floor
+                        .map_or(true, |f| w.to > f)
+                        .then_some(Checkpoint { window_end: w.to });
+                    if !batcher.finish(checkpoint).await {
                         break;
                     }
                 }
@@ -413,9 +426,15 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         &self,
         mut rx: mpsc::Receiver<Batch<Refund>>,
         shared: &Mutex<SyncReport>,
-        stop: &AtomicBool,
+        mut stop: watch::Receiver<bool>,
     ) -> Result<(), SyncError<S::Error>> {
-        while let Some(batch) = rx.recv().await {
+        loop {
+            let batch = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => None,
+                b = rx.recv() => b,
+            };
+            let Some(batch) = batch else { break };
             let checkpoint = batch.checkpoint.clone();
             let window = batch.window;
             let n = batch.records.len() as u64;
@@ -441,7 +460,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             }
             metrics::counter!("wdt_sync_rows_written_total").increment(report.inserted + report.updated);
             self.notify(shared, Some(window));
-            if stop.load(Ordering::SeqCst) {
+            if *stop.borrow() {
                 break;
             }
         }
@@ -459,7 +478,7 @@ struct Batcher<'a> {
     dead: Vec<DeadLetter>,
     open: bool,
     /// Set by a shutdown signal: stop reading after the current page.
-    stop: &'a AtomicBool,
+    stop: &'a watch::Receiver<bool>,
 }
 
 impl Batcher<'_> {
@@ -475,16 +494,16 @@ impl Batcher<'_> {
         self.open
     }
 
-    /// Sends the rest with the window's checkpoint.
-    async fn finish(&mut self, checkpoint: Checkpoint) -> bool {
-        self.send(Some(checkpoint)).await
+    /// Sends the rest with the window's checkpoint (`None` when it would move it back).
+    async fn finish(&mut self, checkpoint: Option<Checkpoint>) -> bool {
+        self.send(checkpoint).await
     }
 }
 
 #[async_trait::async_trait]
 impl AsyncEmit for &mut Batcher<'_> {
     async fn emit(&mut self, refunds: Vec<Refund>, dead: Vec<DeadLetter>) -> bool {
-        if self.stop.load(Ordering::SeqCst) {
+        if *self.stop.borrow() {
             // The window will be read again by the next run; nothing of it is committed with a
             // checkpoint now.
             return false;

@@ -29,7 +29,7 @@
 //!
 //! # Too many pages
 //! A window whose `total_count` needs more than `max_pages_per_window` pages is not read but
-//! bisected (see [`window::bisect`](super::window::bisect)), down to two seconds.
+//! bisected (see [`window::bisect`](super::window::bisect)), down to three seconds.
 
 use std::collections::{HashMap, HashSet};
 
@@ -78,7 +78,8 @@ pub(crate) enum WindowRead {
     },
 }
 
-/// Per-window de-duplication: which refunds were already emitted, at which `modified`.
+/// Per-window de-duplication: which refunds were already emitted, at which `modified`, and which
+/// undecodable records were already dead-lettered (by `refund_id` when it can be read).
 #[derive(Default)]
 pub(crate) struct Seen {
     refunds: HashMap<i64, Option<NaiveDateTime>>,
@@ -86,8 +87,14 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
+    /// Distinct records read: refunds, plus rejected records that never decoded in any read.
     fn distinct(&self) -> u64 {
-        (self.refunds.len() + self.rejected.len()) as u64
+        let rejected_only = self
+            .rejected
+            .iter()
+            .filter(|k| k.parse::<i64>().map_or(true, |id| !self.refunds.contains_key(&id)))
+            .count();
+        (self.refunds.len() + rejected_only) as u64
     }
 
     /// Keeps the records not seen yet or newer than the copy seen.
@@ -124,6 +131,9 @@ pub(crate) struct ReadSettings {
     pub can_split: bool,
 }
 
+/// The most pages a window is read to when the server gives no usable count.
+const MAX_PAGES_WITHOUT_COUNT: u32 = 100_000;
+
 /// Reads `window`; every fresh record goes to `emit` as soon as its page arrives; `on_page` is
 /// told of every page fetched and `on_reread` of every re-read.
 pub(crate) async fn read_window<E, P>(
@@ -140,70 +150,140 @@ where
     P: FnMut() + Send,
 {
     let search = template.with_modified(window.from, window.to)?;
+    let size = search.get_page_size() as usize;
     let mut seen = Seen::default();
+    // Set once the server's count proved wrong; every later read of the window finds its end.
+    let mut distrust_count = false;
     let mut attempt = 0;
+    macro_rules! emit_page {
+        ($page:expr) => {{
+            let (r, d) = seen.fresh($page);
+            if !emit.emit(r, d).await {
+                return Ok(WindowRead::Stopped);
+            }
+        }};
+    }
     loop {
         let first = fetch_page(client, &search, 1).await?;
         on_page();
-        let Some(total) = first.total_count else {
-            // No count: page forward until a short page; drift cannot be detected.
-            tracing::warn!("no total_count in the answer; paging forward without a count check");
-            let mut page = first;
-            loop {
-                let short = page.len() < page.page_size as usize;
-                let no = page.page_no;
-                let (r, d) = seen.fresh(page);
-                if !emit.emit(r, d).await {
-                    return Ok(WindowRead::Stopped);
+        // The count is used only when page 1 does not contradict it.
+        let count = first.total_count.filter(|t| {
+            let n = first.len() as u64;
+            !distrust_count && *t >= n && (n == size as u64 || *t == n)
+        });
+        if count.is_none() && first.total_count.is_some() && !distrust_count {
+            tracing::warn!(total = ?first.total_count, on_page_1 = first.len(), "total_count contradicts page 1; finding the last page");
+        }
+        let last = match count {
+            Some(total) => {
+                let last = first.last_page_no().unwrap_or(1);
+                if last > settings.max_pages && settings.can_split {
+                    return Ok(WindowRead::TooManyPages { total });
                 }
-                if short {
-                    return Ok(WindowRead::Done {
-                        distinct: seen.distinct(),
-                    });
+                emit_page!(first);
+                last
+            }
+            None => {
+                // No usable count: page forward to the first short page, then read backwards
+                // like any window.
+                let mut previous = first.fingerprint;
+                let mut last = 1;
+                let mut full = first.len() >= size;
+                emit_page!(first);
+                while full {
+                    let no = last + 1;
+                    if no > settings.max_pages && settings.can_split {
+                        return Ok(WindowRead::TooManyPages {
+                            total: u64::from(no) * size as u64,
+                        });
+                    }
+                    if no > MAX_PAGES_WITHOUT_COUNT {
+                        return Err(Error::RepeatedPage {
+                            method: "refund search".into(),
+                            page_no: no,
+                            previous: no - 1,
+                        });
+                    }
+                    let page = fetch_page(client, &search, no).await?;
+                    on_page();
+                    if page.is_empty() {
+                        break;
+                    }
+                    if page.fingerprint == previous {
+                        return Err(Error::RepeatedPage {
+                            method: "refund search".into(),
+                            page_no: no,
+                            previous: no - 1,
+                        });
+                    }
+                    previous = page.fingerprint;
+                    full = page.len() >= size;
+                    last = no;
+                    emit_page!(page);
                 }
-                page = fetch_page(client, &search, no + 1).await?;
-                on_page();
+                last
             }
         };
-        let last = first.last_page_no().unwrap_or(1);
-        if last > settings.max_pages && settings.can_split {
-            return Ok(WindowRead::TooManyPages { total });
-        }
-        let mut min_total = total;
-        let (r, d) = seen.fresh(first);
-        if !emit.emit(r, d).await {
-            return Ok(WindowRead::Stopped);
-        }
+        let mut min_total = count;
         let order: Vec<u32> = match settings.order {
             PagingOrder::DriftSafe if last > 1 => (2..=last).rev().chain([1]).collect(),
             PagingOrder::DriftSafe => Vec::new(),
             PagingOrder::Forward => (2..=last).collect(),
         };
+        let mut last_page_full = last == 1 && count.is_some_and(|t| t >= size as u64);
         for no in order {
             let page = fetch_page(client, &search, no).await?;
             on_page();
-            if let Some(t) = page.total_count {
-                min_total = min_total.min(t);
+            if no == last {
+                last_page_full = page.len() >= size;
             }
-            let (r, d) = seen.fresh(page);
-            if !emit.emit(r, d).await {
-                return Ok(WindowRead::Stopped);
+            if let (Some(m), Some(t)) = (min_total, page.total_count) {
+                min_total = Some(m.min(t));
+            }
+            emit_page!(page);
+        }
+        if settings.order == PagingOrder::Forward {
+            return Ok(WindowRead::Done {
+                distinct: seen.distinct(),
+            });
+        }
+        // A full last page may hide more records than the count said: look one page further.
+        if count.is_some() && last_page_full {
+            let beyond = fetch_page(client, &search, last + 1).await?;
+            on_page();
+            if !beyond.is_empty() {
+                tracing::warn!(
+                    page = last + 1,
+                    "records beyond the last page total_count announced; reading the window again"
+                );
+                distrust_count = true;
+                emit_page!(beyond);
+                attempt += 1;
+                if attempt > settings.max_rereads {
+                    return Ok(WindowRead::Incomplete {
+                        distinct: seen.distinct(),
+                        expected: min_total.unwrap_or(0),
+                    });
+                }
+                on_reread();
+                continue;
             }
         }
-        if settings.order == PagingOrder::Forward || seen.distinct() >= min_total {
+        let expected = min_total.unwrap_or(0);
+        if seen.distinct() >= expected {
             return Ok(WindowRead::Done {
                 distinct: seen.distinct(),
             });
         }
         attempt += 1;
         tracing::warn!(
-            from = %window.from, to = %window.to, distinct = seen.distinct(), expected = min_total, attempt,
+            from = %window.from, to = %window.to, distinct = seen.distinct(), expected, attempt,
             "fewer distinct refunds than total_count; reading the window again"
         );
         if attempt > settings.max_rereads {
             return Ok(WindowRead::Incomplete {
                 distinct: seen.distinct(),
-                expected: min_total,
+                expected,
             });
         }
         on_reread();

@@ -15,10 +15,11 @@ use super::sink::WindowBounds;
 /// One second, the granularity of WDT's time parameters.
 pub const ONE_SECOND: TimeDelta = TimeDelta::seconds(1);
 
-/// Where a run starts reading: `checkpoint − overlap`, or `start` on the first run.
+/// Where a run starts reading: `checkpoint − overlap` (at least one second back, so the
+/// checkpoint's own second is read again whatever WDT's inclusivity), or `start` on the first run.
 pub fn run_start(checkpoint: Option<NaiveDateTime>, start: NaiveDateTime, overlap: TimeDelta) -> NaiveDateTime {
     match checkpoint {
-        Some(c) => c - overlap,
+        Some(c) => c - overlap.max(ONE_SECOND),
         None => start,
     }
 }
@@ -43,11 +44,12 @@ pub fn plan(from: NaiveDateTime, to: NaiveDateTime, max_window: TimeDelta) -> Ve
     out
 }
 
-/// Splits a window in two halves that share their middle second, or `None` when it spans two
-/// seconds or less (it cannot be narrowed further).
+/// Splits a window in two halves that share their middle second, or `None` when it spans three
+/// seconds or less: a narrower split would give a half as wide as the window itself (the shared
+/// second), and bisection would never end.
 pub fn bisect(w: WindowBounds) -> Option<(WindowBounds, WindowBounds)> {
     let span = w.to - w.from;
-    if span <= ONE_SECOND * 2 {
+    if span <= ONE_SECOND * 3 {
         return None;
     }
     let mid = w.from + TimeDelta::seconds(span.num_seconds() / 2);
@@ -88,7 +90,7 @@ mod tests {
     }
 
     #[test]
-    fn bisection_stops_at_two_seconds() {
+    fn bisection_stops_at_three_seconds() {
         let w = WindowBounds {
             from: t("2024-01-01 00:00:00"),
             to: t("2024-01-01 00:00:10"),
@@ -100,9 +102,45 @@ mod tests {
         );
         let tiny = WindowBounds {
             from: w.from,
-            to: t("2024-01-01 00:00:02"),
+            to: t("2024-01-01 00:00:03"),
         };
         assert!(bisect(tiny).is_none());
+    }
+
+    #[test]
+    fn every_half_is_strictly_narrower_so_bisection_ends() {
+        let from = t("2024-01-01 00:00:00");
+        for secs in 0..=200 {
+            let w = WindowBounds {
+                from,
+                to: from + TimeDelta::seconds(secs),
+            };
+            // Bisect as the engine does, always going deeper, and count the steps.
+            let mut stack = vec![w];
+            let mut steps = 0;
+            while let Some(x) = stack.pop() {
+                if let Some((l, r)) = bisect(x) {
+                    assert!(
+                        l.to - l.from < x.to - x.from && r.to - r.from < x.to - x.from,
+                        "{secs}s"
+                    );
+                    assert!(
+                        l.from == x.from && r.to == x.to && r.from < l.to,
+                        "halves must cover {secs}s"
+                    );
+                    stack.push(l);
+                    stack.push(r);
+                }
+                steps += 1;
+                assert!(steps < 10_000, "bisection of {secs}s does not end");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_overlap_still_rereads_the_checkpoint_second() {
+        let c = t("2024-05-01 00:00:00");
+        assert_eq!(run_start(Some(c), c, TimeDelta::zero()), t("2024-04-30 23:59:59"));
     }
 
     #[test]
