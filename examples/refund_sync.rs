@@ -86,7 +86,9 @@ struct Args {
     /// Table layout.
     #[arg(long, value_enum, default_value = "flat")]
     layout: LayoutArg,
-    /// Write mode.
+    /// Write mode: upsert (a newer `modified` wins), replace (last write wins), or insert (fails
+    /// on any key already stored: only for a one-off load into empty tables, since every run
+    /// re-reads an overlap).
     #[arg(long, value_enum, default_value = "upsert")]
     write_mode: WriteModeArg,
     /// Fetch, map and write in a rolled-back transaction; report what would change.

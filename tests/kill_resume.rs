@@ -144,6 +144,7 @@ async fn killed_at_random_points_the_sync_still_ends_equal_to_the_data() {
     let mut kills = 0;
     let mut completed_early = 0;
     let mut runs = 0;
+    let mut last_cp: Option<NaiveDateTime> = None;
     while kills < 10 && runs < 30 {
         runs += 1;
         let mut child = command(&db).spawn().expect("start the example");
@@ -158,6 +159,8 @@ async fn killed_at_random_points_the_sync_still_ends_equal_to_the_data() {
         child.wait().unwrap();
         // The checkpoint is never ahead of the data.
         let (rows, cp) = stored(&mut conn, &db).await;
+        assert!(cp >= last_cp, "the checkpoint moved back from {last_cp:?} to {cp:?}");
+        last_cp = cp;
         if let Some(cp) = cp {
             for (id, (m, _)) in &truth {
                 if *m < cp - chrono::TimeDelta::seconds(1) {
@@ -169,6 +172,7 @@ async fn killed_at_random_points_the_sync_still_ends_equal_to_the_data() {
             }
         }
     }
+    println!("kill_resume: {kills} runs killed with SIGKILL, {completed_early} finished first");
     assert!(
         kills >= 10,
         "only {kills} runs were killed ({completed_early} finished first)"
