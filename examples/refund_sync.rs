@@ -249,11 +249,13 @@ fn progress_hook() -> Arc<dyn Fn(&Progress) + Send + Sync> {
             ));
         })
     } else {
-        let last = std::sync::Mutex::new(0u64);
+        // Plain lines: one every 5 seconds at most, and one when the last window is done.
+        let last = std::sync::Mutex::new((0u64, std::time::Instant::now()));
         Arc::new(move |p: &Progress| {
             let mut l = last.lock().expect("progress lock");
-            if p.windows_done != *l {
-                *l = p.windows_done;
+            let finished = p.windows_done == p.windows_planned && p.windows_done != l.0;
+            if finished || (p.windows_done != l.0 && l.1.elapsed() >= Duration::from_secs(5)) {
+                *l = (p.windows_done, std::time::Instant::now());
                 tracing::info!(windows = %format!("{}/{}", p.windows_done, p.windows_planned), pages = p.pages, refunds = p.refunds, "progress");
             }
         })
@@ -309,9 +311,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// One line that says what failed and what to do.
 fn explain<E: std::error::Error>(e: &SyncError<E>, mysql_url: &str) -> String {
     match e {
-        SyncError::Api(api) if api.kind() == ErrorKind::Auth => {
-            format!("authentication failed: {api} (check QIMEN_APP_KEY/QIMEN_APP_SECRET for the gateway, WDT_SID/WDT_APP_KEY/WDT_APP_SECRET for WDT)")
-        }
+        SyncError::Api(api) if api.kind() == ErrorKind::Auth => format!("authentication failed: {api}"),
         SyncError::Sink(s) => format!("MySQL at {} failed: {}", redact_mysql_url(mysql_url), chain(s)),
         other => chain(other),
     }
@@ -433,9 +433,10 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,refund_sync=info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -82,7 +82,7 @@ pub enum Error {
     /// The Qimen gateway refused the call (`{"response":{"flag":"failure","code":…}}`).
     #[error("{method}: Qimen gateway code {code} ({kind}): {message}{sub}{hint}",
         sub = sub_message.as_deref().map(|s| format!(" / {s}")).unwrap_or_default(),
-        hint = hint_for(*kind))]
+        hint = gateway_hint_for(*kind))]
     Gateway {
         /// The method called.
         method: String,
@@ -170,10 +170,17 @@ pub enum Error {
     },
 }
 
+fn gateway_hint_for(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Auth => "; check the Qimen app key, its app secret and the target app key (QIMEN_APP_KEY, QIMEN_APP_SECRET, QIMEN_TARGET_APP_KEY)",
+        _ => hint_for(kind),
+    }
+}
+
 fn hint_for(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Auth => {
-            "; check the app key, the app secret (secret:salt) and the sid, and that this machine's IP is whitelisted"
+            "; check the WDT sid, app key and app secret (secret:salt) (WDT_SID, WDT_APP_KEY, WDT_APP_SECRET), and that this machine's IP is whitelisted"
         }
         ErrorKind::Throttled => "; the account's per-minute quota is used up",
         _ => "",
