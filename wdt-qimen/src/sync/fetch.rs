@@ -27,6 +27,13 @@
 //! [`SyncError::WindowIncomplete`](super::engine::SyncError::WindowIncomplete) rather than move the
 //! checkpoint past a hole.
 //!
+//! # Counts that cannot be trusted
+//! Qimen has no `calc_total`, and whether its `total_count` is always real is INFERRED. A count
+//! that contradicts page 1 (smaller than page 1, or larger while page 1 is short) is ignored: the
+//! window is paged forward to its first short page, then read backwards as above. A full last
+//! page is followed by a look one page further; records there mean the count was wrong, and the
+//! window is read again without it.
+//!
 //! # Too many pages
 //! A window whose `total_count` needs more than `max_pages_per_window` pages is not read but
 //! bisected (see [`window::bisect`](super::window::bisect)), down to three seconds.
