@@ -27,6 +27,8 @@ struct MemSink {
     /// Fail the commit with this number (1-based), once.
     fail_at: Option<usize>,
     dead: Mutex<Vec<String>>,
+    /// The oldest `modified` of a record committed since this was last cleared.
+    oldest_written: Mutex<Option<NaiveDateTime>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,12 @@ impl Sink<Refund> for MemSink {
         }
         let mut rows = self.rows.lock().unwrap();
         let mut report = CommitReport::default();
+        {
+            let mut oldest = self.oldest_written.lock().unwrap();
+            for m in batch.records.iter().filter_map(|r| r.modified) {
+                *oldest = Some(oldest.map_or(m, |o| o.min(m)));
+            }
+        }
         for r in batch.records {
             match rows.get(&r.refund_id) {
                 Some(old) if old.modified > r.modified => report.skipped_older += 1,
@@ -303,6 +311,7 @@ async fn a_failed_commit_leaves_the_checkpoint_before_its_window_and_a_rerun_com
     let err = engine.run().await.unwrap_err();
     assert!(matches!(err, SyncError::Sink(_)), "{err}");
     let cp = engine.sink().checkpoint.lock().unwrap().clone();
+    assert!(cp.is_some(), "the failure came before any window was done: the test checks nothing");
     // Every refund before the checkpoint is stored: the checkpoint never passes missing data.
     if let Some(cp) = &cp {
         let stored = stored(engine.sink());
@@ -312,8 +321,18 @@ async fn a_failed_commit_leaves_the_checkpoint_before_its_window_and_a_rerun_com
             }
         }
     }
+    *engine.sink().oldest_written.lock().unwrap() = None;
     engine.run().await.unwrap();
     assert_equal(&truth(&sim), &stored(engine.sink()), "after sync");
+    // The rerun repeats nothing older than the checkpoint minus the overlap: at most the window
+    // that failed.
+    let oldest = *engine.sink().oldest_written.lock().unwrap();
+    if let (Some(cp), Some(oldest)) = (cp, oldest) {
+        assert!(
+            oldest >= cp.window_end - TimeDelta::seconds(5),
+            "the rerun rewrote {oldest}, before {cp:?}"
+        );
+    }
 }
 
 #[tokio::test]
