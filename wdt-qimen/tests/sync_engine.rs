@@ -311,7 +311,10 @@ async fn a_failed_commit_leaves_the_checkpoint_before_its_window_and_a_rerun_com
     let err = engine.run().await.unwrap_err();
     assert!(matches!(err, SyncError::Sink(_)), "{err}");
     let cp = engine.sink().checkpoint.lock().unwrap().clone();
-    assert!(cp.is_some(), "the failure came before any window was done: the test checks nothing");
+    assert!(
+        cp.is_some(),
+        "the failure came before any window was done: the test checks nothing"
+    );
     // Every refund before the checkpoint is stored: the checkpoint never passes missing data.
     if let Some(cp) = &cp {
         let stored = stored(engine.sink());
