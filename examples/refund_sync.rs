@@ -403,6 +403,7 @@ async fn run(args: Args) -> Result<(), String> {
         let _ = rx.wait_for(|s| *s).await;
     };
     loop {
+        engine.sink().start_run();
         match engine.run_until(stopped(stop_rx.clone())).await {
             Ok(report) => print_report(&report, args.dry_run),
             Err(e) => {

@@ -412,6 +412,12 @@ impl MySqlSink {
         self.inner.dead_letters_so_far()
     }
 
+    /// Starts a new run for the dead-letter limit: a sink kept across scheduled runs (`--every`)
+    /// calls this before each, so the limit applies per run, not per process.
+    pub fn start_run(&self) {
+        self.inner.dead_letters.store(0, Ordering::Relaxed);
+    }
+
     /// Closes the pool's connections.
     pub async fn disconnect(self) -> Result<(), SinkError> {
         self.inner

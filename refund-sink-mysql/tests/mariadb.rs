@@ -345,6 +345,19 @@ async fn unwritable_records_are_dead_lettered_in_the_same_transaction() {
         limited.load_checkpoint(&stream()).await.unwrap(),
         Some(Checkpoint { window_end: at(9, 0) })
     );
+    // The limit is per run: a new run starts counting again.
+    let mut one_bad = refund(30, at(1, 0), 1);
+    one_bad.buyer_nick = Some("长".repeat(300));
+    let next = batch(vec![one_bad], None);
+    limited.commit(next.clone()).await.unwrap();
+    assert_eq!(limited.dead_letters_this_run(), 1);
+    let mut another = refund(31, at(1, 0), 1);
+    another.buyer_nick = Some("长".repeat(300));
+    assert!(limited.commit(batch(vec![another.clone()], None)).await.is_err());
+    limited.start_run();
+    assert_eq!(limited.dead_letters_this_run(), 0);
+    let r = limited.commit(batch(vec![another], None)).await.unwrap();
+    assert_eq!(r.dead_lettered, 1);
     limited.disconnect().await.unwrap();
     db.drop_db().await;
 }
