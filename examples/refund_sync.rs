@@ -408,11 +408,11 @@ async fn run(args: Args) -> Result<(), String> {
             Ok(report) => print_report(&report, args.dry_run),
             Err(e) => {
                 let line = explain(&e, &args.mysql_url);
+                if args.every.is_none() {
+                    return Err(line); // main alerts and exits non-zero
+                }
                 if let Some(hook) = &args.alert_webhook {
                     alert(hook, &line).await;
-                }
-                if args.every.is_none() {
-                    return Err(line);
                 }
                 eprintln!("sync failed: {line}");
             }
@@ -439,10 +439,14 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let webhook = args.alert_webhook.clone();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(line) => {
             eprintln!("refund_sync: {line}");
+            if let Some(hook) = webhook {
+                alert(&hook, &line).await;
+            }
             ExitCode::FAILURE
         }
     }

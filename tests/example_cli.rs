@@ -1,0 +1,84 @@
+//! The example as a user meets it when something is wrong: a one-line cause, a non-zero exit,
+//! and the failure posted to the alert webhook in the DingTalk/WeCom robot text format.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use wiremock::matchers::{body_partial_json, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Builds the example (a `cargo test --test example_cli` alone would not) and returns its path.
+fn example_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--example", "refund_sync"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --example refund_sync failed");
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("examples")
+        .join("refund_sync")
+}
+
+#[tokio::test]
+async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {
+    let robot = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(serde_json::json!({"msgtype": "text"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"errcode": 0})))
+        .expect(1)
+        .mount(&robot)
+        .await;
+    // Port 9 (discard) on loopback: nothing listens there.
+    let out = Command::new(example_binary())
+        .args(["--route", "simulator", "--sim-refunds", "10"])
+        .args(["--mysql-url", "mysql://root:topsecretpw@127.0.0.1:9/test"])
+        .args(["--alert-webhook", &robot.uri()])
+        .env_remove("QIMEN_APP_KEY")
+        .env_remove("WDT_SID")
+        .output()
+        .expect("run the example");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("refund_sync: "))
+        .expect("a one-line cause");
+    assert!(line.contains("MYSQL_URL") && line.contains("start MariaDB"), "{line}");
+    assert!(!stderr.contains("topsecretpw"), "the password leaked: {stderr}");
+    let posted = &robot.received_requests().await.expect("requests recorded")[0];
+    let body: serde_json::Value = serde_json::from_slice(&posted.body).unwrap();
+    let content = body["text"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("[refund_sync]") && content.contains("MySQL"),
+        "{content}"
+    );
+    assert!(
+        !content.contains("topsecretpw"),
+        "the password leaked into the alert: {content}"
+    );
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_setting_named() {
+    let out = Command::new(example_binary())
+        .args(["--page-size", "500"])
+        .output()
+        .expect("run the example");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--page-size") && stderr.contains("500"), "{stderr}");
+
+    let out = Command::new(example_binary())
+        .args(["--route", "native"])
+        .env_remove("WDT_SID")
+        .output()
+        .expect("run the example");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WDT_SID is not set"), "{stderr}");
+}
