@@ -10,15 +10,16 @@ use crate::dialect::Dialect;
 use crate::error::SinkError;
 use crate::names::quote_ident;
 
-/// The upsert that stores a checkpoint; `updated_at` only moves when `window_end` does, so
-/// storing the same checkpoint again changes nothing.
+/// The upsert that stores a checkpoint. It never moves `window_end` back (two processes on one
+/// stream, or an older batch committed again, cannot undo progress), and `updated_at` only moves
+/// when `window_end` does, so storing the same checkpoint again changes nothing.
 pub(crate) fn upsert_sql(table: &str, dialect: &Dialect) -> String {
     let new_end = dialect.inserted_value("window_end");
     let alias = dialect.row_alias_clause();
     format!(
         "INSERT INTO {} (`account`, `method`, `window_end`, `updated_at`) VALUES (?, ?, ?, NOW(3)){alias} \
-         ON DUPLICATE KEY UPDATE `updated_at` = IF(`window_end` <=> {new_end}, `updated_at`, {}), \
-         `window_end` = {new_end}",
+         ON DUPLICATE KEY UPDATE `updated_at` = IF(`window_end` >= {new_end}, `updated_at`, {}), \
+         `window_end` = GREATEST(`window_end`, {new_end})",
         quote_ident(table),
         dialect.inserted_value("updated_at"),
     )
@@ -69,10 +70,17 @@ mod tests {
             sql.contains("VALUES (?, ?, ?, NOW(3)) ON DUPLICATE KEY UPDATE"),
             "{sql}"
         );
-        assert!(sql.contains("IF(`window_end` <=> VALUES(`window_end`), `updated_at`, VALUES(`updated_at`))"));
+        assert!(sql.contains("IF(`window_end` >= VALUES(`window_end`), `updated_at`, VALUES(`updated_at`))"));
+        assert!(
+            sql.contains("`window_end` = GREATEST(`window_end`, VALUES(`window_end`))"),
+            "{sql}"
+        );
         let my = upsert_sql("s", &Dialect::mysql((8, 0, 36)));
         assert!(my.contains("NOW(3)) AS `new` ON DUPLICATE KEY UPDATE"), "{my}");
-        assert!(my.contains("`window_end` = `new`.`window_end`"), "{my}");
+        assert!(
+            my.contains("`window_end` = GREATEST(`window_end`, `new`.`window_end`)"),
+            "{my}"
+        );
         assert_eq!(
             select_sql("s"),
             "SELECT `window_end` FROM `s` WHERE `account` = ? AND `method` = ?"

@@ -266,6 +266,14 @@ async fn the_checkpoint_moves_only_with_its_data() {
             sink.load_checkpoint(&stream()).await.unwrap(),
             Some(Checkpoint { window_end: at(500, 0) })
         );
+        // An older checkpoint never moves it back.
+        sink.commit(batch(vec![refund(3, at(1, 0), 1)], Some(at(100, 0))))
+            .await
+            .unwrap();
+        assert_eq!(
+            sink.load_checkpoint(&stream()).await.unwrap(),
+            Some(Checkpoint { window_end: at(500, 0) })
+        );
         sink.disconnect().await.unwrap();
     }
     db.drop_db().await;
