@@ -384,6 +384,21 @@ struct LyingCount {
     n: usize,
     total: Option<u64>,
     modified_ms: i64,
+    /// After the first answer, this many refunds leave the front of the window (drift).
+    leave_after_first: usize,
+    answers: AtomicUsize,
+}
+
+impl LyingCount {
+    fn new(n: usize, total: Option<u64>, modified_ms: i64) -> Self {
+        Self {
+            n,
+            total,
+            modified_ms,
+            leave_after_first: 0,
+            answers: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl wiremock::Respond for LyingCount {
@@ -391,7 +406,12 @@ impl wiremock::Respond for LyingCount {
         let q: std::collections::HashMap<String, String> = req.url.query_pairs().into_owned().collect();
         let size: usize = q["page_size"].parse().unwrap();
         let no: usize = q["page_no"].parse().unwrap(); // native: 0-based
-        let order: Vec<serde_json::Value> = (no * size..((no + 1) * size).min(self.n))
+        let gone = if self.answers.fetch_add(1, Ordering::SeqCst) == 0 {
+            0
+        } else {
+            self.leave_after_first
+        };
+        let order: Vec<serde_json::Value> = (gone + no * size..(gone + (no + 1) * size).min(self.n))
             .map(|i| serde_json::json!({"refund_id": 5000 + i, "modified": self.modified_ms}))
             .collect();
         let mut data = serde_json::json!({ "order": order });
@@ -411,11 +431,7 @@ async fn a_total_count_that_contradicts_the_pages_is_not_trusted() {
     for total in [Some(0), Some(7), Some(20), None] {
         let server = wiremock::MockServer::start().await;
         wiremock::Mock::given(wiremock::matchers::method("POST"))
-            .respond_with(LyingCount {
-                n: 53,
-                total,
-                modified_ms,
-            })
+            .respond_with(LyingCount::new(53, total, modified_ms))
             .mount(&server)
             .await;
         let wdt = wdt_qimen::WdtCredentials::new("sid", "key", "secret:salt").unwrap();
@@ -436,4 +452,34 @@ async fn a_total_count_that_contradicts_the_pages_is_not_trusted() {
             stored.len()
         );
     }
+}
+
+#[tokio::test]
+async fn a_count_too_small_by_a_page_loses_nothing_even_when_refunds_leave_meanwhile() {
+    // The server says 20 (one full page) but holds 30; after page 1 is read, its first 10 leave
+    // the window, so refunds 21..30 shift onto page 1, which was already read.
+    let now = now_beijing();
+    let modified_ms = wdt_qimen::time::from_beijing(now - TimeDelta::hours(2)).timestamp_millis();
+    let server = wiremock::MockServer::start().await;
+    let responder = LyingCount {
+        leave_after_first: 10,
+        ..LyingCount::new(30, Some(20), modified_ms)
+    };
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    let wdt = wdt_qimen::WdtCredentials::new("sid", "key", "secret:salt").unwrap();
+    let client = Client::builder(Route::Native {
+        url: format!("{}/openapi", server.uri()),
+        wdt,
+    })
+    .rate_limit(RateLimitConfig::unlimited())
+    .build()
+    .unwrap();
+    let engine = SyncEngine::new(client, MemSink::default(), cfg(now - TimeDelta::hours(3), 20));
+    engine.run().await.unwrap();
+    let stored = stored(engine.sink());
+    let missing: Vec<i64> = (5000..5030).filter(|id| !stored.contains_key(id)).collect();
+    assert!(missing.is_empty(), "refunds lost: {missing:?}");
 }

@@ -20,8 +20,8 @@
 //! window (the window ends at `now − settle_lag`, so it does not move further).
 //!
 //! # Checking the count
-//! The distinct refunds read (those that left included) can never be fewer than the smallest
-//! `total_count` seen during the read, unless the server's order is unstable (for example among
+//! The distinct refunds one read sees (those that left during it included) can never be fewer
+//! than the smallest `total_count` seen during that read, unless the server's order is unstable (for example among
 //! refunds sharing one `modified` second) or it lost a record. Then the window is read again, up
 //! to `max_rereads` times, accumulating; if it is still short the run fails with
 //! [`SyncError::WindowIncomplete`](super::engine::SyncError::WindowIncomplete) rather than move the
@@ -30,9 +30,12 @@
 //! # Counts that cannot be trusted
 //! Qimen has no `calc_total`, and whether its `total_count` is always real is INFERRED. A count
 //! that contradicts page 1 (smaller than page 1, or larger while page 1 is short) is ignored: the
-//! window is paged forward to its first short page, then read backwards as above. A full last
-//! page is followed by a look one page further; records there mean the count was wrong, and the
-//! window is read again without it.
+//! window is paged forward to its first short page, then read backwards as above. When the count
+//! says the last page is full, the page after it is read *first* (before anything on it could
+//! shift into pages already read); records there, a last page longer than the count allows, or an
+//! empty last page mean the count was wrong, and the window is read again without it. A count
+//! that would bisect the window is checked on its last page first, so a wrong count cannot make
+//! bisection run on for ever.
 //!
 //! # Too many pages
 //! A window whose `total_count` needs more than `max_pages_per_window` pages is not read but
@@ -162,15 +165,31 @@ where
     // Set once the server's count proved wrong; every later read of the window finds its end.
     let mut distrust_count = false;
     let mut attempt = 0;
-    macro_rules! emit_page {
-        ($page:expr) => {{
-            let (r, d) = seen.fresh($page);
-            if !emit.emit(r, d).await {
-                return Ok(WindowRead::Stopped);
+    // Ends the current attempt and reads the window again (or gives up after `max_rereads`).
+    macro_rules! reread {
+        ($attempt_loop:lifetime, $expected:expr, $why:expr) => {{
+            attempt += 1;
+            tracing::warn!(from = %window.from, to = %window.to, attempt, $why);
+            if attempt > settings.max_rereads {
+                return Ok(WindowRead::Incomplete { distinct: seen.distinct(), expected: $expected });
             }
+            on_reread();
+            continue $attempt_loop;
         }};
     }
-    loop {
+    'attempt: loop {
+        // What this attempt read, to compare with this attempt's counts.
+        let mut keys = AttemptKeys::default();
+        macro_rules! emit_page {
+            ($page:expr) => {{
+                let page = $page;
+                keys.add(&page);
+                let (r, d) = seen.fresh(page);
+                if !emit.emit(r, d).await {
+                    return Ok(WindowRead::Stopped);
+                }
+            }};
+        }
         let first = fetch_page(client, &search, 1).await?;
         on_page();
         // The count is used only when page 1 does not contradict it.
@@ -183,8 +202,16 @@ where
         }
         let last = match count {
             Some(total) => {
-                let last = first.last_page_no().unwrap_or(1);
+                let last = first.last_page_no().unwrap_or(1).min(MAX_PAGES_WITHOUT_COUNT);
                 if last > settings.max_pages && settings.can_split {
+                    // A count this large shows on its last page; an empty one means it is wrong
+                    // (bisecting on a wrong count would never end).
+                    let probe = fetch_page(client, &search, last).await?;
+                    on_page();
+                    if probe.is_empty() {
+                        distrust_count = true;
+                        reread!('attempt, total, "the last page total_count announces is empty; finding the last page");
+                    }
                     return Ok(WindowRead::TooManyPages { total });
                 }
                 emit_page!(first);
@@ -231,69 +258,82 @@ where
                 last
             }
         };
+        if settings.order == PagingOrder::Forward {
+            if count.is_some() {
+                for no in 2..=last {
+                    let page = fetch_page(client, &search, no).await?;
+                    on_page();
+                    emit_page!(page);
+                }
+            }
+            return Ok(WindowRead::Done {
+                distinct: seen.distinct(),
+            });
+        }
+        // Records on the last page by the count; when that page would be full, the page after
+        // it is read first (before anything can shift from it into pages already read), so a
+        // count that is too small cannot hide records.
+        let last_len = count.map(|t| t.saturating_sub(u64::from(last - 1) * size as u64) as usize);
+        let probe_first = last_len.is_some_and(|n| n >= size);
+        let mut order: Vec<u32> = Vec::new();
+        if probe_first {
+            order.push(last + 1);
+        }
+        order.extend((2..=last).rev());
+        if !order.is_empty() {
+            order.push(1);
+        }
         let mut min_total = count;
-        let order: Vec<u32> = match settings.order {
-            PagingOrder::DriftSafe if last > 1 => (2..=last).rev().chain([1]).collect(),
-            PagingOrder::DriftSafe => Vec::new(),
-            PagingOrder::Forward => (2..=last).collect(),
-        };
-        let mut last_page_full = last == 1 && count.is_some_and(|t| t >= size as u64);
         for no in order {
             let page = fetch_page(client, &search, no).await?;
             on_page();
-            if no == last {
-                last_page_full = page.len() >= size;
-            }
             if let (Some(m), Some(t)) = (min_total, page.total_count) {
                 min_total = Some(m.min(t));
             }
+            let beyond = no == last + 1 && !page.is_empty();
+            let wrong_last = no == last && last_len.is_some_and(|n| page.len() > n || (n > 0 && page.is_empty()));
             emit_page!(page);
-        }
-        if settings.order == PagingOrder::Forward {
-            return Ok(WindowRead::Done {
-                distinct: seen.distinct(),
-            });
-        }
-        // A full last page may hide more records than the count said: look one page further.
-        if count.is_some() && last_page_full {
-            let beyond = fetch_page(client, &search, last + 1).await?;
-            on_page();
-            if !beyond.is_empty() {
-                tracing::warn!(
-                    page = last + 1,
-                    "records beyond the last page total_count announced; reading the window again"
-                );
+            if beyond || wrong_last {
                 distrust_count = true;
-                emit_page!(beyond);
-                attempt += 1;
-                if attempt > settings.max_rereads {
-                    return Ok(WindowRead::Incomplete {
-                        distinct: seen.distinct(),
-                        expected: min_total.unwrap_or(0),
-                    });
-                }
-                on_reread();
-                continue;
+                reread!('attempt, min_total.unwrap_or(0), "the pages disagree with total_count; reading the window again");
             }
         }
         let expected = min_total.unwrap_or(0);
-        if seen.distinct() >= expected {
+        if keys.len() >= expected {
             return Ok(WindowRead::Done {
                 distinct: seen.distinct(),
             });
         }
-        attempt += 1;
-        tracing::warn!(
-            from = %window.from, to = %window.to, distinct = seen.distinct(), expected, attempt,
-            "fewer distinct refunds than total_count; reading the window again"
+        tracing::warn!(read = keys.len(), expected, "fewer distinct refunds than total_count");
+        reread!('attempt, expected, "reading the window again");
+    }
+}
+
+/// The records one attempt read: refund ids, and keys of records that did not decode.
+#[derive(Default)]
+struct AttemptKeys {
+    ids: HashSet<i64>,
+    rejected: HashSet<String>,
+}
+
+impl AttemptKeys {
+    fn add(&mut self, page: &Page<Refund>) {
+        self.ids.extend(page.items.iter().map(|r| r.refund_id));
+        self.rejected.extend(
+            page.rejected
+                .iter()
+                .map(|d| d.key.clone().unwrap_or_else(|| d.raw_json.clone())),
         );
-        if attempt > settings.max_rereads {
-            return Ok(WindowRead::Incomplete {
-                distinct: seen.distinct(),
-                expected,
-            });
-        }
-        on_reread();
+    }
+
+    /// Distinct records read in this attempt.
+    fn len(&self) -> u64 {
+        let rejected_only = self
+            .rejected
+            .iter()
+            .filter(|k| k.parse::<i64>().map_or(true, |id| !self.ids.contains(&id)))
+            .count();
+        (self.ids.len() + rejected_only) as u64
     }
 }
 
