@@ -2,10 +2,13 @@
 //! sync and then a second leave the flat table exactly equal to the simulator's data: no refund
 //! missing, none stale, no extra row (a detail line the drift removed is gone too).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
+use common::{base_url, db_url};
 use mysql_async::prelude::Queryable;
 use refund_sink_mysql::MySqlSink;
 use wdt_qimen::limit::RateLimitConfig;
@@ -17,10 +20,6 @@ use wdt_qimen::{Client, Route};
 
 /// refund_id -> (modified, detail rec_ids; {0} for a refund without lines).
 type Table = BTreeMap<i64, (NaiveDateTime, BTreeSet<i64>)>;
-
-fn base_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
 
 fn number(v: &serde_json::Value) -> i64 {
     v.to_string().trim_matches('"').parse().expect("an integer")
@@ -69,11 +68,7 @@ async fn with_drift_two_syncs_leave_the_flat_table_equal_to_the_data() {
         .expect("MariaDB must run at MYSQL_URL (see README)");
     let db = format!("drift_mysql_{}", std::process::id());
     conn.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
-    let url = {
-        let mut u = url::Url::parse(&base_url()).unwrap();
-        u.set_path(&db);
-        u.to_string()
-    };
+    let url = db_url(&db);
 
     let now = to_beijing(chrono::Utc::now());
     let sim = Simulator::builder()

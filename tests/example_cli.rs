@@ -1,28 +1,14 @@
 //! The example as a user meets it when something is wrong: a one-line cause, a non-zero exit,
 //! and the failure posted to the alert webhook in the DingTalk/WeCom robot text format.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
+
+use common::example_binary;
 
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// Builds the example (a `cargo test --test example_cli` alone would not) and returns its path.
-fn example_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--example", "refund_sync"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build --example refund_sync failed");
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("examples")
-        .join("refund_sync")
-}
 
 #[tokio::test]
 async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {

@@ -5,12 +5,14 @@
 //! Needs MariaDB/MySQL at MYSQL_URL (default `mysql://root@127.0.0.1:3306/test`) and the example
 //! binary, which `cargo test` builds.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
+use common::{base_url, db_url, example_binary};
 use mysql_async::prelude::Queryable;
 use rand::{Rng, SeedableRng};
 use wdt_qimen::simulator::Simulator;
@@ -20,39 +22,6 @@ const START: &str = "2025-01-01 00:00:00";
 const UNTIL: &str = "2025-03-20 00:00:00";
 const REFUNDS: usize = 3000;
 const SEED: u64 = 5;
-
-/// Builds the example (a `cargo test --test kill_resume` alone would not) and returns its path.
-fn example_binary() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--example", "refund_sync"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --example refund_sync failed");
-    });
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("examples").join("refund_sync");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --example refund_sync` (cargo test builds it)",
-        bin.display()
-    );
-    bin
-}
-
-fn base_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
-
-fn db_url(db: &str) -> String {
-    let mut u = url::Url::parse(&base_url()).expect("MYSQL_URL");
-    u.set_path(db);
-    u.to_string()
-}
 
 fn command(db: &str) -> Command {
     let mut c = Command::new(example_binary());

@@ -87,6 +87,15 @@ fn now_beijing() -> NaiveDateTime {
     to_beijing(chrono::Utc::now())
 }
 
+/// A simulator of `refunds` refunds modified between `span` ago and an hour ago.
+fn recent_data(seed: u64, refunds: usize, span: TimeDelta) -> wdt_qimen::simulator::SimulatorBuilder {
+    let now = now_beijing();
+    Simulator::builder()
+        .seed(seed)
+        .refunds(refunds)
+        .time_range(now - span, now - TimeDelta::hours(1))
+}
+
 fn client(sim: &Simulator, qimen: bool) -> Client {
     let route = if qimen {
         Route::Qimen {
@@ -183,13 +192,7 @@ async fn drift_case(
     BTreeMap<i64, Option<NaiveDateTime>>,
 ) {
     let now = now_beijing();
-    let sim = Simulator::builder()
-        .seed(7)
-        .refunds(1500)
-        .time_range(now - TimeDelta::days(10), now - TimeDelta::hours(1))
-        .drift(1)
-        .start()
-        .await;
+    let sim = recent_data(7, 1500, TimeDelta::days(10)).drift(1).start().await;
     let mut c = cfg(now - TimeDelta::days(11), 20);
     c.paging = order;
     let engine = SyncEngine::new(client(&sim, qimen), MemSink::default(), c);
@@ -224,10 +227,7 @@ async fn forward_paging_loses_refunds_on_the_same_data() {
 #[tokio::test]
 async fn throttles_and_transient_faults_do_not_change_the_result() {
     let now = now_beijing();
-    let sim = Simulator::builder()
-        .seed(11)
-        .refunds(1000)
-        .time_range(now - TimeDelta::days(5), now - TimeDelta::hours(1))
+    let sim = recent_data(11, 1000, TimeDelta::days(5))
         .throttle_rate(0.05)
         .transient_rate(0.05)
         .start()
@@ -243,12 +243,7 @@ async fn throttles_and_transient_faults_do_not_change_the_result() {
 #[tokio::test]
 async fn a_start_more_than_30_days_back_is_cut_into_windows() {
     let now = now_beijing();
-    let sim = Simulator::builder()
-        .seed(3)
-        .refunds(600)
-        .time_range(now - TimeDelta::days(100), now - TimeDelta::hours(1))
-        .start()
-        .await;
+    let sim = recent_data(3, 600, TimeDelta::days(100)).start().await;
     let engine = SyncEngine::new(
         client(&sim, false),
         MemSink::default(),
@@ -280,12 +275,7 @@ async fn clusters_in_one_second_across_window_boundaries_are_all_read() {
 #[tokio::test]
 async fn too_many_pages_bisects_and_still_reads_everything() {
     let now = now_beijing();
-    let sim = Simulator::builder()
-        .seed(9)
-        .refunds(500)
-        .time_range(now - TimeDelta::days(2), now - TimeDelta::hours(1))
-        .start()
-        .await;
+    let sim = recent_data(9, 500, TimeDelta::days(2)).start().await;
     let mut c = cfg(now - TimeDelta::days(3), 10);
     c.max_pages_per_window = 4;
     let engine = SyncEngine::new(client(&sim, false), MemSink::default(), c);
@@ -297,12 +287,7 @@ async fn too_many_pages_bisects_and_still_reads_everything() {
 #[tokio::test]
 async fn a_failed_commit_leaves_the_checkpoint_before_its_window_and_a_rerun_completes() {
     let now = now_beijing();
-    let sim = Simulator::builder()
-        .seed(13)
-        .refunds(700)
-        .time_range(now - TimeDelta::days(60), now - TimeDelta::hours(1))
-        .start()
-        .await;
+    let sim = recent_data(13, 700, TimeDelta::days(60)).start().await;
     let sink = MemSink {
         fail_at: Some(4),
         ..MemSink::default()
@@ -341,12 +326,7 @@ async fn a_failed_commit_leaves_the_checkpoint_before_its_window_and_a_rerun_com
 #[tokio::test]
 async fn a_shutdown_signal_stops_after_the_commit_in_progress() {
     let now = now_beijing();
-    let sim = Simulator::builder()
-        .seed(17)
-        .refunds(900)
-        .time_range(now - TimeDelta::days(90), now - TimeDelta::hours(1))
-        .start()
-        .await;
+    let sim = recent_data(17, 900, TimeDelta::days(90)).start().await;
     let engine = SyncEngine::new(
         client(&sim, true),
         MemSink::default(),

@@ -104,16 +104,24 @@ fn value<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
 /// error that quotes the value.
 pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     let v = value(d)?;
-    let text = match &v {
-        Value::Null => return Ok(None),
-        Value::Number(n) => n.as_str(),
-        Value::String(s) if s.trim().is_empty() => return Ok(None),
-        Value::String(s) => s.as_str(),
-        other => return Err(D::Error::invalid_type(describe(other), &"an integer")),
+    let Some(text) = numeric_text::<D::Error>(&v, "an integer")? else {
+        return Ok(None);
     };
     parse_i64_text(text)
         .map(Some)
         .ok_or_else(|| D::Error::invalid_value(describe(&v), &"an integer"))
+}
+
+/// The text of a number given as a JSON number or a string; `None` for `null` and `""`, an error
+/// (quoting the value) for anything else.
+fn numeric_text<'v, E: de::Error>(v: &'v Value, expected: &'static str) -> Result<Option<&'v str>, E> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(Some(n.as_str())),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s.as_str())),
+        other => Err(E::invalid_type(describe(other), &expected)),
+    }
 }
 
 /// Required integer (e.g. `refund_id`): like [`opt_i64`], but `null` and `""` are errors.
@@ -127,12 +135,8 @@ pub fn req_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 /// `12345678901234.5678` keeps every digit, `"1.10"` keeps its scale of 2, `1e2` is 100.
 pub fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
     let v = value(d)?;
-    let text = match &v {
-        Value::Null => return Ok(None),
-        Value::Number(n) => n.as_str(),
-        Value::String(s) if s.trim().is_empty() => return Ok(None),
-        Value::String(s) => s.as_str(),
-        other => return Err(D::Error::invalid_type(describe(other), &"a decimal number")),
+    let Some(text) = numeric_text::<D::Error>(&v, "a decimal number")? else {
+        return Ok(None);
     };
     parse_decimal_text(text)
         .map(Some)
