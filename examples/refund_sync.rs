@@ -46,7 +46,8 @@ enum WriteModeArg {
 }
 
 /// Sync WangDianTong Ultimate refunds (退换单) into MySQL.
-#[derive(Debug, Parser)]
+/// No `Debug`: the values hold the MySQL password and the webhook token.
+#[derive(Parser)]
 #[command(version, about)]
 struct Args {
     /// Which gateway: qimen, native or simulator [default: qimen when QIMEN_APP_KEY is set, else
@@ -59,8 +60,13 @@ struct Args {
     /// Native open API URL.
     #[arg(long, env = "WDT_URL", default_value = DEFAULT_WDT_URL)]
     wdt_url: String,
-    /// MySQL URL.
-    #[arg(long, env = "MYSQL_URL", default_value = "mysql://root@127.0.0.1:3306/test")]
+    /// MySQL URL (percent-encode / ? # @ : in the password).
+    #[arg(
+        long,
+        env = "MYSQL_URL",
+        hide_env_values = true,
+        default_value = "mysql://root@127.0.0.1:3306/test"
+    )]
     mysql_url: String,
     /// Where the first run starts (Beijing time, yyyy-MM-dd HH:mm:ss).
     #[arg(long = "start", env = "SYNC_START", default_value = "2024-01-01 00:00:00", value_parser = parse_time)]
@@ -97,8 +103,9 @@ struct Args {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
-    /// Post a failure alert to this DingTalk/WeCom robot webhook.
-    #[arg(long)]
+    /// Post a failure alert to this DingTalk/WeCom robot webhook (its URL carries a token and
+    /// is never printed).
+    #[arg(long, env = "ALERT_WEBHOOK", hide_env_values = true)]
     alert_webhook: Option<String>,
     /// Refunds the simulator generates (simulator route only).
     #[arg(long, default_value_t = 3000)]
@@ -127,17 +134,9 @@ fn env_required(name: &str) -> Result<String, String> {
     env(name).ok_or_else(|| format!("{name} is not set: set it, or unset the other credentials to use the simulator"))
 }
 
-/// Redacts the password of a MySQL URL for printing.
+/// The MySQL URL as it may be printed: everything between `://` and the last `@` hidden.
 fn redact_mysql_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("****"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable MYSQL_URL>".into(),
-    }
+    refund_sink_mysql::redact_url(url)
 }
 
 struct Setup {

@@ -68,3 +68,51 @@ fn bad_settings_are_refused_with_the_setting_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("WDT_SID is not set"), "{stderr}");
 }
+
+#[tokio::test]
+async fn passwords_with_reserved_characters_and_the_webhook_token_are_never_printed() {
+    let robot = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&robot)
+        .await;
+    let webhook = format!("{}/robot/send?access_token=tok3nXYZ", robot.uri());
+    let secret_bits = ["to/p", "se#", "cr?et", "p?se", "tok3nXYZ", "access_token"];
+    for password in ["to/p?se#cr?et@x", "pw/with?all#of@them"] {
+        let out = Command::new(example_binary())
+            .args(["--route", "simulator", "--sim-refunds", "10"])
+            .env("MYSQL_URL", format!("mysql://root:{password}@127.0.0.1:9/test"))
+            .env("ALERT_WEBHOOK", &webhook)
+            .env_remove("QIMEN_APP_KEY")
+            .env_remove("WDT_SID")
+            .output()
+            .expect("run the example");
+        assert!(!out.status.success());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("refund_sync: "), "{text}");
+        for bit in secret_bits.iter().chain(&["with?all", "of@them"]) {
+            assert!(!text.contains(bit), "{bit:?} leaked: {text}");
+        }
+        if password.starts_with("to/p") {
+            assert!(text.contains("percent-encode"), "the fix is named: {text}");
+        }
+    }
+    // The first run posted its alert (the robot saw one request, answered 500).
+    let posted = robot.received_requests().await.expect("requests recorded");
+    assert!(!posted.is_empty());
+
+    // `--help` shows which env vars are read, never their values.
+    let out = Command::new(example_binary())
+        .arg("--help")
+        .env("MYSQL_URL", "mysql://root:helpsecret@127.0.0.1/test")
+        .env("ALERT_WEBHOOK", &webhook)
+        .output()
+        .expect("run the example");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("ALERT_WEBHOOK") && help.contains("MYSQL_URL"), "{help}");
+    assert!(!help.contains("helpsecret") && !help.contains("tok3nXYZ"), "{help}");
+}

@@ -114,27 +114,41 @@ impl Inner {
     }
 }
 
-/// Replaces the password of a `mysql://user:password@host/db` URL with `***`.
+/// Hides the credentials of a `mysql://user:password@host/db` URL: everything between `://` and
+/// the last `@` becomes `***`.
+///
+/// The last `@` of the whole text is used, not the first `/`, `?` or `#` after `://`: a password
+/// may hold any of those characters (percent-encoded or not), and cutting at the first of them
+/// would print the rest of the password. A URL whose query holds an `@` loses its host in the
+/// redacted text too; that is the price of never printing a password.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
+        return if url.contains('@') {
+            "***".to_owned()
+        } else {
+            url.to_owned()
+        };
     };
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
+    let Some(at) = rest.rfind('@') else {
         return url.to_owned();
     };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return url.to_owned();
+    format!("{}***{}", &url[..scheme_end + 3], &rest[at..])
+}
+
+/// True when an `@` comes after the first `/`, `?` or `#` that follows `://`: either the
+/// password holds one of those characters unencoded, or the path or query holds an `@`. A URL
+/// parser then reads part of the password as host, port, path or parameter, so no message about
+/// such a URL may quote what the parser saw.
+pub(crate) fn credentials_may_leak(url: &str) -> bool {
+    let Some(scheme_end) = url.find("://") else {
+        return url.contains('@');
     };
-    format!(
-        "{}{}:***{}",
-        &url[..scheme_end + 3],
-        &userinfo[..colon],
-        &url[scheme_end + 3 + at..]
-    )
+    let rest = &url[scheme_end + 3..];
+    match (rest.find(['/', '?', '#']), rest.rfind('@')) {
+        (Some(end), Some(at)) => end < at,
+        _ => false,
+    }
 }
 
 /// Builds a [`MySqlSink`]; see [`MySqlSink::builder`].
@@ -271,9 +285,22 @@ impl MySqlSinkBuilder {
     pub async fn build(self) -> Result<MySqlSink, SinkError> {
         let names = TableNames::new(&self.prefix)?;
         let redacted = redact_url(&self.url);
-        let opts = Opts::from_url(&self.url).map_err(|source| SinkError::InvalidUrl {
-            url: redacted.clone(),
-            source,
+        let opts = Opts::from_url(&self.url).map_err(|source| {
+            if credentials_may_leak(&self.url) {
+                // The parser saw part of the password as host, port or parameter: its
+                // complaint would quote it.
+                SinkError::InvalidConfig {
+                    problem: format!("the MySQL URL {redacted} cannot be parsed"),
+                    fix: "percent-encode the characters / ? # @ : in the user name and password \
+                          (%2F %3F %23 %40 %3A), e.g. mysql://app:p%2Fss@db-host:3306/erp"
+                        .into(),
+                }
+            } else {
+                SinkError::InvalidUrl {
+                    url: redacted.clone(),
+                    source,
+                }
+            }
         })?;
         if opts.db_name().is_none() {
             return Err(SinkError::InvalidConfig {
@@ -456,18 +483,54 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("mysql://root:s3cr3t@db:3306/x?a=b"),
-            "mysql://root:***@db:3306/x?a=b"
+            "mysql://***@db:3306/x?a=b"
         );
-        assert_eq!(redact_url("mysql://root@db/x"), "mysql://root@db/x");
-        assert_eq!(redact_url("mysql://u:p%40ss@h/x"), "mysql://u:***@h/x");
-        assert_eq!(redact_url("mysql://u:a@b@h/x"), "mysql://u:***@h/x");
+        assert_eq!(redact_url("mysql://root@db/x"), "mysql://***@db/x");
+        assert_eq!(redact_url("mysql://u:p%40ss@h/x"), "mysql://***@h/x");
+        assert_eq!(redact_url("mysql://u:a@b@h/x"), "mysql://***@h/x");
+        assert_eq!(redact_url("mysql://db:3306/x"), "mysql://db:3306/x");
         assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(redact_url("u:secret@h"), "***");
+    }
+
+    #[test]
+    fn passwords_with_reserved_characters_are_redacted() {
+        for password in ["pa/ss", "pa?ss", "pa#ss", "p@ss", "a/b?c#d@e", "x:y", "%2F/"] {
+            let url = format!("mysql://app:{password}@db-host:3306/erp?pool_max=2");
+            let shown = redact_url(&url);
+            assert_eq!(shown, "mysql://***@db-host:3306/erp?pool_max=2", "{password}");
+            assert!(
+                credentials_may_leak(&url) == password.contains(['/', '?', '#']),
+                "{password}"
+            );
+        }
+        assert!(!credentials_may_leak("mysql://app:p@db/erp?ssl-ca=/etc/ca.pem"));
+        assert!(credentials_may_leak("mysql://db/erp?tag=a@b"));
+    }
+
+    #[tokio::test]
+    async fn an_unparseable_url_never_quotes_its_password() {
+        for password in ["pa?no_such_param=hunter2", "hun/ter2", "hunter#2", "hu?nter2@x"] {
+            let url = format!("mysql://app:{password}@127.0.0.1:1/erp");
+            let Err(e) = MySqlSink::builder(url).build().await else {
+                panic!("{password}: a URL the parser cannot read was accepted");
+            };
+            let mut text = format!("{e} / {e:?}");
+            let mut cur = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                text.push_str(&format!(" / {c} / {c:?}"));
+                cur = c.source();
+            }
+            for fragment in ["hunter", "nter2", "ter2", "hun"] {
+                assert!(!text.contains(fragment), "{password}: {text}");
+            }
+        }
     }
 
     #[test]
     fn the_builder_debug_hides_the_password() {
         let b = MySqlSink::builder("mysql://app:hunter2@127.0.0.1/test").table_prefix("p_");
         let s = format!("{b:?}");
-        assert!(!s.contains("hunter2") && s.contains("app:***@"), "{s}");
+        assert!(!s.contains("hunter2") && s.contains("mysql://***@127.0.0.1"), "{s}");
     }
 }

@@ -10,10 +10,17 @@ use crate::sign::SignMethod;
 
 /// The default Qimen `target_app_key` of WDT Ultimate.
 pub const DEFAULT_TARGET_APP_KEY: &str = "21363512";
-/// The default Qimen gateway URL (production).
+/// The default Qimen gateway URL (production), as WDT publishes it: plain `http://`.
+///
+/// Over it travel, in clear: the Qimen app key, `target_app_key`, the WDT `sid` and app key, the
+/// timestamps and signs (never the secrets or the salt), the query parameters, and the answers,
+/// which hold the refunds' buyer names, phones and addresses as the platform provides them.
+/// To encrypt, give an `https://` URL of the gateway instead.
 pub const DEFAULT_QIMEN_URL: &str = "http://3ldsmu02o9.api.taobao.com/router/qm";
-/// The default native open API URL (production).
-pub const DEFAULT_WDT_URL: &str = "http://wdt.wangdian.cn/openapi";
+/// The default native open API URL (production), over TLS. WDT publishes the `http://` form;
+/// the same host answers `https://`, which community clients use by default. `http://` URLs
+/// are still accepted.
+pub const DEFAULT_WDT_URL: &str = "https://wdt.wangdian.cn/openapi";
 
 /// WDT Ultimate credentials: seller account (`sid`), app key, and the app secret issued as
 /// `secret:salt`.
@@ -211,6 +218,18 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_native_default_is_tls_and_plain_http_is_still_accepted() {
+        assert!(DEFAULT_WDT_URL.starts_with("https://"), "{DEFAULT_WDT_URL}");
+        for url in [DEFAULT_WDT_URL, "http://47.92.239.46/openapi"] {
+            let route = Route::Native {
+                url: url.into(),
+                wdt: WdtCredentials::new("sid", "key", "secret:salt").unwrap(),
+            };
+            assert!(crate::Client::builder(route).build().is_ok(), "{url}");
+        }
+    }
 
     #[test]
     fn secret_splits_at_the_first_colon() {
