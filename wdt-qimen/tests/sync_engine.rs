@@ -74,7 +74,7 @@ impl Sink<Refund> for MemSink {
         if let Some(c) = batch.checkpoint {
             let mut cp = self.checkpoint.lock().unwrap();
             assert!(
-                cp.as_ref().map_or(true, |old| old.window_end <= c.window_end),
+                cp.as_ref().is_none_or(|old| old.window_end <= c.window_end),
                 "checkpoint moved backwards"
             );
             *cp = Some(c);

@@ -392,7 +392,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                     // A window that ends before the stored checkpoint (the overlap, or a half of
                     // it) commits its records but never moves the checkpoint back.
                     let checkpoint = floor
-                        .map_or(true, |f| w.to > f)
+                        .is_none_or(|f| w.to > f)
                         .then_some(Checkpoint { window_end: w.to });
                     if !batcher.finish(checkpoint).await {
                         break;
