@@ -1,4 +1,4 @@
-//! Typed page decoding against `serde_json::Value` on the same bytes (design target: typed at
+//! Typed page decoding against `serde_json::Value` on the same bytes (the target: typed at
 //! least as fast). `cargo bench --bench decode` ends with
 //! `decode records=200 typed_mb_s=… value_mb_s=… ratio=…`.
 

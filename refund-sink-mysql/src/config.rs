@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::error::SinkError;
 
-/// Which tables refunds are written to (design §5).
+/// Which tables refunds are written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
     /// `aftersales_refund_refund_search`: one row per detail line (the default).

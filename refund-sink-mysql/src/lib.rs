@@ -38,7 +38,7 @@
 //!   batch limits, create-tables, LOAD DATA switch, retries, dead-letter limit, test hook).
 //! - [`config`]: [`Layout`] (`flat` | `normalized` | `both`) and [`WriteMode`]
 //!   (`upsert` | `replace` | `insert`).
-//! - [`schema`]: the tables of design §5 (columns in order, types, keys), their DDL, the check
+//! - [`schema`]: the tables (columns in order, types, keys), their DDL, the check
 //!   that an existing table fits, and the forward-only migrations.
 //! - [`names`]: the validated table prefix and identifier quoting.
 //! - [`dialect`]: MariaDB vs MySQL SQL, chosen from `SELECT VERSION()`; the pinned session.

@@ -1,4 +1,4 @@
-//! The tables: column lists and types (design §5), their DDL, the check that an existing table
+//! The tables: column lists and types, their DDL, the check that an existing table
 //! fits, and the forward-only migrations recorded in the schema-version table.
 
 use std::fmt;
@@ -184,7 +184,9 @@ macro_rules! refund_columns {
 /// Number of refund columns at the start of the flat table (before `detail_list_rec_id`).
 pub(crate) const FLAT_REFUND_COLUMNS: usize = 58;
 
-/// `aftersales_refund_refund_search`: one row per detail line, design §5.1, in this order.
+/// `aftersales_refund_refund_search`: one row per detail line, in the column order integration platforms publish
+/// for this method (with `detail_list_original_price` spelled right where published copies
+/// garble it).
 pub static FLAT_COLUMNS: [Column; 77] = refund_columns![
     req("detail_list_rec_id", BigInt),
     col("detail_list_refund_id", BigInt),
@@ -683,7 +685,7 @@ impl fmt::Display for Table {
 mod tests {
     use super::*;
 
-    /// The flat column list of design §5.1, in order.
+    /// The flat column list as integration platforms publish it, in order.
     const DESIGN_FLAT: &str = "refund_id, src_tids, refund_no, remark, type, stockin_status, flag_name, \
         return_goods_count, receiver_telno, receiver_name, modified, note_count, shop_no, from_type, created, \
         settle_time, check_time, return_logistics_no, trade_no_list, guarantee_refund_amount, \

@@ -1,6 +1,6 @@
 //! One refund (退换单) of `aftersales.refund.Refund.search`, typed, with nothing lost.
 //!
-//! Every documented field is here (wdt-protocol §6), each `Option` because WDT omits keys freely,
+//! Every field of WDT's method page is here, each `Option` because WDT omits keys freely,
 //! and each read with a lenient decoder from [`de`]: ids and codes accept numbers or numeric
 //! strings, amounts are exact [`Decimal`]s, times are Beijing wall time whether they come as epoch
 //! milliseconds or as `yyyy-MM-dd HH:mm:ss`. Keys the model does not know are kept in `extra`.

@@ -2,11 +2,10 @@
 //! route, serving a generated, reproducible set of refunds.
 //!
 //! [`Simulator::builder`] starts a [`wiremock::MockServer`] on `127.0.0.1` (random port) whose
-//! one responder answers the way the real services are documented to answer (the § numbers
-//! refer to the project's protocol research notes, `wdt-protocol.md`):
+//! one responder answers the way the real services are documented to answer:
 //!
 //! - **Native route**, `POST {native_url}` (path `/openapi`): system parameters in the query,
-//!   the body a JSON array `[{params}]` (§1a). Checked in this order: `method` is
+//!   the body a JSON array `[{params}]`. Checked in this order: `method` is
 //!   `aftersales.refund.Refund.search` (else status 100); `sid`, `key`, `salt` (status 1
 //!   "sid is not exists" / "app auth fail" / "验证失败"); `timestamp` in seconds since
 //!   2012-01-01 00:00:00 +08:00, within 120 s of the system clock (status 7 "时间戳错误"; a value
@@ -15,7 +14,7 @@
 //!   "验证失败"); `v=1.0` (status 8). `page_no` is 0-based; `total_count` is only written when
 //!   `calc_total=1`. Success: `{"status":0,"data":{"total_count":N,"order":[…]}}`.
 //! - **Qimen route**, `POST {qimen_url}` (path `/router/qm`): TOP system parameters in the query
-//!   (or the form), the application fields as an `application/x-www-form-urlencoded` body (§1b).
+//!   (or the form), the application fields as an `application/x-www-form-urlencoded` body.
 //!   Checked in this order: required TOP parameters (code 40); `app_key` (code 29); the TOP `sign`
 //!   over query ∪ form with any of `md5`, `hmac`, `hmac-sha256` (code 25 "Invalid signature");
 //!   `timestamp` (Beijing `yyyy-MM-dd HH:mm:ss`) within ±10 min (code 31); `target_app_key`
@@ -28,21 +27,23 @@
 //! - **Both**: `modified_from` / `modified_to` (Beijing `yyyy-MM-dd HH:mm:ss`) are required
 //!   (status 100 "参数中必须包含起止时间"), unparseable dates give status 100
 //!   "Unparseable date: …", a span over 30 days status 100
-//!   "您的查询时间过宽,查询时间不能大于30天" (§5); `page_size` must be 1..=200. The page holds
+//!   "您的查询时间过宽,查询时间不能大于30天"; `page_size` must be 1..=200. The page holds
 //!   the refunds with `from <= modified <= to` (compared in milliseconds; each bound's
 //!   inclusivity is configurable), ordered by `modified` then `refund_id`, descending with
 //!   `order_type=1`. The filters `status`, `type` and `shop_nos` are honoured; other business
 //!   parameters are accepted and ignored.
 //!
 //! The data set is derived from a seed: the same seed, size and time range give the same
-//! refunds. Their JSON has the quirks of the official sample (§6): epoch-millisecond
+//! refunds. Their JSON has the quirks of WDT's official sample answer: epoch-millisecond
 //! `modified`/`created` (numeric strings for some refunds on Qimen), `""` for unset time strings,
 //! `platform_id` as a string, exact decimal amounts (strings for some refunds on Qimen),
 //! `fenxiao_nick_name` omitted when empty, undocumented keys, `detail_list` sometimes absent and
 //! sometimes `[]`. A share of the refunds sit in clusters with one exact `modified` second.
 //! Refunds are rebuilt from the seed when served, so a large set starts in milliseconds.
 //!
-//! Faults — latency, throttling (§7), transient failures, and paging drift (§8) — are all off by
+//! Faults — latency, throttling (status 100 with WDT's frequency texts, Qimen code 7 with a ban
+//! hint), transient failures, and paging drift (a refund modified while a window is paged moves
+//! to "now" and every later refund shifts one place) — are all off by
 //! default and drawn from their own seeded generators. Throttles and transient failures are only
 //! drawn for requests that passed every check (a bad signature always gets its error); drift
 //! happens before a page is served and moves refunds of the requested window to "now".
@@ -52,10 +53,10 @@
 //!   at [`SimulatorBuilder::throttle_rate`], not a response to how fast the client calls, and a
 //!   "ban" lasts only as long as the client chooses to wait.
 //! - Privacy masking: the Qimen route here returns the same buyer and receiver fields as the
-//!   native one; the real services blank or mask them depending on the platform (§5).
+//!   native one; the real services blank or mask them depending on the platform.
 //! - Server-side inclusivity of `modified_from`/`modified_to`, the Qimen `page_no` base, the
 //!   `page_size` cap, the JSON types Qimen really uses, and whether `total_count` is written
-//!   without `calc_total=1`: all unknown (§9); the simulator picks one behaviour (configurable
+//!   without `calc_total=1`: none of these is documented by WDT; the simulator picks one behaviour (configurable
 //!   where cheap) and a client must not rely on it.
 //! - Error texts it invents where the documentation has none (unknown method, bad `page_size`,
 //!   database error) and the order of the checks.

@@ -1,7 +1,7 @@
 //! One refund as the API returns it, rebuilt on demand from `(seed, refund_id)`, its slot and
 //! its drift history, then serialized straight into the response.
 //!
-//! The JSON keeps the quirks of the official sample (protocol §6): `modified`/`created` are
+//! The JSON keeps the quirks of WDT's official sample answer: `modified`/`created` are
 //! epoch-millisecond numbers, the other times `yyyy-MM-dd HH:mm:ss` strings with `""` when unset,
 //! `platform_id` is a string, amounts are exact decimals with 2–4 digits after the point,
 //! `fenxiao_nick_name` is absent when empty, a few undocumented keys are present, and

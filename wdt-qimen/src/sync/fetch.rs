@@ -5,7 +5,7 @@
 //! `modified` (now) and leaves the window; every refund after it shifts one place towards the
 //! first page. Paging forwards, the refund that shifts across the boundary into the page just
 //! read is never seen, and since it does not change again, no later run finds it either: this is
-//! how integration tools lose refunds (`wdt-protocol.md` §8).
+//! how integration tools that page forwards lose refunds.
 //!
 //! Paging backwards turns every such shift into a harmless duplicate: a refund can only move to
 //! a page with a *lower* number, which is read *later*. So a window is read as:

@@ -4,7 +4,8 @@
 //! A run reads `[checkpoint − overlap, now − settle_lag]` in windows of at most 29 days
 //! ([`window`]), reads each window from the last page backwards so refunds that change while
 //! being paged are never skipped ([`fetch`]), and commits batches to a [`Sink`] whose last batch
-//! per window carries the new checkpoint ([`engine`]). See `design.md` §4 for the reasoning.
+//! per window carries the new checkpoint ([`engine`]). A crash anywhere repeats at most one
+//! window, and the writes are idempotent, so a repeat changes nothing.
 
 pub mod engine;
 pub mod fetch;
