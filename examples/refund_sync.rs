@@ -198,7 +198,7 @@ async fn setup_route(args: &Args) -> Result<Setup, String> {
             let mut q = QimenCredentials::new(env_required("QIMEN_APP_KEY")?, env_required("QIMEN_APP_SECRET")?)
                 .map_err(|e| e.to_string())?;
             if let Some(t) = env("QIMEN_TARGET_APP_KEY") {
-                q = q.with_target_app_key(t);
+                q = q.with_target_app_key(t).map_err(|e| e.to_string())?;
             }
             if let Some(m) = env("QIMEN_SIGN_METHOD") {
                 q = q.with_sign_method(m.parse().map_err(|e: wdt_qimen::Error| e.to_string())?);

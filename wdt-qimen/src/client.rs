@@ -239,7 +239,9 @@ impl Client {
         &self.inner.limiter
     }
 
-    /// Calls a paged method for page `page.page_no` (1 = first page), with retries.
+    /// Calls a paged method for page `page.page_no` (1 = first page), with retries. `params` are
+    /// sent as [`signable_params`](transport::signable_params) makes them; a shape the official
+    /// signing helpers disagree on is refused with [`Error::UnsignableParam`] before any request.
     pub async fn call_page<T: DeserializeOwned>(
         &self,
         method: ApiMethod,
@@ -247,6 +249,7 @@ impl Client {
         page: PageRequest,
     ) -> Result<Page<T>, Error> {
         let name = method.name_on(&self.inner.route);
+        let params = &transport::signable_params(&self.inner.route, &method, params)?;
         let wire = PageRequest {
             page_no: transport::route_page_no(&self.inner.route, page.page_no, self.inner.qimen_page_base),
             page_size: page.page_size,
@@ -265,9 +268,11 @@ impl Client {
         .await
     }
 
-    /// Calls an unpaged method and decodes its `data`, with retries.
+    /// Calls an unpaged method and decodes its `data`, with retries. `params` are treated as in
+    /// [`Client::call_page`].
     pub async fn call<T: DeserializeOwned>(&self, method: ApiMethod, params: &Map<String, Value>) -> Result<T, Error> {
         let name = method.name_on(&self.inner.route);
+        let params = &transport::signable_params(&self.inner.route, &method, params)?;
         self.with_retries(name, |client| async move {
             let prepared = transport::prepare(&client.inner.route, &method, params, None, client.inner.clock.now());
             let body = client.exchange(name, &prepared).await?;

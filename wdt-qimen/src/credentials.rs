@@ -6,7 +6,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::Error;
-use crate::sign::SignMethod;
+use crate::sign::{is_blank_anywhere, SignMethod};
 
 /// The default Qimen `target_app_key` of WDT Ultimate.
 pub const DEFAULT_TARGET_APP_KEY: &str = "21363512";
@@ -34,14 +34,25 @@ pub struct WdtCredentials {
 
 impl WdtCredentials {
     /// Builds the credentials; `app_secret` is `secret:salt` and is split at the first colon.
+    /// No part may be blank (empty or only whitespace, [`is_top_blank`](crate::sign::is_top_blank)
+    /// or Unicode whitespace): the Qimen gateway leaves blank values out of its sign, so a request
+    /// carrying one could never be verified alike on both sides.
     pub fn new(sid: impl Into<String>, app_key: impl Into<String>, app_secret: &str) -> Result<Self, Error> {
         let sid = sid.into();
         let app_key = app_key.into();
-        if sid.trim().is_empty() {
-            return Err(Error::config("WDT_SID", "", "set the seller account (sid) WDT issued"));
+        if is_blank_anywhere(&sid) {
+            return Err(Error::config(
+                "WDT_SID",
+                &sid,
+                "set the seller account (sid) WDT issued, sent as sid / wdt3_customer_id; it may not be blank",
+            ));
         }
-        if app_key.trim().is_empty() {
-            return Err(Error::config("WDT_APP_KEY", "", "set the app key WDT issued"));
+        if is_blank_anywhere(&app_key) {
+            return Err(Error::config(
+                "WDT_APP_KEY",
+                &app_key,
+                "set the app key WDT issued, sent as key / wdt_appkey; it may not be blank",
+            ));
         }
         let Some((secret, salt)) = app_secret.split_once(':') else {
             return Err(Error::config(
@@ -50,11 +61,20 @@ impl WdtCredentials {
                 "give the app secret exactly as WDT issued it, in the form secret:salt",
             ));
         };
-        if secret.is_empty() || salt.is_empty() {
+        if is_blank_anywhere(secret) {
             return Err(Error::config(
                 "WDT_APP_SECRET",
-                "[REDACTED, empty part]",
-                "both parts of secret:salt must be non-empty",
+                "[REDACTED, blank secret before ':']",
+                "give the app secret exactly as WDT issued it: both parts of secret:salt must be non-blank",
+            ));
+        }
+        if is_blank_anywhere(salt) {
+            return Err(Error::config(
+                "WDT_APP_SECRET",
+                "[REDACTED, blank salt after ':']",
+                "give the app secret exactly as WDT issued it: the salt after the first ':' (sent as \
+                 salt / wdt_salt) may not be blank or only whitespace, which the Qimen gateway leaves \
+                 out of its sign",
             ));
         }
         Ok(Self {
@@ -105,18 +125,23 @@ pub struct QimenCredentials {
 }
 
 impl QimenCredentials {
-    /// Builds the credentials with target app key `21363512` and sign method `md5`.
+    /// Builds the credentials with target app key `21363512` and sign method `md5`. Neither the
+    /// app key nor the secret may be blank (see [`WdtCredentials::new`]).
     pub fn new(app_key: impl Into<String>, app_secret: impl Into<String>) -> Result<Self, Error> {
         let app_key = app_key.into();
         let app_secret = app_secret.into();
-        if app_key.trim().is_empty() {
-            return Err(Error::config("QIMEN_APP_KEY", "", "set the app key of your Qimen app"));
+        if is_blank_anywhere(&app_key) {
+            return Err(Error::config(
+                "QIMEN_APP_KEY",
+                &app_key,
+                "set the app key of your Qimen app, sent as app_key; it may not be blank",
+            ));
         }
-        if app_secret.is_empty() {
+        if is_blank_anywhere(&app_secret) {
             return Err(Error::config(
                 "QIMEN_APP_SECRET",
-                "",
-                "set the app secret of your Qimen app",
+                "[REDACTED, blank]",
+                "set the app secret of your Qimen app; it may not be blank",
             ));
         }
         Ok(Self {
@@ -127,10 +152,19 @@ impl QimenCredentials {
         })
     }
 
-    /// Sets the `target_app_key` (default `21363512`, WDT Ultimate).
-    pub fn with_target_app_key(mut self, target: impl Into<String>) -> Self {
-        self.target_app_key = target.into();
-        self
+    /// Sets the `target_app_key` (default `21363512`, WDT Ultimate); a blank one is refused.
+    pub fn with_target_app_key(mut self, target: impl Into<String>) -> Result<Self, Error> {
+        let target = target.into();
+        if is_blank_anywhere(&target) {
+            return Err(Error::config(
+                "QIMEN_TARGET_APP_KEY",
+                &target,
+                "set the target_app_key of the WDT app on Qimen (WDT Ultimate: 21363512) or leave it \
+                 unset; it may not be blank",
+            ));
+        }
+        self.target_app_key = target;
+        Ok(self)
     }
 
     /// Sets the gateway sign method (default `md5`).
@@ -245,6 +279,72 @@ mod tests {
             .to_string();
         assert!(e.contains("WDT_APP_SECRET") && e.contains("secret:salt"), "{e}");
         assert!(!e.contains("onlysecretvalue"), "{e}");
+    }
+
+    /// Blank strings for Java's `Character.isWhitespace` (U+3000 among them) or for Unicode.
+    const BLANKS: [&str; 7] = ["", " ", "\t", "\n \r", "\u{3000}", "\u{1f}", "\u{a0}\u{85}"];
+
+    #[test]
+    fn blank_credentials_are_refused_naming_the_field() {
+        let ok_wdt = ("sid1", "key1", "sec:salt");
+        for blank in BLANKS {
+            let cases = [
+                (
+                    WdtCredentials::new(blank, ok_wdt.1, ok_wdt.2).map(|_| ()),
+                    "WDT_SID",
+                    "sid",
+                ),
+                (
+                    WdtCredentials::new(ok_wdt.0, blank, ok_wdt.2).map(|_| ()),
+                    "WDT_APP_KEY",
+                    "wdt_appkey",
+                ),
+                (
+                    WdtCredentials::new(ok_wdt.0, ok_wdt.1, &format!("{blank}:salt")).map(|_| ()),
+                    "WDT_APP_SECRET",
+                    "secret",
+                ),
+                (
+                    WdtCredentials::new(ok_wdt.0, ok_wdt.1, &format!("sec:{blank}")).map(|_| ()),
+                    "WDT_APP_SECRET",
+                    "wdt_salt",
+                ),
+                (
+                    QimenCredentials::new(blank, "qs").map(|_| ()),
+                    "QIMEN_APP_KEY",
+                    "app_key",
+                ),
+                (
+                    QimenCredentials::new("qk", blank).map(|_| ()),
+                    "QIMEN_APP_SECRET",
+                    "secret",
+                ),
+                (
+                    QimenCredentials::new("qk", "qs")
+                        .unwrap()
+                        .with_target_app_key(blank)
+                        .map(|_| ()),
+                    "QIMEN_TARGET_APP_KEY",
+                    "target_app_key",
+                ),
+            ];
+            for (result, field, names) in cases {
+                let e = result.expect_err(&format!("{field} = {blank:?} accepted"));
+                assert_eq!(e.kind(), crate::ErrorKind::Config);
+                let text = e.to_string();
+                assert!(text.contains(field) && text.contains(names), "{text}");
+            }
+        }
+        // Surrounding whitespace is not blank: the value is signed as it is.
+        assert_eq!(
+            WdtCredentials::new("sid1", "key1", "sec: salt").unwrap().salt(),
+            " salt"
+        );
+        let q = QimenCredentials::new("qk", "qs")
+            .unwrap()
+            .with_target_app_key("123")
+            .unwrap();
+        assert_eq!(q.target_app_key(), "123");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | [`ErrorKind::Auth`] | no | native status 1 "验证失败"/"app auth fail", 3, 6; gateway codes 25, 29 |
 //! | [`ErrorKind::InvalidRequest`] | no | native status 2, 8, 100 (e.g. "查询时间不能大于30天"); gateway codes 40, 41; HTTP 4xx |
 //! | [`ErrorKind::Decode`] | no | a 200 body whose JSON does not have the expected shape |
-//! | [`ErrorKind::Config`] | no | a bad builder argument, found before anything is sent |
+//! | [`ErrorKind::Config`] | no | a bad builder argument or a request parameter the SDK does not send ([`Error::UnsignableParam`]), found before anything is sent |
 //! | [`ErrorKind::Unknown`] | no | a status or code the table does not know (see [`Error::code`]) |
 
 use std::fmt;
@@ -147,6 +147,21 @@ pub enum Error {
         /// How to fix it.
         fix: String,
     },
+    /// A request parameter the SDK does not send, found before anything was sent: WDT's official
+    /// `wdt_sign` helpers would sign it differently (the rule is in [`crate::sign::params`]).
+    #[error("{method}: cannot send {path} = {value}: {problem}; {fix}")]
+    UnsignableParam {
+        /// The method called.
+        method: String,
+        /// Where the value is: `params.tid`, `params.shop_nos[2]`, `method`.
+        path: String,
+        /// The value as JSON (its start, for a long one).
+        value: String,
+        /// Why it is not sent.
+        problem: &'static str,
+        /// How to send it instead.
+        fix: &'static str,
+    },
     /// A page came back identical to the previous one; paging stopped to avoid a loop.
     #[error("{method}: page {page_no} repeats page {previous}: the server ignores page_no, stopping")]
     RepeatedPage {
@@ -211,7 +226,7 @@ impl Error {
                     ErrorKind::Decode
                 }
             }
-            Self::Config { .. } => ErrorKind::Config,
+            Self::Config { .. } | Self::UnsignableParam { .. } => ErrorKind::Config,
             Self::RepeatedPage { .. } => ErrorKind::Decode,
             Self::RetriesExhausted { last, .. } => last.kind(),
         }

@@ -7,8 +7,16 @@
 //!   `wdt_sign` skipped at every level, nulls skipped), `md5(secret + flat + secret)`, lowercase.
 //! - [`top_sign`]: the Qimen (TOP) gateway `sign` over every parameter sent, sorted by key, with
 //!   [`SignMethod::Md5`], [`SignMethod::Hmac`] (HMAC-MD5) or [`SignMethod::HmacSha256`], uppercase.
+//!   Blank keys and values are left out exactly as the gateway (TOP-Java) leaves them out: see
+//!   [`is_top_blank`].
 //!
 //! Parameter order never matters: every function sorts by key (byte order) itself.
+//!
+//! The functions sign whatever they are given. What the [`Client`](crate::Client) gives them is
+//! restricted first, because the official `wdt_sign` helpers (WDT's PHP and Java code) disagree
+//! with each other on some shapes of `params`: [`params::normalize`] rewrites or refuses those
+//! shapes before anything is sent; its module documentation states the rule. Credentials that
+//! TOP-Java would skip as blank are refused when they are built.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +27,8 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::error::Error;
+
+pub mod params;
 
 /// Keys the `wdt_sign` flattening skips at every nesting level.
 const WDT_SIGN_EXCLUDED: [&str; 2] = ["wdt3_customer_id", "wdt_sign"];
@@ -180,7 +190,9 @@ pub fn qimen_wdt_sign_content<'a>(app_params: impl IntoIterator<Item = (&'a str,
 
 /// The inner `wdt_sign` of a Qimen custom call. `app_params` are the application (form) fields:
 /// `params`, `pager`, `datetime`, `wdt_appkey`, `wdt_salt`, `wdt3_customer_id` (skipped), …;
-/// `method` is the Qimen method name. Returns 32 lowercase hex digits.
+/// `method` is the Qimen method name. Returns 32 lowercase hex digits. For `params` as
+/// [`params::normalize`] leaves them and a method starting with `wdt.`, WDT's PHP and Java
+/// helpers compute the same sign.
 pub fn qimen_wdt_sign<'a>(
     app_params: impl IntoIterator<Item = (&'a str, &'a str)>,
     method: &str,
@@ -189,8 +201,35 @@ pub fn qimen_wdt_sign<'a>(
     md5_wrapped(wdt_secret, &qimen_wdt_sign_content(app_params, method), false)
 }
 
+/// Whether a character is whitespace for Java's `Character.isWhitespace` (Java 9 and later): the
+/// Unicode space, line and paragraph separators except the non-breaking ones (U+00A0, U+2007,
+/// U+202F), and U+0009–U+000D, U+001C–U+001F. U+0085 is not whitespace for Java; U+180E was
+/// only up to Java 8.
+pub fn is_java_whitespace(c: char) -> bool {
+    matches!(c,
+        '\u{9}'..='\u{d}' | '\u{1c}'..='\u{20}' | '\u{1680}' | '\u{2000}'..='\u{2006}'
+        | '\u{2008}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{205f}' | '\u{3000}')
+}
+
+/// Whether TOP-Java leaves a key or value out of the gateway `sign`: its `StringUtils.isEmpty` is
+/// true for the empty string and for a string of [Java whitespace](is_java_whitespace) only
+/// (`" "`, `"\t"`, `"\u{3000}"`, …; not `"\u{a0}"`). Values are otherwise signed as they are,
+/// surrounding whitespace included.
+pub fn is_top_blank(s: &str) -> bool {
+    s.chars().all(is_java_whitespace)
+}
+
+/// Whether a credential is blank for some implementation: [`is_top_blank`], or whitespace for
+/// Unicode (`char::is_whitespace`), or U+180E (whitespace for Java 8). Such a credential cannot
+/// sign a request that every side verifies alike.
+pub(crate) fn is_blank_anywhere(s: &str) -> bool {
+    s.chars()
+        .all(|c| is_java_whitespace(c) || c.is_whitespace() || c == '\u{180e}')
+}
+
 /// The TOP gateway `sign` over every parameter sent (system and application), `sign` itself and
-/// empty keys or values excluded. Returns uppercase hex (32 digits, 64 for HMAC-SHA256).
+/// blank keys or values ([`is_top_blank`], as TOP-Java skips them) excluded. Returns uppercase
+/// hex (32 digits, 64 for HMAC-SHA256).
 pub fn top_sign<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
     app_secret: &str,
@@ -198,7 +237,7 @@ pub fn top_sign<'a>(
 ) -> String {
     let mut content = String::new();
     for (k, v) in sorted(params) {
-        if k == "sign" || k.is_empty() || v.is_empty() {
+        if k == "sign" || is_top_blank(k) || is_top_blank(v) {
             continue;
         }
         content.push_str(k);
@@ -376,6 +415,51 @@ mod tests {
         assert_ne!(s, top_sign(v6_params("hmac"), "qmsecret", SignMethod::Md5));
         // HMAC-MD5 of "" keyed with "" (RFC 2104 style known value).
         assert_eq!(top_sign([], "", SignMethod::Hmac), "74E6F7298A9C2D168935F58C001BAD88");
+    }
+
+    #[test]
+    fn top_sign_skips_blank_values_as_top_java_does() {
+        // The differential run's minimal cases (secret `s`): TOP-Java's sign, first 12 digits.
+        let cases = [
+            (" ", SignMethod::Md5, "3691308F2A4C"),
+            ("\u{3000}", SignMethod::Md5, "3691308F2A4C"),
+            (" ", SignMethod::Hmac, "1B090946D29E"),
+            (" ", SignMethod::HmacSha256, "64ECA07CCE67"),
+            ("", SignMethod::Md5, "3691308F2A4C"),
+        ];
+        for (value, method, java) in cases {
+            let sign = top_sign([("a", value)], "s", method);
+            assert!(sign.starts_with(java), "a={value:?} {method}: {sign}, TOP-Java {java}…");
+        }
+        // Blank keys too; a no-break space is not whitespace for Java, and what is not blank is
+        // signed with its surrounding whitespace.
+        assert!(top_sign([("\t", "x")], "s", SignMethod::Md5).starts_with("3691308F2A4C"));
+        assert_eq!(
+            top_sign([("a", "\u{a0}")], "s", SignMethod::Md5),
+            md5_wrapped("s", "a\u{a0}", true)
+        );
+        assert_eq!(
+            top_sign([("a", " x ")], "s", SignMethod::Md5),
+            md5_wrapped("s", "a x ", true)
+        );
+    }
+
+    #[test]
+    fn java_whitespace_is_exactly_character_is_whitespace() {
+        // Every BMP character for which Java 17's `Character.isWhitespace` is true.
+        let java: Vec<u32> = [
+            0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004,
+            0x2005, 0x2006, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x205f, 0x3000,
+        ]
+        .into();
+        let ours: Vec<u32> = (0..=0x10ffff_u32)
+            .filter_map(char::from_u32)
+            .filter(|c| is_java_whitespace(*c))
+            .map(u32::from)
+            .collect();
+        assert_eq!(ours, java);
+        assert!(is_top_blank("") && is_top_blank(" \t\u{3000}") && !is_top_blank("\u{a0}"));
+        assert!(is_blank_anywhere("\u{a0}\u{85}\u{180e}") && !is_blank_anywhere(" x "));
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //! | envelope | `{"response":{…}}`, gateway failures with `flag`/`code` | bare `{"status":…}` |
 //!
 //! Callers number pages from 1 everywhere; [`route_page_no`] maps to the wire.
-//! A fresh timestamp (and so a fresh signature) is made for every attempt. Null and empty
-//! parameters are never sent (implementations of the signatures disagree on them).
+//! A fresh timestamp (and so a fresh signature) is made for every attempt. Business params go
+//! through [`signable_params`] once per call, before [`prepare`]: shapes the official signing
+//! implementations disagree on are rewritten or refused there (nulls and empty strings are never
+//! sent). No blank value is ever sent either: the credentials refuse them.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -27,6 +29,7 @@ use serde_json::{Map, Value};
 use crate::credentials::{QimenCredentials, Route, WdtCredentials};
 use crate::error::{classify_gateway, classify_wdt_status, excerpt, Error};
 use crate::pager::Page;
+use crate::sign::params::{check_qimen_method, normalize};
 use crate::sign::{native_sign, qimen_wdt_sign, top_sign};
 use crate::sync::DeadLetter;
 use crate::time::{format_wdt, to_beijing, WDT_EPOCH_UNIX};
@@ -156,6 +159,21 @@ pub fn route_page_no(route: &Route, page_no: u32, qimen_base: u32) -> u32 {
         Route::Native { .. } => zero_based,
         Route::Qimen { .. } => zero_based + qimen_base,
     }
+}
+
+/// The business params of a call as they are sent on `route`: [`normalize`]d, and on Qimen
+/// with a method name that every `wdt_sign` helper hashes alike ([`check_qimen_method`]).
+/// Refusals are [`Error::UnsignableParam`], before anything is sent.
+pub fn signable_params(
+    route: &Route,
+    method: &ApiMethod,
+    params: &Map<String, Value>,
+) -> Result<Map<String, Value>, Error> {
+    let name = method.name_on(route);
+    if let Route::Qimen { .. } = route {
+        check_qimen_method(name)?;
+    }
+    normalize(name, params)
 }
 
 /// Drops null and empty-string values (at the top level of the business params), which the

@@ -842,6 +842,78 @@ fn qimen_hmac_gateway_signs_match_hand_computed_values() {
 }
 
 #[tokio::test]
+async fn generic_calls_send_params_in_the_form_every_official_helper_signs_alike() {
+    // Nested nulls dropped, numbers in the one text WDT's PHP and Java helpers both print.
+    let params: Map<String, Value> = serde_json::from_str(
+        r#"{"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00",
+            "a":null,"b":{"c":null,"d":1.50},"e":-0.0,"f":[2.0,"x"]}"#,
+    )
+    .unwrap();
+    let want = r#"{"b":{"d":1.5},"e":0,"f":[2,"x"],"modified_from":"2020-01-01 00:00:00","modified_to":"2020-01-20 00:00:00"}"#;
+    for wire in [Wire::Native, Wire::Qimen] {
+        let h = Harness::simple(wire, 1, vec![]).await;
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 10,
+        };
+        let got = h
+            .client
+            .call_page::<Refund>(REFUND_SEARCH, &params, page)
+            .await
+            .unwrap();
+        assert_eq!(ids(&got.items), [1]);
+        let seen = h.gateway.seen();
+        match wire {
+            Wire::Native => assert_eq!(seen[0].body, format!("[{want}]")),
+            Wire::Qimen => assert_eq!(seen[0].form["params"], want),
+        }
+        h.finish(&[]);
+    }
+}
+
+#[tokio::test]
+async fn params_the_official_helpers_sign_differently_are_refused_before_any_request() {
+    let cases = [
+        (r#"{"a":[true]}"#, "params.a[0]", "boolean"),
+        (r#"{"a":["{\"x\":1}"]}"#, "params.a[0]", "starts like JSON"),
+        (r#"{"a":{"b":1e-7}}"#, "params.a.b", "1e-7"),
+        (r#"{"a":18446744073709551621}"#, "params.a", "18446744073709551621"),
+        (r#"{"a":[[1]]}"#, "params.a[0]", "inside a list"),
+        (r#"{"10":1}"#, "params", "\"10\""),
+    ];
+    let page = PageRequest {
+        page_no: 1,
+        page_size: 10,
+    };
+    for wire in [Wire::Native, Wire::Qimen] {
+        let h = Harness::new(Gateway::new(wire, 1), StepClock::fixed(V3_UNIX), false, Some(0)).await;
+        for (params, path, says) in cases {
+            let p: Map<String, Value> = serde_json::from_str(params).unwrap();
+            let paged = h.client.call_page::<Refund>(REFUND_SEARCH, &p, page).await.unwrap_err();
+            let unpaged = h.client.call::<Value>(REFUND_SEARCH, &p).await.unwrap_err();
+            for e in [paged, unpaged] {
+                assert_eq!(e.kind(), ErrorKind::Config, "{params}: {e}");
+                let text = e.to_string();
+                assert!(text.contains(path) && text.contains(says), "{params}: {text}");
+            }
+        }
+        // A text filter of a RefundSearch that is itself JSON.
+        let e = h.client.refund_page(&v3_search().tid("[true]"), 1).await.unwrap_err();
+        assert!(e.to_string().contains("params.tid"), "{e}");
+        if wire == Wire::Qimen {
+            // A Qimen method name PHP's helper would cut and Java's would not.
+            let prefixed = wdt_qimen::transport::ApiMethod {
+                native: NATIVE_METHOD,
+                qimen: "3ldsmu02o9.wdt.aftersales.refund.refund.search",
+            };
+            let e = h.client.call::<Value>(prefixed, &Map::new()).await.unwrap_err();
+            assert!(e.to_string().contains("wdt."), "{e}");
+        }
+        assert_eq!((h.gateway.requests(), h.stats().requests), (0, 0));
+    }
+}
+
+#[tokio::test]
 async fn the_gateway_rejects_requests_signed_with_a_wrong_secret() {
     // The responder's checks are live: a wrong secret on either side fails them.
     let wrong_wdt = WdtCredentials::new(SID, WDT_KEY, "wrongsecret:testsalt").unwrap();

@@ -95,6 +95,8 @@ struct Qimen {
     sign_method: SignMethod,
     bad_top_sign: bool,
     bad_wdt_sign: bool,
+    /// A `session` sent but not signed, as TOP-Java leaves out a blank value.
+    unsigned_session: Option<&'static str>,
 }
 
 impl Default for Qimen {
@@ -106,6 +108,7 @@ impl Default for Qimen {
             sign_method: SignMethod::Md5,
             bad_top_sign: false,
             bad_wdt_sign: false,
+            unsigned_session: None,
         }
     }
 }
@@ -144,6 +147,9 @@ async fn qimen(sim: &Simulator, params: &Value, call: Qimen) -> Value {
         sign = "A".repeat(sign.len());
     }
     query.push(("sign", sign));
+    if let Some(session) = call.unsigned_session {
+        query.push(("session", session.into()));
+    }
     let resp = client()
         .post(sim.qimen_url())
         .query(&query)
@@ -372,6 +378,27 @@ async fn wrong_signatures_get_the_exact_error_shapes() {
 
     let stats = sim.stats();
     assert_eq!((stats.auth_failures, stats.pages_served), (3, 0));
+}
+
+#[tokio::test]
+async fn the_gateway_sign_leaves_out_blank_values_as_top_java_does() {
+    let sim = sim_jan_feb(1, 100).await;
+    let params = window(at(2024, 1, 1, 0), at(2024, 1, 5, 0));
+    for blank in ["", " ", "\t", "\u{3000}"] {
+        let call = Qimen {
+            unsigned_session: Some(blank),
+            ..Qimen::default()
+        };
+        let v = qimen(&sim, &params, call).await;
+        assert!(status_is_zero(&v["response"]["status"]), "session={blank:?}: {v}");
+    }
+    // A no-break space is not whitespace for Java: left out of the sign, it fails the check.
+    let call = Qimen {
+        unsigned_session: Some("\u{a0}"),
+        ..Qimen::default()
+    };
+    let v = qimen(&sim, &params, call).await;
+    assert_eq!(v["response"]["code"], json!(25), "{v}");
 }
 
 #[tokio::test]

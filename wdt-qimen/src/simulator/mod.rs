@@ -324,6 +324,7 @@ impl Simulator {
         QimenCredentials::new(QIMEN_APP_KEY, QIMEN_APP_SECRET)
             .expect("the simulator's credentials are valid")
             .with_target_app_key(QIMEN_TARGET_APP_KEY)
+            .expect("the simulator's target app key is valid")
     }
 
     /// The current data set (after drift), as the native route writes it, sorted by
