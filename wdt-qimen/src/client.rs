@@ -245,15 +245,23 @@ impl Client {
         }
     }
 
-    /// The gateway's clock minus this host's, as the latest answer's `Date` header shows it;
-    /// `None` before the first answer that carried one.
+    /// The gateway's clock minus this host's, as the latest answer's `Date` header showed it.
+    /// `None` before the first answer that carried one, and when this host's clock has since
+    /// moved otherwise than the time elapsed (stepped by NTP, set by hand): the next answer
+    /// measures it again.
     pub fn clock_offset(&self) -> Option<ClockOffset> {
-        self.inner.server_clock.offset()
+        self.clock_now().1
     }
 
     /// What this host's clock (the one given to [`ClientBuilder::clock`]) shows now.
     pub fn host_time(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+
+    /// This host's clock now, and the offset that holds at this reading.
+    pub(crate) fn clock_now(&self) -> (chrono::DateTime<chrono::Utc>, Option<ClockOffset>) {
+        let sent = self.sent();
+        (sent.at, self.inner.server_clock.offset(sent.at, sent.instant))
     }
 
     /// The account's rate limiter.
@@ -280,7 +288,7 @@ impl Client {
                 &method,
                 params,
                 Some(wire),
-                client.inner.server_clock.request_time(sent.at),
+                client.inner.server_clock.request_time(sent.at, sent.instant),
             );
             let body = client.exchange(name, &prepared, sent).await?;
             transport::decode_page::<T>(name, &body, page)
@@ -298,7 +306,7 @@ impl Client {
                 &method,
                 params,
                 None,
-                client.inner.server_clock.request_time(sent.at),
+                client.inner.server_clock.request_time(sent.at, sent.instant),
             );
             let body = client.exchange(name, &prepared, sent).await?;
             transport::decode_data::<T>(name, &body)
@@ -375,13 +383,11 @@ impl Client {
     /// Measures the gateway's clock from an answer's `Date` header (every answer has one,
     /// errors and throttles included).
     fn observe_date(&self, sent: Sent, headers: &reqwest::header::HeaderMap) {
-        let date = headers
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok());
+        let date = headers.get(reqwest::header::DATE).and_then(|v| v.to_str().ok());
         if let Some(offset) = self
             .inner
             .server_clock
-            .observe(sent.at, sent.instant.elapsed(), date)
+            .observe(sent.at, sent.instant, std::time::Instant::now(), date)
         {
             metrics::gauge!("wdt_clock_offset_seconds").set(offset.estimate().as_seconds_f64());
         }

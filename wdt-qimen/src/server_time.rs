@@ -19,10 +19,13 @@
 //! [`ServerClock`] keeps the latest measurement for every request of one client. Only the latest
 //! is kept, not an intersection of many: a host clock that NTP steps or slews makes older
 //! measurements stale, and one measurement is already as good as a second plus a round trip.
+//! A measurement is dropped as soon as the host's clock moves otherwise than the monotonic clock
+//! (a host that boots with a slow clock and is stepped by NTP later would otherwise plan windows
+//! by the old offset, ahead of the gateway).
 
 use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -101,7 +104,11 @@ impl ClockOffset {
 /// Seconds with a sign and one decimal: `+0.4s`, `-420.3s`.
 fn signed_seconds(d: TimeDelta) -> String {
     let ms = d.num_milliseconds();
-    let sign = if ms < 0 { '-' } else { '+' };
+    let sign = match ms {
+        ..=-100 => "-",
+        100.. => "+",
+        _ => "",
+    };
     let ms = ms.unsigned_abs();
     format!("{sign}{}.{}s", ms / 1000, (ms % 1000) / 100)
 }
@@ -134,30 +141,60 @@ pub fn format_http_date(t: DateTime<Utc>) -> String {
     httpdate::fmt_http_date(system)
 }
 
+/// How far this host's clock may move otherwise than the monotonic clock before a measurement
+/// counts as stale: past it, the host's clock was stepped (NTP after boot, set by hand) or slewed
+/// that much, and the offset measured before no longer holds.
+pub const STEP_TOLERANCE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    offset: ClockOffset,
+    sent: DateTime<Utc>,
+    sent_instant: Instant,
+}
+
 /// The latest [`ClockOffset`] measured by one client, shared by all its requests.
 #[derive(Debug, Default)]
 pub struct ServerClock {
-    latest: Mutex<Option<ClockOffset>>,
+    latest: Mutex<Option<Sample>>,
 }
 
 impl ServerClock {
-    /// Records what an answer's `Date` header (`date`, unparsed) shows; an absent or unreadable
-    /// header changes nothing. Returns the new offset.
-    pub fn observe(&self, sent: DateTime<Utc>, round_trip: Duration, date: Option<&str>) -> Option<ClockOffset> {
+    /// Records what an answer's `Date` header (`date`, unparsed) shows of a request sent at host
+    /// time `sent` (monotonic `sent_instant`) and answered at monotonic `answered`; an absent or
+    /// unreadable header changes nothing. Returns the new offset.
+    pub fn observe(
+        &self,
+        sent: DateTime<Utc>,
+        sent_instant: Instant,
+        answered: Instant,
+        date: Option<&str>,
+    ) -> Option<ClockOffset> {
+        let round_trip = answered.saturating_duration_since(sent_instant);
         let offset = ClockOffset::from_answer(sent, round_trip, parse_http_date(date?)?);
-        *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(offset);
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Sample {
+            offset,
+            sent,
+            sent_instant,
+        });
         Some(offset)
     }
 
-    /// The latest offset, `None` before the first answer with a `Date` header.
-    pub fn offset(&self) -> Option<ClockOffset> {
-        *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The latest offset, when the host's clock reads `host` at monotonic `at`. `None` before the
+    /// first answer with a `Date` header, and when the host's clock has since moved more than
+    /// [`STEP_TOLERANCE`] otherwise than the monotonic clock (the next answer measures again).
+    pub fn offset(&self, host: DateTime<Utc>, at: Instant) -> Option<ClockOffset> {
+        let sample = (*self.latest.lock().unwrap_or_else(PoisonError::into_inner))?;
+        let wall = host - sample.sent;
+        let monotonic = TimeDelta::from_std(at.saturating_duration_since(sample.sent_instant)).ok()?;
+        let tolerance = TimeDelta::from_std(STEP_TOLERANCE).expect("a small duration");
+        ((wall - monotonic).abs() <= tolerance).then_some(sample.offset)
     }
 
-    /// The time to stamp a request with when the host's clock shows `host`: `host` itself until
-    /// an answer was measured.
-    pub fn request_time(&self, host: DateTime<Utc>) -> DateTime<Utc> {
-        self.offset().map_or(host, |o| o.request_time(host))
+    /// The time to stamp a request with when the host's clock reads `host` at monotonic `at`:
+    /// `host` itself while no offset holds.
+    pub fn request_time(&self, host: DateTime<Utc>, at: Instant) -> DateTime<Utc> {
+        self.offset(host, at).map_or(host, |o| o.request_time(host))
     }
 }
 
@@ -184,8 +221,8 @@ mod tests {
         assert_eq!(o.correction(), o.high());
         assert_eq!(o.to_string(), "-419.8s ±0.6s");
         let host = at("2026-12-01T07:10:30Z");
-        assert_eq!(o.earliest(host), at("2026-12-01T07:03:09.500Z"));
-        assert_eq!(o.latest(host), at("2026-12-01T07:03:10.800Z"));
+        assert_eq!(o.earliest(host), at("2026-12-01T07:03:29.500Z"));
+        assert_eq!(o.latest(host), at("2026-12-01T07:03:30.800Z"));
     }
 
     #[test]
@@ -228,20 +265,48 @@ mod tests {
             assert_eq!(parse_http_date(s), Some(t), "{s}");
         }
         assert_eq!(parse_http_date("yesterday"), None);
-        assert_eq!(format_http_date(at("1994-11-06T08:49:37.900Z")), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            format_http_date(at("1994-11-06T08:49:37.900Z")),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 
     #[test]
     fn the_clock_keeps_the_latest_answer_and_ignores_answers_without_a_date() {
         let c = ServerClock::default();
         let sent = at("2026-12-01T00:00:00Z");
-        assert_eq!(c.request_time(sent), sent);
-        assert!(c.observe(sent, Duration::ZERO, None).is_none());
-        assert!(c.observe(sent, Duration::ZERO, Some("not a date")).is_none());
-        assert_eq!(c.offset(), None);
-        c.observe(sent, Duration::ZERO, Some("Tue, 01 Dec 2026 00:05:00 GMT"));
-        assert_eq!(c.request_time(sent), at("2026-12-01T00:05:00Z"));
-        c.observe(sent, Duration::ZERO, Some("Tue, 01 Dec 2026 00:00:00 GMT"));
-        assert_eq!(c.request_time(sent), sent);
+        let i = Instant::now();
+        assert_eq!(c.request_time(sent, i), sent);
+        assert!(c.observe(sent, i, i, None).is_none());
+        assert!(c.observe(sent, i, i, Some("not a date")).is_none());
+        assert_eq!(c.offset(sent, i), None);
+        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:05:00 GMT"));
+        assert_eq!(c.request_time(sent, i), at("2026-12-01T00:05:00Z"));
+        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:00:00 GMT"));
+        assert_eq!(c.request_time(sent, i), sent);
+    }
+
+    #[test]
+    fn a_measurement_holds_until_the_host_clock_steps() {
+        let c = ServerClock::default();
+        let sent = at("2026-12-01T00:00:00Z");
+        let i = Instant::now();
+        let o = c.observe(
+            sent,
+            i,
+            i + Duration::from_millis(80),
+            Some("Tue, 01 Dec 2026 00:07:00 GMT"),
+        );
+        // Ten minutes later by both clocks, it holds.
+        let later = i + Duration::from_secs(600);
+        assert_eq!(c.offset(sent + TimeDelta::seconds(600), later), o);
+        assert_eq!(c.offset(sent + TimeDelta::milliseconds(600_900), later), o);
+        // The host's clock stepped 7 minutes forward (NTP): the old offset no longer holds.
+        assert_eq!(c.offset(sent + TimeDelta::seconds(1020), later), None);
+        assert_eq!(c.offset(sent + TimeDelta::seconds(598), later), None);
+        assert_eq!(
+            c.request_time(sent + TimeDelta::seconds(1020), later),
+            sent + TimeDelta::seconds(1020)
+        );
     }
 }

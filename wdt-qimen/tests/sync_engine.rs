@@ -423,11 +423,49 @@ async fn a_host_clock_seven_minutes_fast_still_ends_equal_to_the_data_on_both_ro
 }
 
 #[tokio::test]
+async fn a_host_clock_stepped_between_runs_is_measured_again() {
+    let now = now_beijing();
+    // The host booted 5 minutes slow; NTP steps its clock right between two runs of one process.
+    let server = Arc::new(ShiftedClock::default());
+    let host = Arc::new(ShiftedClock::new(TimeDelta::minutes(-5)));
+    let sim = recent_data(19, 300, TimeDelta::days(2))
+        .clock(server.clone())
+        .start()
+        .await;
+    let engine = SyncEngine::new(
+        client_with_clock(&sim, false, host.clone()),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(3), 50),
+    );
+    engine.run().await.unwrap();
+    host.advance(TimeDelta::minutes(5));
+    assert_eq!(sim.modify_now(20), 20);
+    for clock in [&server, &host] {
+        clock.advance(TimeDelta::seconds(3));
+    }
+    let second = engine.run().await.unwrap();
+    let cp = second.checkpoint.expect("a checkpoint");
+    assert!(
+        cp <= to_beijing(server.now()),
+        "checkpoint {cp} is ahead of the gateway's clock: planned by the offset before the step"
+    );
+    assert!(
+        second.clock_offset.is_some_and(|o| o.correction().is_zero()),
+        "{second:?}"
+    );
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after the step");
+}
+
+#[tokio::test]
 async fn measuring_the_gateways_clock_costs_no_request_when_the_host_clock_is_in_step() {
     let now = now_beijing();
     // One window of one page.
     let sim = recent_data(27, 30, TimeDelta::days(1)).start().await;
-    let engine = SyncEngine::new(client(&sim, true), MemSink::default(), cfg(now - TimeDelta::days(2), 100));
+    let engine = SyncEngine::new(
+        client(&sim, true),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(2), 100),
+    );
     let report = engine.run().await.unwrap();
     assert_eq!(
         (sim.stats().requests, report.pages),
@@ -520,7 +558,11 @@ async fn a_pass_short_of_total_count_is_read_again_and_then_completes() {
         let now = now_beijing();
         // 90 refunds on 5 pages; the first page after page 1 repeats a refund and drops one.
         let sim = recent_data(37, 90, TimeDelta::days(1)).unstable_pages(1).start().await;
-        let engine = SyncEngine::new(client(&sim, qimen), MemSink::default(), cfg(now - TimeDelta::days(2), 20));
+        let engine = SyncEngine::new(
+            client(&sim, qimen),
+            MemSink::default(),
+            cfg(now - TimeDelta::days(2), 20),
+        );
         let report = engine.run().await.unwrap();
         assert_eq!(report.rereads, 1, "qimen={qimen}: {report:?}");
         assert_equal(&truth(&sim), &stored(engine.sink()), &format!("qimen={qimen}"));

@@ -291,8 +291,16 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                     "sync run starts"
                 );
                 let floor = planned.span.checkpoint;
-                self.read_all(planned.windows, planned.first_page, template.clone(), tx, shared, stop, floor)
-                    .await
+                self.read_all(
+                    planned.windows,
+                    planned.first_page,
+                    template.clone(),
+                    tx,
+                    shared,
+                    stop,
+                    floor,
+                )
+                .await
             }
             .instrument(span.clone())
         };
@@ -328,15 +336,15 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         report.throttles = stats.throttles - stats_before.throttles;
         report.elapsed = started.elapsed();
         report.interrupted = signalled;
-        report.clock_offset = self.client.clock_offset();
         let now = self.now();
+        report.clock_offset = now.offset.or(report.clock_offset);
         report.lag = report.checkpoint.and_then(|c| (now.earliest() - c).to_std().ok());
         if let Some(lag) = report.lag {
             metrics::gauge!("wdt_sync_lag_seconds").set(lag.as_secs_f64());
         }
         if let Some(offset) = report.clock_offset {
             // Correct either way; but a host clock this far off misleads everything else on it.
-            if offset.correction().abs() > self.cfg.overlap / 2 {
+            if plan::clock_is_far_off(&offset, self.cfg.overlap) {
                 span.in_scope(|| {
                     tracing::warn!(
                         clock_offset = %offset,
@@ -360,10 +368,8 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
 
     /// The host's clock and the client's measurement of the gateway's.
     fn now(&self) -> Now {
-        Now {
-            host: self.client.host_time(),
-            offset: self.client.clock_offset(),
-        }
+        let (host, offset) = self.client.clock_now();
+        Now { host, offset }
     }
 
     /// Decides the run's windows in the gateway's time: measures its clock first when the client
@@ -375,7 +381,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         shared: &Mutex<SyncReport>,
     ) -> Result<Planned, SyncError<S::Error>> {
         let mut probe = None;
-        if self.client.clock_offset().is_none() {
+        if self.now().offset.is_none() {
             // This host's clock plans the first window, a little early so that a host clock in
             // step with the gateway's plans the same one; its page 1 measures the gateway's clock.
             let mut guess_now = self.now();
@@ -406,11 +412,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         let mut first_page = None;
         if let Some((guess, window, page)) = probe {
             // A host clock within seconds of the gateway's: keep the window its page was read for.
-            if span.ahead.is_none()
-                && guess.from == span.from
-                && guess.end <= span.end
-                && span.end - guess.end <= PROBE_SLACK
-            {
+            if guess.from == span.from && guess.end <= span.end && span.end - guess.end <= PROBE_SLACK {
                 span.end = guess.end;
             }
             if span.windows(&self.cfg).first() == Some(&window) {
@@ -442,6 +444,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             r.windows_planned = windows.len() as u64;
             r.checkpoint = span.checkpoint;
             r.checkpoint_ahead = span.ahead;
+            r.clock_offset = now.offset;
         }
         Ok(Planned {
             span,

@@ -6,7 +6,7 @@
 //! back (see [`CheckpointAhead`]). One between the earliest and the latest is not: a run that
 //! just stored it measured the clock on another answer, within a second of this one.
 
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 
 use super::engine::SyncConfig;
 use super::report::CheckpointAhead;
@@ -86,10 +86,14 @@ pub(crate) fn span(stored: Option<NaiveDateTime>, now: &Now, cfg: &SyncConfig) -
     }
 }
 
+/// Whether this host's clock is off the gateway's by more than half the overlap for certain, not
+/// only within the measurement's uncertainty.
+pub(crate) fn clock_is_far_off(offset: &ClockOffset, overlap: TimeDelta) -> bool {
+    offset.correction().abs() > overlap / 2
+}
+
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
     use crate::time::{from_beijing, parse_wdt};
 
@@ -115,7 +119,11 @@ mod tests {
 
     #[test]
     fn a_run_ends_at_the_gateways_earliest_time_minus_the_lag() {
-        let s = span(Some(t("2026-12-01 11:00:00")), &fast_host("2026-12-01 12:00:00"), &cfg());
+        let s = span(
+            Some(t("2026-12-01 11:00:00")),
+            &fast_host("2026-12-01 12:00:00"),
+            &cfg(),
+        );
         assert_eq!(s.end, t("2026-12-01 11:57:59"));
         assert_eq!(s.from, t("2026-12-01 10:59:00"));
         assert_eq!(s.ahead, None);
@@ -131,7 +139,11 @@ mod tests {
     #[test]
     fn a_checkpoint_later_than_the_gateways_clock_is_moved_back_by_the_largest_accepted_skew() {
         // Left by a run whose host was 7 minutes fast, 3 minutes ago.
-        let s = span(Some(t("2026-12-01 12:02:00")), &fast_host("2026-12-01 12:00:00"), &cfg());
+        let s = span(
+            Some(t("2026-12-01 12:02:00")),
+            &fast_host("2026-12-01 12:00:00"),
+            &cfg(),
+        );
         let ahead = s.ahead.expect("ahead");
         assert_eq!(ahead.stored, t("2026-12-01 12:02:00"));
         assert_eq!(ahead.gateway_time, t("2026-12-01 11:59:59"));
@@ -140,7 +152,11 @@ mod tests {
         assert_eq!(s.from, t("2026-12-01 11:51:00"));
         assert_eq!(s.windows(&cfg()).len(), 1);
         // Beyond what any gateway accepts: back to the end of this run's span.
-        let far = span(Some(t("2026-12-02 00:00:00")), &fast_host("2026-12-01 12:00:00"), &cfg());
+        let far = span(
+            Some(t("2026-12-02 00:00:00")),
+            &fast_host("2026-12-01 12:00:00"),
+            &cfg(),
+        );
         assert_eq!(far.ahead.unwrap().reset_to, far.end);
         assert_eq!(far.from, far.end - TimeDelta::minutes(1));
     }
@@ -155,5 +171,18 @@ mod tests {
         assert_eq!(s.ahead, None);
         assert!(s.windows(&c).is_empty(), "{s:?}");
         assert!(span(Some(t("2026-12-01 12:00:01")), &now, &c).ahead.is_some());
+    }
+
+    #[test]
+    fn only_an_offset_certainly_beyond_half_the_overlap_is_far_off() {
+        let between =
+            |a: i64, b: i64| ClockOffset::between(TimeDelta::milliseconds(a), TimeDelta::milliseconds(b)).unwrap();
+        let minute = TimeDelta::minutes(1);
+        assert!(clock_is_far_off(&between(-420_600, -419_600), minute));
+        assert!(clock_is_far_off(&between(31_000, 32_000), minute));
+        assert!(!clock_is_far_off(&between(29_500, 30_500), minute));
+        // In step within the uncertainty: never, even without an overlap.
+        assert!(!clock_is_far_off(&between(-600, 400), TimeDelta::zero()));
+        assert!(clock_is_far_off(&between(100, 1100), TimeDelta::zero()));
     }
 }
