@@ -381,10 +381,10 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         shared: &Mutex<SyncReport>,
     ) -> Result<Planned, SyncError<S::Error>> {
         let mut probe = None;
-        if self.now().offset.is_none() {
+        let mut guess_now = self.now();
+        if guess_now.offset.is_none() {
             // This host's clock plans the first window, a little early so that a host clock in
             // step with the gateway's plans the same one; its page 1 measures the gateway's clock.
-            let mut guess_now = self.now();
             guess_now.host -= PROBE_MARGIN;
             let guess = plan::span(stored, &guess_now, &self.cfg);
             let first = guess.windows(&self.cfg).first().copied();

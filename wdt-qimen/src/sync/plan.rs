@@ -102,10 +102,11 @@ mod tests {
     }
 
     fn cfg() -> SyncConfig {
-        let mut c = SyncConfig::default();
-        c.overlap = TimeDelta::minutes(1);
-        c.settle_lag = TimeDelta::minutes(2);
-        c
+        SyncConfig {
+            overlap: TimeDelta::minutes(1),
+            settle_lag: TimeDelta::minutes(2),
+            ..SyncConfig::default()
+        }
     }
 
     /// The host's clock 7 minutes fast, measured to ±0.5 s.
