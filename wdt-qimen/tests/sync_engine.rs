@@ -220,7 +220,7 @@ async fn drift_case(
     // Refunds drifted while the run read lie after its end, which is up to a second (the
     // `Date` header's resolution) plus a round trip before the gateway's time; move past that
     // so the second run covers them (the settle lag does this in production).
-    clock.advance(TimeDelta::seconds(3));
+    clock.advance(TimeDelta::seconds(5));
     let second = engine.run().await.unwrap();
     assert!(second.windows_done >= 1);
     (truth(&sim), stored(engine.sink()))
@@ -414,7 +414,7 @@ async fn a_host_clock_seven_minutes_fast_still_ends_equal_to_the_data_on_both_ro
         // Refunds modified between the two runs, after the first run's end by the gateway's clock.
         assert_eq!(sim.modify_now(40), 40);
         for clock in [&server, &host] {
-            clock.advance(TimeDelta::seconds(3));
+            clock.advance(TimeDelta::seconds(5));
         }
         let second = engine.run().await.unwrap();
         assert_eq!(second.checkpoint_ahead, None, "qimen={qimen}");
@@ -441,7 +441,7 @@ async fn a_host_clock_stepped_between_runs_is_measured_again() {
     host.advance(TimeDelta::minutes(5));
     assert_eq!(sim.modify_now(20), 20);
     for clock in [&server, &host] {
-        clock.advance(TimeDelta::seconds(3));
+        clock.advance(TimeDelta::seconds(5));
     }
     let second = engine.run().await.unwrap();
     let cp = second.checkpoint.expect("a checkpoint");
@@ -498,7 +498,7 @@ async fn a_checkpoint_left_ahead_of_the_gateways_clock_is_moved_back_and_what_it
     let ahead = whole_second(to_beijing(clock.now())) + TimeDelta::minutes(6);
     *engine.sink().checkpoint.lock().unwrap() = Some(Checkpoint { window_end: ahead });
     assert_eq!(sim.modify_now(30), 30);
-    clock.advance(TimeDelta::seconds(3));
+    clock.advance(TimeDelta::seconds(5));
 
     let report = engine.run().await.unwrap();
     let found = report.checkpoint_ahead.expect("the checkpoint ahead is reported");
