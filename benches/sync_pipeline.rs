@@ -35,6 +35,9 @@ impl Sink<Refund> for Discard {
     async fn commit(&self, _: Batch<Refund>) -> Result<CommitReport, Never> {
         Ok(CommitReport::default())
     }
+    async fn reset_checkpoint(&self, _: &StreamId, _: &Checkpoint) -> Result<(), Never> {
+        Ok(())
+    }
 }
 
 fn peak_rss_mb() -> f64 {

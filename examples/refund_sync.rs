@@ -8,6 +8,9 @@
 //!
 //! With no credentials in the environment it starts the built-in simulator of the gateway and
 //! syncs its generated refunds; with Qimen or WDT credentials it syncs the real account.
+//!
+//! Exit status: 0 done; 1 failed (the last line says why); 2 bad command line; 3 (`--once`)
+//! done, but the stored checkpoint was ahead of the gateway's clock and was moved back.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use clap::{Parser, ValueEnum};
 use refund_sink_mysql::{Layout, MySqlSink, WriteMode};
 use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
 use wdt_qimen::limit::RateLimitConfig;
+use wdt_qimen::server_time::ClockOffset;
 use wdt_qimen::simulator::Simulator;
 use wdt_qimen::sync::{Progress, StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
 use wdt_qimen::{Client, ErrorKind, QimenCredentials, Route, WdtCredentials};
@@ -77,7 +81,7 @@ struct Args {
     /// Run every interval (e.g. 5m) until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration)]
     every: Option<Duration>,
-    /// Settle lag: the newest part left for the next run.
+    /// Settle lag: the newest part (by the gateway's clock) left for the next run.
     #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
     lag: Duration,
     /// Re-read this much before the checkpoint.
@@ -261,6 +265,30 @@ fn progress_hook() -> Arc<dyn Fn(&Progress) + Send + Sync> {
     }
 }
 
+/// The exit status of a `--once` run that found the stored checkpoint ahead of the gateway's
+/// clock (and moved it back).
+const EXIT_CHECKPOINT_AHEAD: u8 = 3;
+
+/// Whole seconds as `7m 2s`.
+fn seconds(d: TimeDelta) -> String {
+    humantime::format_duration(Duration::from_secs(d.num_seconds().unsigned_abs())).to_string()
+}
+
+/// How this host's clock stands to the gateway's.
+fn describe_offset(o: &ClockOffset) -> String {
+    let skew = o.correction();
+    if skew.is_zero() {
+        format!("in step with the gateway (offset {o})")
+    } else if skew < TimeDelta::zero() {
+        format!(
+            "this host is {} ahead of the gateway (offset {o})",
+            seconds(-o.estimate())
+        )
+    } else {
+        format!("this host is {} behind the gateway (offset {o})", seconds(o.estimate()))
+    }
+}
+
 fn print_report(r: &SyncReport, dry_run: bool) {
     let verb = if dry_run {
         "would sync (dry run, rolled back)"
@@ -275,20 +303,36 @@ fn print_report(r: &SyncReport, dry_run: bool) {
         "rows: {} inserted, {} updated, {} deleted, {} unchanged, {} older skipped, {} dead letters",
         r.rows.inserted, r.rows.updated, r.rows.deleted, r.rows.unchanged, r.rows.skipped_older, r.dead_letters
     );
+    let fmt = wdt_qimen::time::format_wdt;
+    if let Some(a) = &r.checkpoint_ahead {
+        println!(
+            "checkpoint was ahead of the gateway's clock: stored {}, gateway time {} (left by a run on a host whose clock \
+             was fast); moved back to {}{} and read again from there",
+            fmt(a.stored),
+            fmt(a.gateway_time),
+            fmt(a.reset_to),
+            if dry_run { " (dry run: not stored)" } else { "" }
+        );
+    }
+    let note = if dry_run {
+        " (dry run: not stored)"
+    } else if r.interrupted {
+        " (stopped early by a signal)"
+    } else {
+        ""
+    };
     match (r.checkpoint, r.lag) {
         (Some(c), Some(lag)) => println!(
-            "checkpoint: {} (Beijing), {} behind now{}",
-            wdt_qimen::time::format_wdt(c),
+            "checkpoint: {} (Beijing), {} behind the gateway's clock{note}",
+            fmt(c),
             humantime::format_duration(Duration::from_secs(lag.as_secs())),
-            if dry_run {
-                " (dry run: not stored)"
-            } else if r.interrupted {
-                " (stopped early by a signal)"
-            } else {
-                ""
-            }
         ),
-        _ => println!("checkpoint: none yet"),
+        (Some(c), None) => println!("checkpoint: {} (Beijing), level with the gateway's clock{note}", fmt(c)),
+        (None, _) => println!("checkpoint: none yet"),
+    }
+    match &r.clock_offset {
+        Some(o) => println!("clock: {}", describe_offset(o)),
+        None => println!("clock: the gateway's answers carried no Date header; windows followed this host's clock"),
     }
 }
 
@@ -347,7 +391,9 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+/// Runs as configured; `Ok(true)` when a `--once` run found the checkpoint ahead of the
+/// gateway's clock.
+async fn run(args: Args) -> Result<bool, String> {
     if let Some(addr) = args.metrics_addr {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -404,7 +450,23 @@ async fn run(args: Args) -> Result<(), String> {
     loop {
         engine.sink().start_run();
         match engine.run_until(stopped(stop_rx.clone())).await {
-            Ok(report) => print_report(&report, args.dry_run),
+            Ok(report) => {
+                print_report(&report, args.dry_run);
+                if let Some(a) = &report.checkpoint_ahead {
+                    if args.every.is_none() {
+                        return Ok(true);
+                    }
+                    if let Some(hook) = &args.alert_webhook {
+                        let line = format!(
+                            "the stored checkpoint {} was ahead of the gateway's clock {}; moved back to {} (check the clocks of the hosts that run this sync)",
+                            wdt_qimen::time::format_wdt(a.stored),
+                            wdt_qimen::time::format_wdt(a.gateway_time),
+                            wdt_qimen::time::format_wdt(a.reset_to)
+                        );
+                        alert(hook, &line).await;
+                    }
+                }
+            }
             Err(e) => {
                 let line = explain(&e, &args.mysql_url);
                 if args.every.is_none() {
@@ -416,13 +478,13 @@ async fn run(args: Args) -> Result<(), String> {
                 eprintln!("sync failed: {line}");
             }
         }
-        let Some(every) = args.every else { return Ok(()) };
+        let Some(every) = args.every else { return Ok(false) };
         if *stop_rx.borrow() {
-            return Ok(());
+            return Ok(false);
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stopped(stop_rx.clone()) => return Ok(()),
+            _ = stopped(stop_rx.clone()) => return Ok(false),
         }
     }
 }
@@ -440,7 +502,8 @@ async fn main() -> ExitCode {
         .init();
     let webhook = args.alert_webhook.clone();
     match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
         Err(line) => {
             eprintln!("refund_sync: {line}");
             if let Some(hook) = webhook {

@@ -25,6 +25,15 @@ pub(crate) fn upsert_sql(table: &str, dialect: &Dialect) -> String {
     )
 }
 
+/// The statement that moves a checkpoint back (and never forward): only for a checkpoint ahead of
+/// the gateway's clock.
+pub(crate) fn reset_sql(table: &str) -> String {
+    format!(
+        "UPDATE {} SET `window_end` = ?, `updated_at` = NOW(3) WHERE `account` = ? AND `method` = ? AND `window_end` > ?",
+        quote_ident(table)
+    )
+}
+
 /// The query that reads a checkpoint.
 pub(crate) fn select_sql(table: &str) -> String {
     format!(
@@ -48,6 +57,24 @@ pub(crate) async fn store(
     conn.exec_drop(sql, params)
         .await
         .map_err(SinkError::mysql("storing the checkpoint"))
+}
+
+/// Moves the checkpoint of `stream` back to `checkpoint` if the stored one is later.
+pub(crate) async fn reset(
+    conn: &mut Conn,
+    sql: &str,
+    stream: &StreamId,
+    checkpoint: &Checkpoint,
+) -> Result<(), SinkError> {
+    let params = vec![
+        Value::from(checkpoint.window_end),
+        Value::from(stream.account.as_str()),
+        Value::from(stream.method.as_str()),
+        Value::from(checkpoint.window_end),
+    ];
+    conn.exec_drop(sql, params)
+        .await
+        .map_err(SinkError::mysql("moving the checkpoint back"))
 }
 
 /// Reads the checkpoint of `stream`.
@@ -80,6 +107,10 @@ mod tests {
         assert!(
             my.contains("`window_end` = GREATEST(`window_end`, `new`.`window_end`)"),
             "{my}"
+        );
+        assert_eq!(
+            reset_sql("s"),
+            "UPDATE `s` SET `window_end` = ?, `updated_at` = NOW(3) WHERE `account` = ? AND `method` = ? AND `window_end` > ?"
         );
         assert_eq!(
             select_sql("s"),

@@ -66,6 +66,7 @@ impl Default for Limits {
 pub(crate) struct Sql {
     pub checkpoint_upsert: String,
     pub checkpoint_select: String,
+    pub checkpoint_reset: String,
     pub dead_letter_insert: String,
 }
 
@@ -344,6 +345,7 @@ impl MySqlSinkBuilder {
         let sql = Sql {
             checkpoint_upsert: checkpoint::upsert_sql(&names.sync_state, &info.dialect),
             checkpoint_select: checkpoint::select_sql(&names.sync_state),
+            checkpoint_reset: checkpoint::reset_sql(&names.sync_state),
             dead_letter_insert: dead_letter::insert_sql(&names.dead_letter, &info.dialect),
         };
         Ok(MySqlSink {
@@ -472,6 +474,20 @@ impl Sink<Refund> for MySqlSink {
 
     async fn commit(&self, batch: Batch<Refund>) -> Result<CommitReport, SinkError> {
         write::commit(&self.inner, batch).await
+    }
+
+    async fn reset_checkpoint(&self, stream: &StreamId, checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        if self.inner.dry_run {
+            tracing::info!(%stream, window_end = %checkpoint.window_end, "dry run: the checkpoint is not moved back");
+            return Ok(());
+        }
+        let mut conn = self
+            .inner
+            .pool
+            .get_conn()
+            .await
+            .map_err(SinkError::mysql("connecting"))?;
+        checkpoint::reset(&mut conn, &self.inner.sql.checkpoint_reset, stream, checkpoint).await
     }
 }
 

@@ -280,6 +280,68 @@ async fn the_checkpoint_moves_only_with_its_data() {
 }
 
 #[tokio::test]
+async fn only_a_reset_moves_the_checkpoint_back_and_never_forward() {
+    let db = TestDb::new("reset").await;
+    let sink = db.sink().build().await.unwrap();
+    // Nothing stored: nothing to move back.
+    sink.reset_checkpoint(&stream(), &Checkpoint { window_end: at(50, 0) })
+        .await
+        .unwrap();
+    assert_eq!(sink.load_checkpoint(&stream()).await.unwrap(), None);
+    // A checkpoint left ahead of the gateway's clock: a commit cannot move it back…
+    sink.commit(batch(vec![], Some(at(900, 0)))).await.unwrap();
+    sink.commit(batch(vec![], Some(at(300, 0)))).await.unwrap();
+    assert_eq!(
+        sink.load_checkpoint(&stream()).await.unwrap(),
+        Some(Checkpoint { window_end: at(900, 0) })
+    );
+    // …a dry run does not either…
+    let dry = db.sink().dry_run(true).build().await.unwrap();
+    dry.reset_checkpoint(&stream(), &Checkpoint { window_end: at(300, 0) })
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.load_checkpoint(&stream()).await.unwrap(),
+        Some(Checkpoint { window_end: at(900, 0) })
+    );
+    // …a reset does, to the second and its fraction.
+    sink.reset_checkpoint(
+        &stream(),
+        &Checkpoint {
+            window_end: at(300, 250),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sink.load_checkpoint(&stream()).await.unwrap(),
+        Some(Checkpoint {
+            window_end: at(300, 250)
+        })
+    );
+    // A reset never moves it forward, and commits move it forward again.
+    sink.reset_checkpoint(&stream(), &Checkpoint { window_end: at(600, 0) })
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.load_checkpoint(&stream()).await.unwrap(),
+        Some(Checkpoint {
+            window_end: at(300, 250)
+        })
+    );
+    sink.commit(batch(vec![refund(1, at(1, 0), 1)], Some(at(400, 0))))
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.load_checkpoint(&stream()).await.unwrap(),
+        Some(Checkpoint { window_end: at(400, 0) })
+    );
+    dry.disconnect().await.unwrap();
+    sink.disconnect().await.unwrap();
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn unwritable_records_are_dead_lettered_in_the_same_transaction() {
     let db = TestDb::new("dead").await;
     let sink = db.sink().max_dead_letters(Some(6)).build().await.unwrap();

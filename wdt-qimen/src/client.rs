@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::limit::{AccountLimiter, RateLimitConfig};
 use crate::pager::Page;
 use crate::retry::{decide, Decision, RetryConfig, RetryState, Sleep, TokioSleep};
+use crate::server_time::{ClockOffset, ServerClock};
 use crate::time::{Clock, SystemClock};
 use crate::transport::{self, ApiMethod, PageRequest, Prepared};
 
@@ -45,9 +46,17 @@ struct Inner {
     retry: RetryConfig,
     limiter: Arc<AccountLimiter>,
     clock: Arc<dyn Clock>,
+    server_clock: ServerClock,
     sleep: Arc<dyn Sleep>,
     qimen_page_base: u32,
     counters: Counters,
+}
+
+/// When an attempt was sent: the host's clock and the monotonic instant, read together.
+#[derive(Clone, Copy)]
+struct Sent {
+    at: chrono::DateTime<chrono::Utc>,
+    instant: std::time::Instant,
 }
 
 /// A client of one WDT account on one route. Cheap to clone (an `Arc` inside); share one per
@@ -144,7 +153,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The clock that stamps requests (default the system clock).
+    /// This host's clock (default the system clock). Requests are stamped with it, moved by the
+    /// offset the gateway's `Date` headers show ([`Client::clock_offset`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -194,6 +204,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 limiter: Arc::new(AccountLimiter::new(self.rate)),
                 clock: self.clock,
+                server_clock: ServerClock::default(),
                 sleep: self.sleep,
                 qimen_page_base: self.qimen_page_base,
                 counters: Counters::default(),
@@ -234,6 +245,25 @@ impl Client {
         }
     }
 
+    /// The gateway's clock minus this host's, as the latest answer's `Date` header showed it.
+    /// `None` before the first answer that carried one, and when this host's clock has since
+    /// moved otherwise than the time elapsed (stepped by NTP, set by hand): the next answer
+    /// measures it again.
+    pub fn clock_offset(&self) -> Option<ClockOffset> {
+        self.clock_now().1
+    }
+
+    /// What this host's clock (the one given to [`ClientBuilder::clock`]) shows now.
+    pub fn host_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    /// This host's clock now, and the offset that holds at this reading.
+    pub(crate) fn clock_now(&self) -> (chrono::DateTime<chrono::Utc>, Option<ClockOffset>) {
+        let sent = self.sent();
+        (sent.at, self.inner.server_clock.offset(sent.at, sent.instant))
+    }
+
     /// The account's rate limiter.
     pub fn limiter(&self) -> &AccountLimiter {
         &self.inner.limiter
@@ -255,14 +285,15 @@ impl Client {
             page_size: page.page_size,
         };
         self.with_retries(name, |client| async move {
+            let sent = client.sent();
             let prepared = transport::prepare(
                 &client.inner.route,
                 &method,
                 params,
                 Some(wire),
-                client.inner.clock.now(),
+                client.inner.server_clock.request_time(sent.at, sent.instant),
             );
-            let body = client.exchange(name, &prepared).await?;
+            let body = client.exchange(name, &prepared, sent).await?;
             transport::decode_page::<T>(name, &body, page)
         })
         .await
@@ -274,8 +305,15 @@ impl Client {
         let name = method.name_on(&self.inner.route);
         let params = &transport::signable_params(&self.inner.route, &method, params)?;
         self.with_retries(name, |client| async move {
-            let prepared = transport::prepare(&client.inner.route, &method, params, None, client.inner.clock.now());
-            let body = client.exchange(name, &prepared).await?;
+            let sent = client.sent();
+            let prepared = transport::prepare(
+                &client.inner.route,
+                &method,
+                params,
+                None,
+                client.inner.server_clock.request_time(sent.at, sent.instant),
+            );
+            let body = client.exchange(name, &prepared, sent).await?;
             transport::decode_data::<T>(name, &body)
         })
         .await
@@ -339,8 +377,29 @@ impl Client {
         }
     }
 
+    /// Reads the host's clock for an attempt about to be sent.
+    fn sent(&self) -> Sent {
+        Sent {
+            at: self.inner.clock.now(),
+            instant: std::time::Instant::now(),
+        }
+    }
+
+    /// Measures the gateway's clock from an answer's `Date` header (every answer has one,
+    /// errors and throttles included).
+    fn observe_date(&self, sent: Sent, headers: &reqwest::header::HeaderMap) {
+        let date = headers.get(reqwest::header::DATE).and_then(|v| v.to_str().ok());
+        if let Some(offset) = self
+            .inner
+            .server_clock
+            .observe(sent.at, sent.instant, std::time::Instant::now(), date)
+        {
+            metrics::gauge!("wdt_clock_offset_seconds").set(offset.estimate().as_seconds_f64());
+        }
+    }
+
     /// One HTTP exchange; returns the body text of a 2xx answer.
-    async fn exchange(&self, method: &str, prepared: &Prepared) -> Result<String, Error> {
+    async fn exchange(&self, method: &str, prepared: &Prepared, sent: Sent) -> Result<String, Error> {
         let transport_err = |e: reqwest::Error| Error::Transport {
             method: method.to_owned(),
             what: if e.is_timeout() {
@@ -363,6 +422,7 @@ impl Client {
             .send()
             .await
             .map_err(transport_err)?;
+        self.observe_date(sent, resp.headers());
         let status = resp.status();
         let body = resp.text().await.map_err(transport_err)?;
         if !status.is_success() {

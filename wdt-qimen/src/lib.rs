@@ -11,6 +11,7 @@
 //! - [`model`]: the typed refund and its tolerant decoders.
 //! - [`api`]: request builders ([`RefundSearch`]).
 //! - [`pager`]: [`Page`] and the owned page stream.
+//! - [`server_time`]: the gateway's clock, measured from the `Date` header of its answers.
 //! - [`client`]: [`Client`], tying the above together.
 //! - [`sync`]: the [`Sink`](sync::Sink) trait and the drift-safe incremental sync engine.
 //! - `simulator` (feature `simulator`): a local gateway for both routes.
@@ -23,6 +24,7 @@ pub mod limit;
 pub mod model;
 pub mod pager;
 pub mod retry;
+pub mod server_time;
 pub mod sign;
 #[cfg(feature = "simulator")]
 pub mod simulator;

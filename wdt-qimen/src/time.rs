@@ -1,6 +1,8 @@
 //! Beijing time (UTC+8): WDT speaks it everywhere, without saying so.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, TimeZone, Utc};
 
 /// The `yyyy-MM-dd HH:mm:ss` format WDT uses for every time it reads or writes.
 pub const WDT_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -58,6 +60,38 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a shift that may change while it is in use: a host clock that is
+/// off, or a server clock that a test moves forward instead of sleeping.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    shift_ms: AtomicI64,
+}
+
+impl ShiftedClock {
+    /// The system clock moved by `shift` (positive: ahead).
+    pub fn new(shift: TimeDelta) -> Self {
+        Self {
+            shift_ms: AtomicI64::new(shift.num_milliseconds()),
+        }
+    }
+
+    /// The current shift.
+    pub fn shift(&self) -> TimeDelta {
+        TimeDelta::milliseconds(self.shift_ms.load(Ordering::SeqCst))
+    }
+
+    /// Moves the clock forward by `by` (backward when negative).
+    pub fn advance(&self, by: TimeDelta) {
+        self.shift_ms.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.shift()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +102,15 @@ mod tests {
         let t = from_epoch_ms(1_686_712_380_000).unwrap();
         assert_eq!(format_wdt(t), "2023-06-14 11:13:00");
         assert_eq!(from_beijing(t).timestamp_millis(), 1_686_712_380_000);
+    }
+
+    #[test]
+    fn a_shifted_clock_moves_with_its_shift() {
+        let c = ShiftedClock::new(TimeDelta::minutes(7));
+        let d = c.now() - Utc::now();
+        assert!(d > TimeDelta::seconds(419) && d <= TimeDelta::minutes(7), "{d}");
+        c.advance(TimeDelta::seconds(-420));
+        assert_eq!(c.shift(), TimeDelta::zero());
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! faults first. The first requests of both routes are also compared with literal values taken
 //! from `wdt-protocol.md` §3e (V3, V5) or computed once by hand with the Python reference of §3d.
 //!
+//! The gateway's clock is the test's: every answer's `Date` header says the time its request was
+//! stamped with, so the client, which corrects its timestamps by the offset answers show, sends
+//! the literal values.
+//!
 //! No test sleeps: retries wait through a recording [`Sleep`]; the tests where the rate limiter
 //! pauses (gateway bans) run on a paused tokio clock.
 
@@ -27,8 +31,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use wdt_qimen::client::ClientStats;
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::retry::{RetryConfig, Sleep};
+use wdt_qimen::server_time::format_http_date;
 use wdt_qimen::sign::SignMethod;
-use wdt_qimen::time::{from_epoch_ms, Clock};
+use wdt_qimen::time::{from_beijing, from_epoch_ms, parse_wdt, Clock, WDT_EPOCH_UNIX};
 use wdt_qimen::transport::{prepare, PageRequest, REFUND_SEARCH};
 use wdt_qimen::{Client, Error, ErrorKind, QimenCredentials, Refund, RefundSearch, Route, WdtCredentials};
 
@@ -488,13 +493,26 @@ impl Respond for Gateway {
         };
         self.0.seen.lock().unwrap().push(seen.clone());
         let scripted = self.0.script.lock().unwrap().pop_front();
-        match scripted {
+        let template = match scripted {
             Some(Reply::Http(status)) => ResponseTemplate::new(status).set_body_raw(
                 format!("<html><head><title>{status}</title></head><body>nginx</body></html>"),
                 "text/html",
             ),
             Some(Reply::Body(text)) => ResponseTemplate::new(200).set_body_raw(text, "application/json;charset=utf-8"),
             None => ResponseTemplate::new(200).set_body_raw(self.page(&seen), "application/json;charset=utf-8"),
+        };
+        // The gateway's clock agrees with the request's timestamp.
+        let stamped = match self.0.wire {
+            Wire::Native => seen
+                .timestamp
+                .parse::<i64>()
+                .ok()
+                .and_then(|t| DateTime::from_timestamp(t + WDT_EPOCH_UNIX, 0)),
+            Wire::Qimen => parse_wdt(&seen.timestamp).ok().map(from_beijing),
+        };
+        match stamped {
+            Some(t) => template.insert_header("Date", format_http_date(t).as_str()),
+            None => template,
         }
     }
 }

@@ -13,7 +13,7 @@ use wdt_qimen::simulator::{
     Simulator, NATIVE_METHOD, QIMEN_APP_KEY, QIMEN_APP_SECRET, QIMEN_METHOD, QIMEN_TARGET_APP_KEY, WDT_APP_KEY,
     WDT_APP_SECRET, WDT_SID,
 };
-use wdt_qimen::time::{format_wdt, from_beijing, to_beijing, WDT_EPOCH_UNIX};
+use wdt_qimen::time::{format_wdt, from_beijing, to_beijing, Clock, WDT_EPOCH_UNIX};
 
 fn at(y: i32, m: u32, d: u32, h: u32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, 0, 0).unwrap()
@@ -452,6 +452,68 @@ async fn stale_timestamps_are_refused() {
         &params,
         Qimen {
             ts_shift: Duration::minutes(-5),
+            ..Qimen::default()
+        },
+    )
+    .await;
+    assert!(status_is_zero(&v["response"]["status"]), "{v}");
+}
+
+#[tokio::test]
+async fn every_answer_says_the_servers_clock_and_timestamps_are_checked_against_it() {
+    // The server's clock is an hour ahead of this host's.
+    let clock = std::sync::Arc::new(wdt_qimen::time::ShiftedClock::new(Duration::hours(1)));
+    let sim = Simulator::builder()
+        .seed(1)
+        .refunds(100)
+        .time_range(at(2024, 1, 1, 0), at(2024, 2, 29, 0))
+        .clock(clock.clone())
+        .start()
+        .await;
+    let date_of = |resp: &reqwest::Response| {
+        let v = resp.headers()["date"].to_str().unwrap();
+        wdt_qimen::server_time::parse_http_date(v).unwrap_or_else(|| panic!("{v} is not an HTTP date"))
+    };
+    // A success, a refusal, a wrong HTTP method and an unknown path all carry it.
+    let unsigned = client()
+        .post(sim.native_url())
+        .query(&[("method", NATIVE_METHOD)])
+        .body("[]");
+    for req in [
+        unsigned,
+        client().get(sim.qimen_url()),
+        client().post(format!("{}/elsewhere", sim.uri())),
+    ] {
+        let before = clock.now() - Duration::seconds(1);
+        let resp = req.send().await.unwrap();
+        let date = date_of(&resp);
+        assert!(
+            before <= date && date <= clock.now(),
+            "Date {date} is not the server's clock"
+        );
+    }
+    let params = window(at(2024, 1, 1, 0), at(2024, 1, 5, 0));
+    // This host's time is an hour off the server's: refused on both routes.
+    let v = native(&sim, &params, Native::default()).await;
+    assert_eq!(v["status"], json!(7), "{v}");
+    let v = qimen(&sim, &params, Qimen::default()).await;
+    assert_eq!(v["response"]["code"], json!(31), "{v}");
+    // The server's time is accepted.
+    let v = native(
+        &sim,
+        &params,
+        Native {
+            ts_shift: 3600,
+            ..Native::default()
+        },
+    )
+    .await;
+    assert_eq!(v["status"], json!(0), "{v}");
+    let v = qimen(
+        &sim,
+        &params,
+        Qimen {
+            ts_shift: Duration::hours(1),
             ..Qimen::default()
         },
     )

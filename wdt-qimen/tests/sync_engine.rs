@@ -1,10 +1,11 @@
 //! The sync engine against the simulator, with an in-memory sink: drift, faults, windows,
-//! clusters across boundaries, checkpoints.
+//! clusters across boundaries, checkpoints, the settle lag, re-reads, and a host clock that is
+//! off the gateway's.
 #![cfg(feature = "simulator")]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +16,7 @@ use wdt_qimen::simulator::Simulator;
 use wdt_qimen::sync::{
     Batch, Checkpoint, CommitReport, PagingOrder, Sink, StreamId, SyncConfig, SyncEngine, SyncError,
 };
-use wdt_qimen::time::{from_epoch_ms, to_beijing};
+use wdt_qimen::time::{from_epoch_ms, to_beijing, Clock, ShiftedClock, SystemClock};
 use wdt_qimen::{Client, Refund, Route};
 
 /// An in-memory sink with the contract of `Sink`: newer wins, checkpoint with its batch.
@@ -81,6 +82,13 @@ impl Sink<Refund> for MemSink {
         }
         Ok(report)
     }
+    async fn reset_checkpoint(&self, _: &StreamId, checkpoint: &Checkpoint) -> Result<(), Injected> {
+        let mut cp = self.checkpoint.lock().unwrap();
+        if cp.as_ref().is_some_and(|old| old.window_end > checkpoint.window_end) {
+            *cp = Some(checkpoint.clone());
+        }
+        Ok(())
+    }
 }
 
 fn now_beijing() -> NaiveDateTime {
@@ -97,6 +105,11 @@ fn recent_data(seed: u64, refunds: usize, span: TimeDelta) -> wdt_qimen::simulat
 }
 
 fn client(sim: &Simulator, qimen: bool) -> Client {
+    client_with_clock(sim, qimen, Arc::new(SystemClock))
+}
+
+/// A client of `sim` whose host clock is `clock`.
+fn client_with_clock(sim: &Simulator, qimen: bool, clock: Arc<dyn Clock>) -> Client {
     let route = if qimen {
         Route::Qimen {
             url: sim.qimen_url(),
@@ -110,6 +123,7 @@ fn client(sim: &Simulator, qimen: bool) -> Client {
         }
     };
     Client::builder(route)
+        .clock(clock)
         .rate_limit(RateLimitConfig::unlimited().with_max_in_flight(1))
         .retry(
             RetryConfig::default()
@@ -192,15 +206,21 @@ async fn drift_case(
     BTreeMap<i64, Option<NaiveDateTime>>,
 ) {
     let now = now_beijing();
-    let sim = recent_data(7, 1500, TimeDelta::days(10)).drift(1).start().await;
+    let clock = Arc::new(ShiftedClock::default());
+    let sim = recent_data(7, 1500, TimeDelta::days(10))
+        .drift(1)
+        .clock(clock.clone())
+        .start()
+        .await;
     let mut c = cfg(now - TimeDelta::days(11), 20);
     c.paging = order;
-    let engine = SyncEngine::new(client(&sim, qimen), MemSink::default(), c);
+    let engine = SyncEngine::new(client_with_clock(&sim, qimen, clock.clone()), MemSink::default(), c);
     engine.run().await.unwrap();
     sim.set_drift(0);
-    // Refunds drifted in the run's last second lie after its (whole-second) end; let that
-    // second pass so the second run covers them (the settle lag does this in production).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Refunds drifted while the run read lie after its end, which is up to a second (the
+    // `Date` header's resolution) plus a round trip before the gateway's time; move past that
+    // so the second run covers them (the settle lag does this in production).
+    clock.advance(TimeDelta::seconds(5));
     let second = engine.run().await.unwrap();
     assert!(second.windows_done >= 1);
     (truth(&sim), stored(engine.sink()))
@@ -355,6 +375,223 @@ async fn a_shutdown_signal_stops_after_the_commit_in_progress() {
     // The next run finishes the job.
     let report = engine.run().await.unwrap();
     assert!(!report.interrupted);
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after the rerun");
+}
+
+/// `t` on a whole second.
+fn whole_second(t: NaiveDateTime) -> NaiveDateTime {
+    t - TimeDelta::nanoseconds(i64::from(t.and_utc().timestamp_subsec_nanos()))
+}
+
+#[tokio::test]
+async fn a_host_clock_seven_minutes_fast_still_ends_equal_to_the_data_on_both_routes() {
+    for qimen in [true, false] {
+        let now = now_beijing();
+        // The simulator plays the gateway: its clock is the server's. This host's is 7 minutes
+        // fast, which Qimen accepts (10 minutes) and the native route does not (120 s).
+        let server = Arc::new(ShiftedClock::default());
+        let host = Arc::new(ShiftedClock::new(TimeDelta::minutes(7)));
+        let sim = recent_data(23, 600, TimeDelta::days(3))
+            .clock(server.clone())
+            .start()
+            .await;
+        let engine = SyncEngine::new(
+            client_with_clock(&sim, qimen, host.clone()),
+            MemSink::default(),
+            cfg(now - TimeDelta::days(4), 50),
+        );
+        let first = engine.run().await.unwrap();
+        let offset = first.clock_offset.expect("the simulator's answers carry a Date header");
+        assert!(
+            (offset.estimate() + TimeDelta::minutes(7)).abs() < TimeDelta::seconds(2),
+            "qimen={qimen}: measured {offset}"
+        );
+        let cp = first.checkpoint.expect("a checkpoint");
+        assert!(
+            cp <= to_beijing(server.now()),
+            "qimen={qimen}: checkpoint {cp} is ahead of the gateway's clock"
+        );
+        // Refunds modified between the two runs, after the first run's end by the gateway's clock.
+        assert_eq!(sim.modify_now(40), 40);
+        for clock in [&server, &host] {
+            clock.advance(TimeDelta::seconds(5));
+        }
+        let second = engine.run().await.unwrap();
+        assert_eq!(second.checkpoint_ahead, None, "qimen={qimen}");
+        assert_equal(&truth(&sim), &stored(engine.sink()), &format!("qimen={qimen}"));
+    }
+}
+
+#[tokio::test]
+async fn a_host_clock_stepped_between_runs_is_measured_again() {
+    let now = now_beijing();
+    // The host booted 5 minutes slow; NTP steps its clock right between two runs of one process.
+    let server = Arc::new(ShiftedClock::default());
+    let host = Arc::new(ShiftedClock::new(TimeDelta::minutes(-5)));
+    let sim = recent_data(19, 300, TimeDelta::days(2))
+        .clock(server.clone())
+        .start()
+        .await;
+    let engine = SyncEngine::new(
+        client_with_clock(&sim, false, host.clone()),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(3), 50),
+    );
+    engine.run().await.unwrap();
+    host.advance(TimeDelta::minutes(5));
+    assert_eq!(sim.modify_now(20), 20);
+    for clock in [&server, &host] {
+        clock.advance(TimeDelta::seconds(5));
+    }
+    let second = engine.run().await.unwrap();
+    let cp = second.checkpoint.expect("a checkpoint");
+    assert!(
+        cp <= to_beijing(server.now()),
+        "checkpoint {cp} is ahead of the gateway's clock: planned by the offset before the step"
+    );
+    assert!(
+        second.clock_offset.is_some_and(|o| o.correction().is_zero()),
+        "{second:?}"
+    );
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after the step");
+}
+
+#[tokio::test]
+async fn measuring_the_gateways_clock_costs_no_request_when_the_host_clock_is_in_step() {
+    let now = now_beijing();
+    // One window of one page.
+    let sim = recent_data(27, 30, TimeDelta::days(1)).start().await;
+    let engine = SyncEngine::new(
+        client(&sim, true),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(2), 100),
+    );
+    let report = engine.run().await.unwrap();
+    assert_eq!(
+        (sim.stats().requests, report.pages),
+        (1, 1),
+        "the page that measured the clock was not kept: {report:?}"
+    );
+    assert!(report.clock_offset.is_some());
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after sync");
+    // Once measured, the client keeps measuring on the run's own requests.
+    engine.run().await.unwrap();
+    assert_eq!(sim.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn a_checkpoint_left_ahead_of_the_gateways_clock_is_moved_back_and_what_it_skipped_is_read() {
+    let now = now_beijing();
+    let clock = Arc::new(ShiftedClock::default());
+    let sim = recent_data(29, 400, TimeDelta::days(2))
+        .clock(clock.clone())
+        .start()
+        .await;
+    let engine = SyncEngine::new(
+        client_with_clock(&sim, true, clock.clone()),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(3), 50),
+    );
+    engine.run().await.unwrap();
+    // A run on a host 6 minutes fast stored a checkpoint in the gateway's future; refunds
+    // modified since then lie before it.
+    let ahead = whole_second(to_beijing(clock.now())) + TimeDelta::minutes(6);
+    *engine.sink().checkpoint.lock().unwrap() = Some(Checkpoint { window_end: ahead });
+    assert_eq!(sim.modify_now(30), 30);
+    clock.advance(TimeDelta::seconds(5));
+
+    let report = engine.run().await.unwrap();
+    let found = report.checkpoint_ahead.expect("the checkpoint ahead is reported");
+    assert_eq!(found.stored, ahead);
+    assert_eq!(found.reset_to, ahead - TimeDelta::minutes(10));
+    assert!(found.gateway_time < ahead, "{found:?}");
+    let cp = report.checkpoint.expect("a checkpoint");
+    assert!(cp <= to_beijing(clock.now()), "checkpoint {cp} still ahead");
+    assert!(report.lag.is_some(), "{report:?}");
+    assert_eq!(
+        engine.sink().checkpoint.lock().unwrap().clone(),
+        Some(Checkpoint { window_end: cp })
+    );
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after the run");
+    // Nothing is ahead any more.
+    assert_eq!(engine.run().await.unwrap().checkpoint_ahead, None);
+}
+
+#[tokio::test]
+async fn the_settle_lag_leaves_the_newest_refunds_for_a_later_run() {
+    let now = now_beijing();
+    let clock = Arc::new(ShiftedClock::default());
+    let sim = recent_data(31, 300, TimeDelta::days(1))
+        .clock(clock.clone())
+        .start()
+        .await;
+    let mut c = cfg(now - TimeDelta::days(2), 50);
+    c.settle_lag = TimeDelta::minutes(2);
+    let engine = SyncEngine::new(client_with_clock(&sim, false, clock.clone()), MemSink::default(), c);
+    // Modified 30 s before the run: inside the 2-minute lag.
+    assert_eq!(sim.modify_now(25), 25);
+    clock.advance(TimeDelta::seconds(30));
+    let report = engine.run().await.unwrap();
+    let cp = report.checkpoint.expect("a checkpoint");
+    assert!(
+        cp <= to_beijing(clock.now()) - TimeDelta::minutes(2),
+        "checkpoint {cp} is inside the lag"
+    );
+    let all = truth(&sim);
+    let (newest, settled): (Versions, Versions) = all.iter().partition(|(_, m)| m.is_some_and(|m| m > cp));
+    assert_eq!(newest.len(), 25, "the refunds modified inside the lag");
+    let have = stored(engine.sink());
+    assert!(
+        newest.keys().all(|id| !have.contains_key(id)),
+        "a refund modified inside the lag was read"
+    );
+    assert_equal(&settled, &have, "the settled refunds");
+    // Once they are older than the lag, the next run reads them.
+    clock.advance(TimeDelta::minutes(2));
+    engine.run().await.unwrap();
+    assert_equal(&all, &stored(engine.sink()), "after the lag passed");
+}
+
+#[tokio::test]
+async fn a_pass_short_of_total_count_is_read_again_and_then_completes() {
+    for qimen in [true, false] {
+        let now = now_beijing();
+        // 90 refunds on 5 pages; the first page after page 1 repeats a refund and drops one.
+        let sim = recent_data(37, 90, TimeDelta::days(1)).unstable_pages(1).start().await;
+        let engine = SyncEngine::new(
+            client(&sim, qimen),
+            MemSink::default(),
+            cfg(now - TimeDelta::days(2), 20),
+        );
+        let report = engine.run().await.unwrap();
+        assert_eq!(report.rereads, 1, "qimen={qimen}: {report:?}");
+        assert_equal(&truth(&sim), &stored(engine.sink()), &format!("qimen={qimen}"));
+    }
+}
+
+#[tokio::test]
+async fn a_window_that_stays_short_fails_the_run_and_keeps_the_checkpoint_before_it() {
+    let now = now_beijing();
+    let sim = recent_data(41, 90, TimeDelta::days(1))
+        .unstable_pages(usize::MAX)
+        .start()
+        .await;
+    let c = cfg(now - TimeDelta::days(2), 20);
+    let max_rereads = c.max_rereads;
+    let engine = SyncEngine::new(client(&sim, false), MemSink::default(), c);
+    match engine.run().await.unwrap_err() {
+        SyncError::WindowIncomplete {
+            distinct,
+            expected,
+            rereads,
+            ..
+        } => assert_eq!((distinct, expected, rereads), (89, 90, max_rereads)),
+        other => panic!("expected WindowIncomplete, got {other}"),
+    }
+    assert_eq!(*engine.sink().checkpoint.lock().unwrap(), None);
+    // Once the server pages consistently again, a rerun completes.
+    sim.set_unstable_pages(0);
+    engine.run().await.unwrap();
     assert_equal(&truth(&sim), &stored(engine.sink()), "after the rerun");
 }
 

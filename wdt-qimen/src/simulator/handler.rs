@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
 
@@ -16,6 +16,7 @@ use super::{
     NATIVE_METHOD, NATIVE_PATH, QIMEN_APP_KEY, QIMEN_APP_SECRET, QIMEN_METHOD, QIMEN_PATH, QIMEN_TARGET_APP_KEY,
     WDT_APP_KEY, WDT_APP_SECRET, WDT_SID,
 };
+use crate::server_time::format_http_date;
 use crate::sign::{native_sign, qimen_wdt_sign, top_sign, SignMethod};
 use crate::time::{from_beijing, parse_wdt, WDT_EPOCH_UNIX};
 
@@ -85,14 +86,15 @@ impl Respond for Gateway {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.state);
         st.stats.requests += 1;
+        let now = st.clock.now();
         let reply = match (req.method.as_str(), req.url.path()) {
             ("POST", NATIVE_PATH) => {
                 st.stats.native_requests += 1;
-                native(&mut st, req)
+                native(&mut st, req, now)
             }
             ("POST", QIMEN_PATH) => {
                 st.stats.qimen_requests += 1;
-                qimen(&mut st, req)
+                qimen(&mut st, req, now)
             }
             (_, NATIVE_PATH | QIMEN_PATH) => {
                 Reply::html(405, "<html><body><h1>405 Method Not Allowed</h1></body></html>")
@@ -101,7 +103,11 @@ impl Respond for Gateway {
         };
         let latency = st.latency;
         drop(st);
-        let template = ResponseTemplate::new(reply.http).set_body_raw(reply.body, reply.mime);
+        // Like the real gateways, every answer says the server's time (the HTTP server would
+        // otherwise write the system clock's).
+        let template = ResponseTemplate::new(reply.http)
+            .insert_header("Date", format_http_date(now).as_str())
+            .set_body_raw(reply.body, reply.mime);
         if latency.is_zero() {
             template
         } else {
@@ -129,9 +135,9 @@ fn is_auth(e: &WdtError) -> bool {
 // Native route
 // ---------------------------------------------------------------------------------------------
 
-fn native(st: &mut State, req: &Request) -> Reply {
+fn native(st: &mut State, req: &Request, now: DateTime<Utc>) -> Reply {
     let query: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
-    match native_checks(&query, &req.body) {
+    match native_checks(&query, &req.body, now) {
         Ok((search, page_size, page_index, with_total)) => match st.faults.draw(false) {
             Some(fault) => native_fault(st, fault, &search, page_size, page_index, with_total),
             None => {
@@ -160,7 +166,7 @@ fn wrap_native(data: &[u8]) -> Vec<u8> {
 
 type Checked = (Search, usize, usize, bool);
 
-fn native_checks(query: &HashMap<String, String>, body: &[u8]) -> Result<Checked, WdtError> {
+fn native_checks(query: &HashMap<String, String>, body: &[u8], now: DateTime<Utc>) -> Result<Checked, WdtError> {
     let get = |k: &str| query.get(k).map(String::as_str);
     let method = get("method").unwrap_or("");
     if method != NATIVE_METHOD {
@@ -182,7 +188,7 @@ fn native_checks(query: &HashMap<String, String>, body: &[u8]) -> Result<Checked
         .trim()
         .parse()
         .map_err(|_| WdtError::new(1, format!("For input string: \"{ts_text}\"")))?;
-    let now = Utc::now().timestamp() - WDT_EPOCH_UNIX;
+    let now = now.timestamp() - WDT_EPOCH_UNIX;
     if (now - i64::from(ts)).abs() > NATIVE_TIMESTAMP_SLACK_S {
         return Err(WdtError::new(7, "时间戳错误"));
     }
@@ -310,12 +316,12 @@ fn qimen_error_reply(st: &mut State, e: QimenError) -> Reply {
     }
 }
 
-fn qimen(st: &mut State, req: &Request) -> Reply {
+fn qimen(st: &mut State, req: &Request, now: DateTime<Utc>) -> Reply {
     let mut params: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
     for (k, v) in url::form_urlencoded::parse(&req.body) {
         params.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
-    match qimen_checks(&params) {
+    match qimen_checks(&params, now) {
         Ok((search, page_size, page_index)) => match st.faults.draw(true) {
             Some(fault) => qimen_fault(st, fault, &search, page_size, page_index),
             None => {
@@ -355,7 +361,7 @@ fn json_object(key: &str, raw: Option<&String>) -> Result<Map<String, Value>, Wd
     }
 }
 
-fn qimen_checks(params: &HashMap<String, String>) -> Result<(Search, usize, usize), QimenError> {
+fn qimen_checks(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<(Search, usize, usize), QimenError> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
     for key in ["method", "app_key", "timestamp", "sign"] {
         if get(key).is_none() {
@@ -389,7 +395,7 @@ fn qimen_checks(params: &HashMap<String, String>) -> Result<(Search, usize, usiz
     }
     let fresh = get("timestamp")
         .and_then(|t| parse_wdt(t).ok())
-        .is_some_and(|t| (Utc::now().timestamp() - from_beijing(t).timestamp()).abs() <= QIMEN_TIMESTAMP_SLACK_S);
+        .is_some_and(|t| (now.timestamp() - from_beijing(t).timestamp()).abs() <= QIMEN_TIMESTAMP_SLACK_S);
     if !fresh {
         return Err(gateway(31, "Invalid Timestamp", None));
     }

@@ -8,7 +8,7 @@
 //!   the body a JSON array `[{params}]`. Checked in this order: `method` is
 //!   `aftersales.refund.Refund.search` (else status 100); `sid`, `key`, `salt` (status 1
 //!   "sid is not exists" / "app auth fail" / "验证失败"); `timestamp` in seconds since
-//!   2012-01-01 00:00:00 +08:00, within 120 s of the system clock (status 7 "时间戳错误"; a value
+//!   2012-01-01 00:00:00 +08:00, within 120 s of the server's clock (status 7 "时间戳错误"; a value
 //!   that does not fit an int, e.g. milliseconds, gives status 1 `For input string: "…"`); the md5
 //!   `sign` over every query parameter but `sign`, plus `body` = the raw body text (status 1
 //!   "验证失败"); `v=1.0` (status 8). `page_no` is 0-based; `total_count` is only written when
@@ -24,7 +24,9 @@
 //!   `{"response":{"status":0,"data":{"total_count":N,"order":[…]}}}`; with
 //!   [`SimulatorBuilder::string_status`] every other WDT answer on this route writes the status
 //!   as a string (`"0"`).
-//! - **Both**: `modified_from` / `modified_to` (Beijing `yyyy-MM-dd HH:mm:ss`) are required
+//! - **Both**: every answer carries an HTTP `Date` header with the server's clock
+//!   ([`SimulatorBuilder::clock`], default the system clock), as the real gateways' answers do.
+//!   `modified_from` / `modified_to` (Beijing `yyyy-MM-dd HH:mm:ss`) are required
 //!   (status 100 "参数中必须包含起止时间"), unparseable dates give status 100
 //!   "Unparseable date: …", a span over 30 days status 100
 //!   "您的查询时间过宽,查询时间不能大于30天"; `page_size` must be 1..=200. The page holds
@@ -74,12 +76,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Timelike, Utc};
+use chrono::{NaiveDateTime, Timelike};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};
 
 use crate::credentials::{QimenCredentials, WdtCredentials, DEFAULT_TARGET_APP_KEY};
-use crate::time::{from_beijing, parse_wdt, to_beijing};
+use crate::time::{from_beijing, parse_wdt, to_beijing, Clock, SystemClock};
 use data::{DataConfig, Dataset};
 use handler::Gateway;
 use state::{lock, State};
@@ -133,6 +135,7 @@ pub struct SimStats {
 /// Configures and starts a [`Simulator`]. Every fault is off by default.
 #[derive(Debug, Clone)]
 pub struct SimulatorBuilder {
+    clock: Arc<dyn Clock>,
     seed: u64,
     refunds: usize,
     time_range: Option<(NaiveDateTime, NaiveDateTime)>,
@@ -141,6 +144,7 @@ pub struct SimulatorBuilder {
     throttle_rate: f64,
     transient_rate: f64,
     drift: usize,
+    unstable_pages: usize,
     string_status: bool,
     inclusive_from: bool,
     inclusive_to: bool,
@@ -149,6 +153,7 @@ pub struct SimulatorBuilder {
 impl Default for SimulatorBuilder {
     fn default() -> Self {
         Self {
+            clock: Arc::new(SystemClock),
             seed: 42,
             refunds: 3000,
             time_range: None,
@@ -157,6 +162,7 @@ impl Default for SimulatorBuilder {
             throttle_rate: 0.0,
             transient_rate: 0.0,
             drift: 0,
+            unstable_pages: 0,
             string_status: false,
             inclusive_from: true,
             inclusive_to: true,
@@ -165,6 +171,13 @@ impl Default for SimulatorBuilder {
 }
 
 impl SimulatorBuilder {
+    /// The server's clock (default the system clock): request timestamps are checked against
+    /// it, answers carry it in their `Date` header, and drift stamps refunds with it.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The seed of the data set and of every fault generator (default 42).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -222,6 +235,16 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Serve the next `n` pages that are not the first of their window one position early: each
+    /// repeats the previous page's last refund and leaves out its own last one, which
+    /// `total_count` still counts. A server whose order among refunds sharing one `modified`
+    /// second changes between requests answers like this. `usize::MAX`: every such page
+    /// (default 0).
+    pub fn unstable_pages(mut self, n: usize) -> Self {
+        self.unstable_pages = n;
+        self
+    }
+
     /// On the Qimen route, write every other WDT `status` as a string (`"0"`), a quirk real
     /// clients report (default off).
     pub fn string_status(mut self, on: bool) -> Self {
@@ -245,7 +268,7 @@ impl SimulatorBuilder {
     pub async fn start(self) -> Simulator {
         let (start, end) = self.time_range.unwrap_or_else(|| {
             let start = parse_wdt("2024-01-01 00:00:00").expect("a valid constant");
-            let end = to_beijing(Utc::now() - chrono::Duration::hours(1));
+            let end = to_beijing(self.clock.now() - chrono::Duration::hours(1));
             let end = end.with_nanosecond(0).unwrap_or(end);
             (start, end.max(start))
         });
@@ -256,10 +279,11 @@ impl SimulatorBuilder {
             end_ms: from_beijing(end).timestamp_millis(),
             cluster_share: self.cluster_share,
         });
-        let mut st = State::new(data);
+        let mut st = State::new(data, self.clock);
         st.faults.set_throttle_rate(self.throttle_rate);
         st.faults.set_transient_rate(self.transient_rate);
         st.drift_per_request = self.drift;
+        st.unstable_pages = self.unstable_pages;
         st.latency = self.latency;
         st.string_status = self.string_status;
         st.inclusive_from = self.inclusive_from;
@@ -336,6 +360,12 @@ impl Simulator {
     /// Changes how many refunds drift before each page is answered.
     pub fn set_drift(&self, per_request: usize) {
         lock(&self.state).drift_per_request = per_request;
+    }
+
+    /// Changes how many of the next pages are served one position early (see
+    /// [`SimulatorBuilder::unstable_pages`]).
+    pub fn set_unstable_pages(&self, n: usize) {
+        lock(&self.state).unstable_pages = n;
     }
 
     /// Changes the throttle probability (0..=1).

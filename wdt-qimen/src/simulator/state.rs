@@ -1,7 +1,7 @@
 //! The simulator's shared state: the data set, the behaviour switches, the generators and the
 //! counters, behind one mutex that the responder and the [`Simulator`](super::Simulator) share.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -11,6 +11,7 @@ use super::faults::Faults;
 use super::query::Search;
 use super::refund::{build, Style};
 use super::SimStats;
+use crate::time::Clock;
 
 const DOMAIN_DRIFT: u64 = 0xD21F;
 
@@ -18,9 +19,14 @@ const DOMAIN_DRIFT: u64 = 0xD21F;
 #[derive(Debug)]
 pub(crate) struct State {
     pub data: Dataset,
+    /// The server's clock: request timestamps are checked against it, `Date` headers and drift
+    /// use it.
+    pub clock: Arc<dyn Clock>,
     pub faults: Faults,
     pub drift_rng: StdRng,
     pub drift_per_request: usize,
+    /// Pages still to serve one position early (`usize::MAX`: all).
+    pub unstable_pages: usize,
     pub latency: Duration,
     pub string_status: bool,
     pub inclusive_from: bool,
@@ -38,13 +44,15 @@ pub(crate) fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl State {
-    pub fn new(data: Dataset) -> Self {
+    pub fn new(data: Dataset, clock: Arc<dyn Clock>) -> Self {
         let seed = data.seed;
         Self {
             data,
+            clock,
             faults: Faults::new(seed, 0.0, 0.0),
             drift_rng: rng_for(seed, DOMAIN_DRIFT, 0, 0),
             drift_per_request: 0,
+            unstable_pages: 0,
             latency: Duration::ZERO,
             string_status: false,
             inclusive_from: true,
@@ -77,7 +85,7 @@ impl State {
 
     /// Modifies `n` refunds now; `candidates` empty means anywhere in the data set.
     pub fn drift_now(&mut self, candidates: &[u32], n: usize) -> usize {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = self.clock.now().timestamp_millis();
         let done = if candidates.is_empty() {
             self.data.drift_anywhere(&mut self.drift_rng, n, now)
         } else {
@@ -96,8 +104,16 @@ impl State {
             matching = self.matching(q);
         }
         let total = matching.len();
-        let start = page_index.saturating_mul(page_size).min(total);
-        let end = start.saturating_add(page_size).min(total);
+        let mut start = page_index.saturating_mul(page_size).min(total);
+        let mut end = start.saturating_add(page_size).min(total);
+        if self.unstable_pages > 0 && start > 0 && start < total {
+            // The page repeats the previous page's last refund and leaves out its own last one.
+            if self.unstable_pages != usize::MAX {
+                self.unstable_pages -= 1;
+            }
+            start -= 1;
+            end -= 1;
+        }
         let positions: Vec<u32> = if q.descending {
             matching.iter().rev().skip(start).take(end - start).copied().collect()
         } else {

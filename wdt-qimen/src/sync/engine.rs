@@ -6,7 +6,17 @@
 //! `batch_refunds` refunds, plus one `refund_id` per refund of the window being read).
 //! A shutdown signal stops the run after the commit in progress, never in the middle of one;
 //! reading stops at once (even inside a retry wait), and nothing it read since the last commit
-//! is committed. The checkpoint never moves backwards.
+//! is committed. The checkpoint never moves backwards, except when it is ahead of the gateway's
+//! clock ([`CheckpointAhead`](super::CheckpointAhead)).
+//!
+//! # Time
+//! "Now" is the gateway's clock, not this host's: the client measures it from the `Date` header
+//! of every answer ([`Client::clock_offset`]), and a run ends at the earliest time that clock can
+//! show minus the settle lag. A host clock minutes fast would otherwise store a checkpoint ahead
+//! of WDT's data, and refunds modified in between would never be read. A client that has not
+//! been answered yet learns the clock from the run's first request: page 1 of the first window
+//! as this host's clock plans it, which is kept when the gateway's clock plans the same window
+//! (a host clock within seconds of it), so measuring costs no request in the common case.
 //!
 //! ```no_run
 //! # async fn demo<S: wdt_qimen::sync::Sink<wdt_qimen::Refund> + 'static>(client: wdt_qimen::Client, sink: S) {
@@ -20,11 +30,12 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use chrono::{NaiveDateTime, TimeDelta, Timelike};
+use chrono::{NaiveDateTime, TimeDelta};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use super::fetch::{read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
+use super::fetch::{fetch_page, read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
+use super::plan::{self, Now};
 use super::report::{Progress, SyncReport};
 use super::sink::{Batch, Checkpoint, DeadLetter, Sink, StreamId, WindowBounds};
 use super::window;
@@ -32,7 +43,8 @@ use crate::api::aftersales::{RefundSearch, MAX_PAGE_SIZE};
 use crate::client::Client;
 use crate::error::Error;
 use crate::model::refund::Refund;
-use crate::time::{format_wdt, to_beijing, Clock, SystemClock};
+use crate::pager::Page;
+use crate::time::format_wdt;
 use crate::transport::REFUND_SEARCH;
 
 /// Settings of a sync run.
@@ -41,10 +53,11 @@ use crate::transport::REFUND_SEARCH;
 pub struct SyncConfig {
     /// Where the first run starts (Beijing wall time; default 2024-01-01 00:00:00).
     pub start: NaiveDateTime,
-    /// How far before the checkpoint a run starts re-reading (default 1 min): absorbs clock skew
-    /// and late commits on WDT's side.
+    /// How far before the checkpoint a run starts re-reading (default 1 min): absorbs late
+    /// commits on WDT's side and the unknown inclusivity of its time bounds.
     pub overlap: TimeDelta,
-    /// How far behind now a run stops (default 1 min), so the window being read no longer moves.
+    /// How far behind the gateway's clock a run stops (default 1 min), so the window being read
+    /// no longer moves.
     pub settle_lag: TimeDelta,
     /// Longest window (default 29 days; at most 30, the API's limit).
     pub max_window: TimeDelta,
@@ -150,6 +163,19 @@ pub enum SyncError<E: std::error::Error + 'static> {
     },
 }
 
+/// How much earlier than this host's clock the window that measures the gateway's clock ends.
+const PROBE_MARGIN: TimeDelta = TimeDelta::seconds(2);
+/// How much shorter than the gateway's clock allows a run may end to keep the page that measured
+/// it.
+const PROBE_SLACK: TimeDelta = TimeDelta::seconds(10);
+
+/// A run's span and windows, and page 1 of the first window when the measurement read it.
+struct Planned {
+    span: plan::Span,
+    windows: Vec<WindowBounds>,
+    first_page: Option<Page<Refund>>,
+}
+
 /// A progress hook.
 pub type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
 
@@ -160,7 +186,6 @@ pub struct SyncEngine<S> {
     cfg: SyncConfig,
     template: RefundSearch,
     stream: StreamId,
-    clock: Arc<dyn Clock>,
     progress: Option<ProgressHook>,
 }
 
@@ -185,7 +210,6 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             cfg,
             template: RefundSearch::by_numbers(),
             stream,
-            clock: Arc::new(SystemClock),
             progress: None,
         }
     }
@@ -199,12 +223,6 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     /// Uses another stream id (e.g. one per filter set).
     pub fn with_stream(mut self, stream: StreamId) -> Self {
         self.stream = stream;
-        self
-    }
-
-    /// The clock that decides "now" (default the system clock).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 
@@ -224,7 +242,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         &self.stream
     }
 
-    /// Runs once, to `now − settle_lag`.
+    /// Runs once, to the gateway's `now − settle_lag`.
     pub async fn run(&self) -> Result<SyncReport, SyncError<S::Error>> {
         self.run_until(std::future::pending()).await
     }
@@ -238,38 +256,54 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         let started = tokio::time::Instant::now();
         let stats_before = self.client.stats();
         let template = self.template.clone().page_size(self.cfg.page_size)?;
-        let checkpoint = self
+        let stored = self
             .sink
             .load_checkpoint(&self.stream)
             .await
             .map_err(SyncError::Sink)?
             .map(|c| c.window_end);
-        let now = to_beijing(self.clock.now());
-        // WDT's time parameters have whole seconds: a window ends on a whole second so the
-        // checkpoint never claims the fraction of a second that the query did not cover.
-        let end = (now - self.cfg.settle_lag).with_nanosecond(0).expect("0 ns is valid");
-        let from = window::run_start(checkpoint, self.cfg.start, self.cfg.overlap)
-            .with_nanosecond(0)
-            .expect("0 ns is valid");
-        let windows = if checkpoint.is_some_and(|c| end <= c) {
-            Vec::new()
-        } else {
-            window::plan(from, end, self.cfg.max_window)
-        };
-        let span = tracing::info_span!("sync_run", stream = %self.stream, from = %format_wdt(from), to = %format_wdt(end), windows = windows.len());
-        span.in_scope(|| tracing::info!(checkpoint = ?checkpoint.map(format_wdt), "sync run starts"));
-
+        let span = tracing::info_span!(
+            "sync_run",
+            stream = %self.stream,
+            from = tracing::field::Empty,
+            to = tracing::field::Empty,
+            windows = tracing::field::Empty
+        );
         let shared = Mutex::new(SyncReport {
-            windows_planned: windows.len() as u64,
-            checkpoint,
+            checkpoint: stored,
             ..SyncReport::default()
         });
         let (stop_tx, stop) = watch::channel(false);
         let (tx, rx) = mpsc::channel::<Batch<Refund>>(self.cfg.buffer_batches.max(1));
         let shared = &shared;
-        let reader = self
-            .read_all(windows, template, tx, shared, stop.clone(), checkpoint)
-            .instrument(span.clone());
+        let reader = {
+            let run_span = span.clone();
+            let stop = stop.clone();
+            let template = &template;
+            async move {
+                let planned = self.plan(stored, template, shared).await?;
+                run_span.record("from", tracing::field::display(format_wdt(planned.span.from)));
+                run_span.record("to", tracing::field::display(format_wdt(planned.span.end)));
+                run_span.record("windows", planned.windows.len());
+                tracing::info!(
+                    checkpoint = ?planned.span.checkpoint.map(format_wdt),
+                    clock_offset = ?self.client.clock_offset().map(|o| o.to_string()),
+                    "sync run starts"
+                );
+                let floor = planned.span.checkpoint;
+                self.read_all(
+                    planned.windows,
+                    planned.first_page,
+                    template.clone(),
+                    tx,
+                    shared,
+                    stop,
+                    floor,
+                )
+                .await
+            }
+            .instrument(span.clone())
+        };
         let writer = self.write_all(rx, shared, stop).instrument(span.clone());
         tokio::pin!(reader);
         tokio::pin!(writer);
@@ -302,11 +336,24 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         report.throttles = stats.throttles - stats_before.throttles;
         report.elapsed = started.elapsed();
         report.interrupted = signalled;
-        report.lag = report
-            .checkpoint
-            .and_then(|c| (to_beijing(self.clock.now()) - c).to_std().ok());
+        let now = self.now();
+        report.clock_offset = now.offset.or(report.clock_offset);
+        report.lag = report.checkpoint.and_then(|c| (now.earliest() - c).to_std().ok());
         if let Some(lag) = report.lag {
             metrics::gauge!("wdt_sync_lag_seconds").set(lag.as_secs_f64());
+        }
+        if let Some(offset) = report.clock_offset {
+            // Correct either way; but a host clock this far off misleads everything else on it.
+            if plan::clock_is_far_off(&offset, self.cfg.overlap) {
+                span.in_scope(|| {
+                    tracing::warn!(
+                        clock_offset = %offset,
+                        overlap_s = self.cfg.overlap.num_seconds(),
+                        "this host's clock is off the gateway's by more than half the overlap; \
+                         windows and request timestamps follow the gateway's clock, but fix the host's (NTP)"
+                    )
+                });
+            }
         }
         span.in_scope(|| {
             tracing::info!(
@@ -317,6 +364,93 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             )
         });
         Ok(report)
+    }
+
+    /// The host's clock and the client's measurement of the gateway's.
+    fn now(&self) -> Now {
+        let (host, offset) = self.client.clock_now();
+        Now { host, offset }
+    }
+
+    /// Decides the run's windows in the gateway's time: measures its clock first when the client
+    /// has no measurement yet, and moves a checkpoint that is ahead of it back.
+    async fn plan(
+        &self,
+        stored: Option<NaiveDateTime>,
+        template: &RefundSearch,
+        shared: &Mutex<SyncReport>,
+    ) -> Result<Planned, SyncError<S::Error>> {
+        let mut probe = None;
+        let mut guess_now = self.now();
+        if guess_now.offset.is_none() {
+            // This host's clock plans the first window, a little early so that a host clock in
+            // step with the gateway's plans the same one; its page 1 measures the gateway's clock.
+            guess_now.host -= PROBE_MARGIN;
+            let guess = plan::span(stored, &guess_now, &self.cfg);
+            let first = guess.windows(&self.cfg).first().copied();
+            let (window, search) = match first {
+                Some(w) => (w, template.with_modified(w.from, w.to)?),
+                // Nothing to read by this host's clock: any one-second window tells the time.
+                None => {
+                    let w = WindowBounds {
+                        from: guess.end - window::ONE_SECOND,
+                        to: guess.end,
+                    };
+                    (w, template.with_modified(w.from, w.to)?.page_size(1)?)
+                }
+            };
+            let page = fetch_page(&self.client, &search, 1).await?;
+            shared.lock().expect("report lock").pages += 1;
+            metrics::counter!("wdt_sync_pages_total").increment(1);
+            probe = Some((guess, window, first.is_some().then_some(page)));
+        }
+        let now = self.now();
+        if now.offset.is_none() {
+            tracing::warn!("the gateway's answers carry no Date header; windows follow this host's clock");
+        }
+        let mut span = plan::span(stored, &now, &self.cfg);
+        let mut first_page = None;
+        if let Some((guess, window, page)) = probe {
+            // A host clock within seconds of the gateway's: keep the window its page was read for.
+            if guess.from == span.from && guess.end <= span.end && span.end - guess.end <= PROBE_SLACK {
+                span.end = guess.end;
+            }
+            if span.windows(&self.cfg).first() == Some(&window) {
+                first_page = page;
+            }
+        }
+        if let Some(ahead) = span.ahead {
+            tracing::warn!(
+                stored = %format_wdt(ahead.stored),
+                gateway_time = %format_wdt(ahead.gateway_time),
+                reset_to = %format_wdt(ahead.reset_to),
+                "the stored checkpoint is ahead of the gateway's clock (left by a run on a host whose clock was fast); \
+                 moving it back and reading the time it skipped again"
+            );
+            metrics::counter!("wdt_sync_checkpoint_resets_total").increment(1);
+            self.sink
+                .reset_checkpoint(
+                    &self.stream,
+                    &Checkpoint {
+                        window_end: ahead.reset_to,
+                    },
+                )
+                .await
+                .map_err(SyncError::Sink)?;
+        }
+        let windows = span.windows(&self.cfg);
+        {
+            let mut r = shared.lock().expect("report lock");
+            r.windows_planned = windows.len() as u64;
+            r.checkpoint = span.checkpoint;
+            r.checkpoint_ahead = span.ahead;
+            r.clock_offset = now.offset;
+        }
+        Ok(Planned {
+            span,
+            windows,
+            first_page,
+        })
     }
 
     fn notify(&self, shared: &Mutex<SyncReport>, window: Option<WindowBounds>) {
@@ -335,9 +469,11 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn read_all(
         &self,
         windows: Vec<WindowBounds>,
+        mut first_page: Option<Page<Refund>>,
         template: RefundSearch,
         tx: mpsc::Sender<Batch<Refund>>,
         shared: &Mutex<SyncReport>,
@@ -372,6 +508,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 &template,
                 w,
                 settings,
+                first_page.take(),
                 &mut batcher,
                 || {
                     shared.lock().expect("report lock").pages += 1;

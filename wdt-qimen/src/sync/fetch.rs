@@ -145,12 +145,15 @@ pub(crate) struct ReadSettings {
 const MAX_PAGES_WITHOUT_COUNT: u32 = 100_000;
 
 /// Reads `window`; every fresh record goes to `emit` as soon as its page arrives; `on_page` is
-/// told of every page fetched and `on_reread` of every re-read.
+/// told of every page fetched and `on_reread` of every re-read. `first_page`, when given, is the
+/// window's page 1, fetched just before (it stands for the first read of page 1).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn read_window<E, P>(
     client: &Client,
     template: &RefundSearch,
     window: WindowBounds,
     settings: ReadSettings,
+    mut first_page: Option<Page<Refund>>,
     mut emit: E,
     mut on_page: P,
     on_reread: &mut (dyn FnMut() + Send),
@@ -190,8 +193,14 @@ where
                 }
             }};
         }
-        let first = fetch_page(client, &search, 1).await?;
-        on_page();
+        let first = match first_page.take() {
+            Some(page) => page,
+            None => {
+                let page = fetch_page(client, &search, 1).await?;
+                on_page();
+                page
+            }
+        };
         // The count is used only when page 1 does not contradict it.
         let count = first.total_count.filter(|t| {
             let n = first.len() as u64;
@@ -338,7 +347,7 @@ impl AttemptKeys {
 }
 
 /// One page, in a `page` span.
-async fn fetch_page(client: &Client, search: &RefundSearch, page_no: u32) -> Result<Page<Refund>, Error> {
+pub(crate) async fn fetch_page(client: &Client, search: &RefundSearch, page_no: u32) -> Result<Page<Refund>, Error> {
     let span = tracing::debug_span!("page", page_no);
     let page = client.refund_page(search, page_no).instrument(span).await?;
     tracing::debug!(page_no, records = page.len(), total = ?page.total_count, "page read");

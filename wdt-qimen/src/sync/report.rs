@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::sink::{CommitReport, WindowBounds};
+use crate::server_time::ClockOffset;
 
 /// The account of one run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,12 +38,38 @@ pub struct SyncReport {
     pub commits: u64,
     /// The checkpoint at the end of the run (Beijing wall time).
     pub checkpoint: Option<NaiveDateTime>,
-    /// How far the checkpoint is behind now at the end of the run.
+    /// How far the checkpoint is behind the gateway's clock at the end of the run.
     pub lag: Option<Duration>,
+    /// The gateway's clock minus this host's at the end of the run, from the `Date` header of
+    /// its answers; `None` when no answer carried one (windows then follow this host's clock).
+    pub clock_offset: Option<ClockOffset>,
+    /// Set when the stored checkpoint was ahead of the gateway's clock (left by a run on a host
+    /// whose clock was fast): it was moved back and the time it skipped read again.
+    pub checkpoint_ahead: Option<CheckpointAhead>,
     /// Wall time of the run.
     pub elapsed: Duration,
     /// Whether the run stopped early because of a shutdown signal.
     pub interrupted: bool,
+}
+
+/// A stored checkpoint later than the gateway's clock, and what the run did about it.
+///
+/// A run on a host whose clock is fast stores a checkpoint ahead of the data WDT has: refunds
+/// modified between that run's real time and its checkpoint would never be read. The gateway
+/// accepted that run's requests, so its clock was at most
+/// [`MAX_ACCEPTED_SKEW`](crate::server_time::MAX_ACCEPTED_SKEW) fast, and everything before
+/// `stored − MAX_ACCEPTED_SKEW` was settled when it ran: the checkpoint is moved back there (or
+/// to the gateway's time minus the settle lag, if earlier), and the run reads from that point
+/// minus the overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckpointAhead {
+    /// The checkpoint found (Beijing wall time).
+    pub stored: NaiveDateTime,
+    /// The earliest time the gateway's clock showed when it was found (Beijing wall time).
+    pub gateway_time: NaiveDateTime,
+    /// Where the checkpoint was moved back to (Beijing wall time).
+    pub reset_to: NaiveDateTime,
 }
 
 /// A progress snapshot, given to the progress hook after every page and every commit.

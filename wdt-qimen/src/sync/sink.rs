@@ -119,6 +119,8 @@ impl CommitReport {
 ///   `modified`) wins; an older copy never overwrites a newer one, and is counted in
 ///   [`CommitReport::skipped_older`].
 /// - [`Sink::load_checkpoint`] returns the last checkpoint committed for the stream, or `None`.
+/// - A stored checkpoint never moves backwards through [`Sink::commit`]; only
+///   [`Sink::reset_checkpoint`] moves it back.
 /// - Transient failures (deadlock, lost connection) are retried inside the sink; an error returned
 ///   means the batch is not committed.
 ///
@@ -134,4 +136,10 @@ pub trait Sink<R: Send + Sync + 'static>: Send + Sync {
 
     /// Commits `batch` (records, dead letters and checkpoint) atomically.
     async fn commit(&self, batch: Batch<R>) -> Result<CommitReport, Self::Error>;
+
+    /// Moves the stored checkpoint of `stream` back to `checkpoint` when the stored one is later;
+    /// never forward. The engine calls it only for a checkpoint ahead of the gateway's clock
+    /// (see [`CheckpointAhead`](super::report::CheckpointAhead)), which [`Sink::commit`] could
+    /// never move back. A dry-run sink leaves the stored checkpoint as it is.
+    async fn reset_checkpoint(&self, stream: &StreamId, checkpoint: &Checkpoint) -> Result<(), Self::Error>;
 }
