@@ -302,7 +302,10 @@ impl Client {
                 ErrorKind::Throttled => {
                     self.inner.counters.throttles.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("wdt_throttles_total", "method" => method.to_owned()).increment(1);
-                    self.inner.limiter.on_throttle(err.retry_after());
+                    // The pause is clamped like the retry's own wait (a hint of days would
+                    // stall every later call of this client).
+                    let pause = err.retry_after().map(|d| d.min(self.inner.retry.throttle_cap));
+                    self.inner.limiter.on_throttle(pause);
                 }
                 ErrorKind::Transient => {
                     self.inner.counters.transient.fetch_add(1, Ordering::Relaxed);

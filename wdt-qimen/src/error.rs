@@ -4,7 +4,7 @@
 //!
 //! | kind | retried | examples |
 //! |---|---|---|
-//! | [`ErrorKind::Throttled`] | yes, after at least [`Error::retry_after`] | status 100 "超过每分钟最大调用频率限制" / "超过每分钟最大并发次数限制"; gateway code 7 "This ban will last for N more seconds" |
+//! | [`ErrorKind::Throttled`] | yes, after [`Error::retry_after`] (at most the throttle cap) | status 100 "超过每分钟最大调用频率限制" / "超过每分钟最大并发次数限制"; gateway code 7 "This ban will last for N more seconds" |
 //! | [`ErrorKind::Transient`] | yes | HTTP 5xx, timeouts, connection resets, truncated or non-JSON bodies, native status 4/5 (database), gateway code 10 |
 //! | [`ErrorKind::Timestamp`] | once, with a fresh signature | native status 7 "时间戳错误", gateway code 31 |
 //! | [`ErrorKind::Auth`] | no | native status 1 "验证失败"/"app auth fail", 3, 6; gateway codes 25, 29 |
@@ -290,7 +290,7 @@ pub fn classify_wdt_status(status: i64, message: &str) -> (ErrorKind, Option<Dur
 /// Classifies a Qimen gateway failure by its `code`, `message` and `sub_message`. Pure.
 pub fn classify_gateway(code: &str, message: &str, sub_message: Option<&str>) -> (ErrorKind, Option<Duration>) {
     let text = format!("{message} {}", sub_message.unwrap_or(""));
-    let ban = parse_ban_seconds(&text).map(|s| Duration::from_secs(s + 1));
+    let ban = parse_ban_seconds(&text).map(|s| Duration::from_secs(s.saturating_add(1)));
     let kind = match code.trim() {
         "7" => ErrorKind::Throttled,
         "10" | "15" | "20" => ErrorKind::Transient,
@@ -304,11 +304,15 @@ pub fn classify_gateway(code: &str, message: &str, sub_message: Option<&str>) ->
     (kind, if kind == ErrorKind::Throttled { ban } else { None })
 }
 
-/// Reads N from "This ban will last for N more seconds".
+/// Reads N from "This ban will last for N more seconds"; a number too large for a `u64`
+/// saturates (the wait is clamped by the retry policy, never trusted as is).
 fn parse_ban_seconds(text: &str) -> Option<u64> {
     let rest = &text[text.find("will last for ")? + "will last for ".len()..];
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
+    if digits.is_empty() {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 /// The first `max` characters of a body, for error messages.
@@ -369,6 +373,16 @@ mod tests {
         );
         assert_eq!(classify_gateway("41", "Invalid arguments", Some("x")).0, InvalidRequest);
         assert_eq!(classify_gateway("isv.weird", "?", None).0, Unknown);
+    }
+
+    #[test]
+    fn huge_ban_seconds_saturate_instead_of_overflowing() {
+        for n in ["18446744073709551615", "99999999999999999999999999"] {
+            let sub = format!("This ban will last for {n} more seconds");
+            let (kind, after) = classify_gateway("7", "App Call Limited", Some(&sub));
+            assert_eq!(kind, ErrorKind::Throttled);
+            assert_eq!(after, Some(Duration::from_secs(u64::MAX)), "{n}");
+        }
     }
 
     #[test]
