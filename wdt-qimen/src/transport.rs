@@ -431,20 +431,7 @@ pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequ
         serde_path_to_error::deserialize(de)
             .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
     };
-    let total_count =
-        match parsed.total_count {
-            None => None,
-            Some(raw) => {
-                let text = raw_to_string(raw);
-                if text == "null" || text.is_empty() {
-                    None
-                } else {
-                    Some(text.parse::<u64>().map_err(|_| {
-                        shape_error(method, body, "data.total_count", &format!("{text:?} is not a count"))
-                    })?)
-                }
-            }
-        };
+    let total_count = parsed.total_count.and_then(|raw| count_of(method, raw));
     let raws = parsed.order.unwrap_or_default();
     // A page is told apart from the previous one by its first and last records and its length;
     // hashing every byte would cost more than it tells.
@@ -482,6 +469,29 @@ pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequ
         rejected,
         fingerprint: if raws.is_empty() { 0 } else { hasher.finish() },
     })
+}
+
+/// A `total_count` as a count: digits only, as a JSON number or a string, fitting a `u64`.
+///
+/// Anything else (`-1`, `"3.0"`, `1e3`, `"abc"`, an object, a number past `u64`) is "unknown",
+/// not an error: a page is readable without its count, and the window reader then pages to the
+/// first short page instead of trusting a number it cannot read.
+fn count_of(method: &str, raw: &RawValue) -> Option<u64> {
+    let text = raw_to_string(raw);
+    let text = text.trim();
+    if text.is_empty() || text == "null" {
+        return None;
+    }
+    let count = text
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u64>().ok())
+        .flatten();
+    if count.is_none() {
+        let shown: String = text.chars().take(40).collect();
+        tracing::warn!(method, total_count = %shown, "total_count is not a count; treating it as unknown");
+    }
+    count
 }
 
 /// The `refund_id` (or `rec_id`) of a raw record, if it can be read.
@@ -625,10 +635,41 @@ mod tests {
             decode_page::<Value>("m", "[]", page).unwrap_err().kind(),
             crate::ErrorKind::Decode
         );
-        let shape = r#"{"status":0,"data":{"total_count":"many","order":[]}}"#;
-        let e = decode_page::<Value>("m", shape, page).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Decode);
-        assert!(e.to_string().contains("data.total_count"), "{e}");
+    }
+
+    #[test]
+    fn a_total_count_that_is_not_a_count_is_unknown() {
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 2,
+        };
+        for (total, want) in [
+            (r#""3""#, Some(3)),
+            ("3", Some(3)),
+            (r#"" 7 ""#, Some(7)),
+            ("0", Some(0)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("-1", None),
+            (r#""-1""#, None),
+            (r#""3.0""#, None),
+            ("3.0", None),
+            ("1e3", None),
+            (r#""abc""#, None),
+            (r#""many""#, None),
+            ("null", None),
+            (r#""""#, None),
+            ("true", None),
+            ("[3]", None),
+            (r#"{"n":3}"#, None),
+            ("18446744073709551616", None),
+            ("184467440737095516160000", None),
+        ] {
+            let body = format!(r#"{{"status":0,"data":{{"total_count":{total},"order":[{{"a":1}}]}}}}"#);
+            let p: Page<Value> =
+                decode_page("m", &body, page).unwrap_or_else(|e| panic!("total_count {total}: {e}"));
+            assert_eq!(p.total_count, want, "total_count {total}");
+            assert_eq!(p.items.len(), 1);
+        }
     }
 
     #[test]

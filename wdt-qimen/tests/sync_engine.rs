@@ -362,7 +362,8 @@ async fn a_shutdown_signal_stops_after_the_commit_in_progress() {
 /// as `total_count`, to see what the engine makes of a count it cannot trust.
 struct LyingCount {
     n: usize,
-    total: Option<u64>,
+    /// The `total_count` written, as JSON (any value, garbage included).
+    total: Option<serde_json::Value>,
     modified_ms: i64,
     /// After the first answer, this many refunds leave the front of the window (drift).
     leave_after_first: usize,
@@ -373,7 +374,7 @@ impl LyingCount {
     fn new(n: usize, total: Option<u64>, modified_ms: i64) -> Self {
         Self {
             n,
-            total,
+            total: total.map(serde_json::Value::from),
             modified_ms,
             leave_after_first: 0,
             answers: AtomicUsize::new(0),
@@ -395,8 +396,8 @@ impl wiremock::Respond for LyingCount {
             .map(|i| serde_json::json!({"refund_id": 5000 + i, "modified": self.modified_ms}))
             .collect();
         let mut data = serde_json::json!({ "order": order });
-        if let Some(t) = self.total {
-            data["total_count"] = serde_json::json!(t);
+        if let Some(t) = &self.total {
+            data["total_count"] = t.clone();
         }
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": 0, "data": data}))
     }
@@ -462,4 +463,50 @@ async fn a_count_too_small_by_a_page_loses_nothing_even_when_refunds_leave_meanw
     let stored = stored(engine.sink());
     let missing: Vec<i64> = (5000..5030).filter(|id| !stored.contains_key(id)).collect();
     assert!(missing.is_empty(), "refunds lost: {missing:?}");
+}
+
+#[tokio::test]
+async fn a_total_count_that_is_not_a_count_is_unknown_and_the_window_is_read_to_its_end() {
+    let now = now_beijing();
+    let modified_ms = wdt_qimen::time::from_beijing(now - TimeDelta::hours(2)).timestamp_millis();
+    let huge: serde_json::Value = serde_json::from_str("184467440737095516160000").unwrap();
+    let exponent: serde_json::Value = serde_json::from_str("1e3").unwrap();
+    for total in [
+        serde_json::json!(-1),
+        serde_json::json!("-1"),
+        serde_json::json!("3.0"),
+        exponent,
+        serde_json::json!("abc"),
+        serde_json::Value::Null,
+        huge,
+        // A count that fits but is absurd: read as a count, and found out by the window reader.
+        serde_json::json!(u64::MAX),
+        serde_json::json!({"n": 53}),
+    ] {
+        let server = wiremock::MockServer::start().await;
+        let responder = LyingCount {
+            total: Some(total.clone()),
+            ..LyingCount::new(53, None, modified_ms)
+        };
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(responder)
+            .mount(&server)
+            .await;
+        let wdt = wdt_qimen::WdtCredentials::new("sid", "key", "secret:salt").unwrap();
+        let client = Client::builder(Route::Native {
+            url: format!("{}/openapi", server.uri()),
+            wdt,
+        })
+        .rate_limit(RateLimitConfig::unlimited())
+        .build()
+        .unwrap();
+        let engine = SyncEngine::new(client, MemSink::default(), cfg(now - TimeDelta::hours(3), 20));
+        let report = engine
+            .run()
+            .await
+            .unwrap_or_else(|e| panic!("total_count {total}: {e}"));
+        assert_eq!(stored(engine.sink()).len(), 53, "total_count {total}");
+        // Without a count the window is paged forward to its short third page, then read back.
+        assert!(report.pages >= 3, "total_count {total}: {report:?}");
+    }
 }
