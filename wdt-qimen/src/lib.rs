@@ -19,10 +19,12 @@ pub mod api;
 pub mod client;
 pub mod credentials;
 pub mod error;
+mod excerpt;
 pub mod limit;
 pub mod model;
 pub mod pager;
 pub mod retry;
+mod scan;
 pub mod sign;
 #[cfg(feature = "simulator")]
 pub mod simulator;

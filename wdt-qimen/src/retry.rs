@@ -33,6 +33,12 @@ pub struct RetryConfig {
     pub throttle_cap: Duration,
     /// Retries allowed for a rejected timestamp (native status 7, gateway code 31); default 1.
     pub timestamp_retries: u32,
+    /// Reads again of an answer that looks damaged (default 2): a page with records that are not
+    /// valid JSON or not UTF-8 (after the last read they become dead letters), a body over the
+    /// size limit, a page with more records than asked for (after the last read, an error). A
+    /// gateway's passing corruption is gone on the next read; a record stored broken stays
+    /// broken, and every read of it costs quota, hence a budget of its own.
+    pub damaged_retries: u32,
 }
 
 impl Default for RetryConfig {
@@ -45,6 +51,7 @@ impl Default for RetryConfig {
             throttle_min_wait: Duration::from_secs(30),
             throttle_cap: Duration::from_secs(300),
             timestamp_retries: 1,
+            damaged_retries: 2,
         }
     }
 }
@@ -77,6 +84,12 @@ impl RetryConfig {
         self
     }
 
+    /// Sets how many times an answer that looks damaged is read again.
+    pub fn with_damaged_retries(mut self, n: u32) -> Self {
+        self.damaged_retries = n;
+        self
+    }
+
     /// Sets the shortest and the longest wait after a throttle answer.
     pub fn with_throttle_wait(mut self, min: Duration, cap: Duration) -> Self {
         self.throttle_min_wait = min;
@@ -94,6 +107,8 @@ pub struct RetryState {
     pub elapsed: Duration,
     /// Retries already made because of a rejected timestamp.
     pub timestamp_retries: u32,
+    /// Reads again already made because an answer looked damaged.
+    pub damaged_retries: u32,
 }
 
 /// What to do after a failure.
@@ -149,6 +164,19 @@ pub fn decide(cfg: &RetryConfig, state: RetryState, err: &Error, jitter: f64) ->
         }
         _ => full_jitter(cfg.base, cfg.cap, state.attempts, jitter),
     };
+    if state.elapsed.saturating_add(wait) > cfg.max_elapsed {
+        return Decision::GiveUp;
+    }
+    Decision::RetryAfter(wait)
+}
+
+/// Decides whether to read a damaged answer again (see [`RetryConfig::damaged_retries`]).
+/// Pure, like [`decide`]: the wait is the transient backoff, within the attempt and time budgets.
+pub fn decide_damaged(cfg: &RetryConfig, state: RetryState, jitter: f64) -> Decision {
+    if state.damaged_retries >= cfg.damaged_retries || state.attempts >= cfg.max_attempts {
+        return Decision::GiveUp;
+    }
+    let wait = full_jitter(cfg.base, cfg.cap, state.attempts, jitter);
     if state.elapsed.saturating_add(wait) > cfg.max_elapsed {
         return Decision::GiveUp;
     }
@@ -237,7 +265,7 @@ mod tests {
         let s = RetryState {
             attempts: 1,
             elapsed: Duration::from_millis(9_800),
-            timestamp_retries: 0,
+            ..RetryState::default()
         };
         assert_eq!(decide(&cfg, s, &e, 1.0), Decision::GiveUp);
         assert_eq!(
@@ -310,6 +338,30 @@ mod tests {
             panic!()
         };
         assert!(w <= cfg.throttle_cap && w >= cfg.throttle_cap - Duration::from_secs(1), "{w:?}");
+    }
+
+    #[test]
+    fn damaged_answers_are_read_again_within_their_own_budget() {
+        let cfg = RetryConfig::default();
+        let at = |attempts, damaged_retries| RetryState {
+            attempts,
+            damaged_retries,
+            ..RetryState::default()
+        };
+        assert_eq!(
+            decide_damaged(&cfg, at(1, 0), 1.0),
+            Decision::RetryAfter(cfg.base)
+        );
+        assert!(matches!(decide_damaged(&cfg, at(2, 1), 0.5), Decision::RetryAfter(_)));
+        assert_eq!(decide_damaged(&cfg, at(3, 2), 0.5), Decision::GiveUp);
+        assert_eq!(
+            decide_damaged(&cfg.clone().with_damaged_retries(0), at(1, 0), 0.5),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            decide_damaged(&cfg.clone().with_max_attempts(1), at(1, 0), 0.5),
+            Decision::GiveUp
+        );
     }
 
     #[test]

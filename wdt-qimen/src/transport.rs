@@ -25,7 +25,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::credentials::{QimenCredentials, Route, WdtCredentials};
-use crate::error::{classify_gateway, classify_wdt_status, excerpt, Error};
+use crate::error::{classify_gateway, classify_wdt_status, Error};
+use crate::excerpt::{body_summary, without_values};
 use crate::pager::Page;
 use crate::sign::{native_sign, qimen_wdt_sign, top_sign};
 use crate::sync::DeadLetter;
@@ -301,7 +302,7 @@ struct PageData<'a> {
     #[serde(default, borrow)]
     total_count: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    order: Option<Vec<&'a RawValue>>,
+    order: Option<&'a RawValue>,
 }
 
 fn raw_to_string(raw: &RawValue) -> String {
@@ -312,26 +313,52 @@ fn raw_to_string(raw: &RawValue) -> String {
         .to_owned()
 }
 
-fn decode_error(method: &str, body: &str, path: String, err: &serde_json::Error) -> Error {
-    let trimmed = body.trim_start();
-    let truncated = err.is_eof() || !(trimmed.starts_with('{') || trimmed.starts_with('['));
+fn decode_error(method: &str, body: &[u8], path: String, err: &serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let start = crate::scan::skip_blank(body, 0);
+    let json_like = matches!(body.get(start), Some(b'{' | b'['));
     Error::Decode {
         method: method.to_owned(),
         path,
-        message: err.to_string(),
-        excerpt: excerpt(body, 200),
-        truncated,
+        message: without_values(&err.to_string()),
+        excerpt: body_summary(body),
+        truncated: !json_like || matches!(err.classify(), Category::Syntax | Category::Eof),
     }
 }
 
-fn shape_error(method: &str, body: &str, path: &str, message: &str) -> Error {
+fn shape_error(method: &str, body: &[u8], path: &str, message: &str) -> Error {
     Error::Decode {
         method: method.to_owned(),
         path: path.to_owned(),
         message: message.to_owned(),
-        excerpt: excerpt(body, 200),
+        excerpt: body_summary(body),
         truncated: false,
     }
+}
+
+/// A body that is not UTF-8 where it should be: a damaged answer, worth asking again.
+fn not_utf8_error(method: &str, body: &[u8], err: std::str::Utf8Error, where_: &str) -> Error {
+    let at = err.valid_up_to();
+    let message = if err.error_len().is_none() {
+        format!("the answer is cut off inside a character, after {at} bytes")
+    } else {
+        format!(
+            "the answer is not UTF-8{where_}: byte 0x{:02X} at offset {at}",
+            body.get(at).copied().unwrap_or_default()
+        )
+    };
+    Error::Decode {
+        method: method.to_owned(),
+        path: ".".into(),
+        message,
+        excerpt: body_summary(body),
+        truncated: true,
+    }
+}
+
+/// Whether `e` says the body is damaged JSON (cut off, broken syntax, not UTF-8, not JSON).
+fn is_damaged_json(e: &Error) -> bool {
+    matches!(e, Error::Decode { truncated: true, .. })
 }
 
 /// Finds the inner object of an answer: Qimen wraps it in `response` (or `…_response`).
@@ -346,13 +373,13 @@ fn unwrap_envelope<'a>(method: &str, body: &'a str) -> Result<(&'a str, &'a str)
             method: method.to_owned(),
             path: ".".into(),
             message: "the body is not a JSON object".into(),
-            excerpt: excerpt(body, 200),
+            excerpt: body_summary(body.as_bytes()),
             truncated: not_json,
         });
     }
     // Only the keys matter here; values stay raw.
     let keys: std::collections::BTreeMap<&'a str, &'a RawValue> =
-        serde_json::from_str(body).map_err(|e| decode_error(method, body, ".".into(), &e))?;
+        serde_json::from_str(body).map_err(|e| decode_error(method, body.as_bytes(), ".".into(), &e))?;
     let wrapped = keys
         .iter()
         .find(|(k, _)| **k == "response")
@@ -373,8 +400,9 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
     };
     let inner: Inner<'a> = {
         let de = &mut serde_json::Deserializer::from_str(inner_text);
-        serde_path_to_error::deserialize(de)
-            .map_err(|e| decode_error(method, body, format!("{prefix}{}", e.path()), e.inner()))?
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            decode_error(method, body.as_bytes(), format!("{prefix}{}", e.path()), e.inner())
+        })?
     };
     let failed_gateway = inner.flag.as_deref() == Some("failure") || (inner.status.is_none() && inner.code.is_some());
     if failed_gateway {
@@ -398,9 +426,9 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
             text.parse::<i64>().map_err(|_| {
                 shape_error(
                     method,
-                    body,
+                    body.as_bytes(),
                     &format!("{prefix}status"),
-                    &format!("status {text:?} is not an integer"),
+                    "status is not an integer",
                 )
             })?
         }
@@ -419,12 +447,30 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
     Ok(inner.data)
 }
 
-/// Decodes the body of a 200 answer to a paged call into a [`Page`]. Records that fail to decode
-/// are kept, raw, in [`Page::rejected`] with the failing field's path, so nothing is lost.
-pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequest) -> Result<Page<T>, Error> {
-    let data = open_envelope(method, body)?;
+/// One element of `data.order`, as received.
+enum RawRecord<'a> {
+    /// Valid JSON text.
+    Parsed(&'a str),
+    /// Bytes that are not valid JSON or not UTF-8, with the reason.
+    Damaged { bytes: &'a [u8], reason: String },
+}
+
+impl RawRecord<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Parsed(text) => text.as_bytes(),
+            Self::Damaged { bytes, .. } => bytes,
+        }
+    }
+}
+
+/// The count and the records of a page whose body is valid JSON; `None` for a page without
+/// `data`.
+fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<(Option<u64>, Vec<&'a RawValue>)>, Error> {
+    let body = text.as_bytes();
+    let data = open_envelope(method, text)?;
     let Some(data) = data.filter(|d| d.get().trim() != "null") else {
-        return Ok(Page::empty(page.page_no, page.page_size));
+        return Ok(None);
     };
     let parsed: PageData<'_> = {
         let de = &mut serde_json::Deserializer::from_str(data.get());
@@ -432,31 +478,155 @@ pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequ
             .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
     };
     let total_count = parsed.total_count.and_then(|raw| count_of(method, raw));
-    let raws = parsed.order.unwrap_or_default();
+    let records = match parsed.order.map(|o| o.get().trim()) {
+        // `{}` and `""` are how some PHP back ends spell an empty list.
+        None | Some("null" | "{}" | "\"\"") => Vec::new(),
+        Some(list) if list.starts_with('[') => {
+            serde_json::from_str(list).map_err(|e| decode_error(method, body, "data.order".into(), &e))?
+        }
+        Some(_) => {
+            return Err(shape_error(
+                method,
+                body,
+                "data.order",
+                "expected a list of records",
+            ))
+        }
+    };
+    Ok(Some((total_count, records)))
+}
+
+/// Reads a page whose body is not valid JSON (or not UTF-8) as a whole: its `order` array is
+/// split into records with a tolerant scanner, the rest (the envelope, with an empty `order`)
+/// must then be valid. `None` when that is not possible (the damage is outside the records, or
+/// the body is cut off), so the page fails as a whole.
+fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<(Option<u64>, Vec<RawRecord<'a>>), Error>> {
+    let order = crate::scan::order_array(body)?;
+    let (elements, _) = crate::scan::elements(body, order.start)?;
+    let mut skeleton = Vec::with_capacity(body.len() - order.len() + 2);
+    skeleton.extend_from_slice(&body[..order.start]);
+    skeleton.extend_from_slice(b"[]");
+    skeleton.extend_from_slice(&body[order.end..]);
+    let text = std::str::from_utf8(&skeleton).ok()?;
+    let total_count = match parse_page(method, text) {
+        Ok(parsed) => parsed.and_then(|(total, _)| total),
+        Err(e) if is_damaged_json(&e) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    let records = elements
+        .into_iter()
+        .map(|range| {
+            let bytes = &body[range];
+            match std::str::from_utf8(bytes) {
+                Err(e) => RawRecord::Damaged {
+                    bytes,
+                    reason: format!(
+                        "not UTF-8: byte 0x{:02X} at offset {} of the record (kept with such bytes written \\xNN)",
+                        bytes[e.valid_up_to()],
+                        e.valid_up_to()
+                    ),
+                },
+                Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Ok(_) => RawRecord::Parsed(text),
+                    Err(e) => RawRecord::Damaged {
+                        bytes,
+                        reason: format!("not valid JSON: {}", without_values(&e.to_string())),
+                    },
+                },
+            }
+        })
+        .collect();
+    Some(Ok((total_count, records)))
+}
+
+/// Decodes the body of a 200 answer to a paged call into a [`Page`].
+///
+/// Records that fail to decode are kept, raw, in [`Page::rejected`] with the failing field's
+/// path, so nothing is lost. A record that is not even valid JSON, or not UTF-8, does not fail
+/// the page: the `order` array is split into records by a tolerant scanner, and such a record
+/// is rejected too, its text kept as received (bytes that are not UTF-8 written `\xNN`) and
+/// counted in [`Page::damaged`]. The page fails as a whole only when the damage is outside the
+/// records or the body is cut off (a [`ErrorKind::Transient`](crate::ErrorKind::Transient)
+/// error), or when it holds more records than `page.page_size` ([`Error::OversizePage`]).
+pub fn decode_page<T: DeserializeOwned>(
+    method: &str,
+    body: impl AsRef<[u8]>,
+    page: PageRequest,
+) -> Result<Page<T>, Error> {
+    let body = body.as_ref();
+    let whole = match std::str::from_utf8(body) {
+        Ok(text) => match parse_page(method, text) {
+            Ok(None) => return Ok(Page::empty(page.page_no, page.page_size)),
+            Ok(Some((total, raws))) => {
+                let records = raws.into_iter().map(|r| RawRecord::Parsed(r.get())).collect();
+                return build_page(method, page, total, records);
+            }
+            Err(e) if is_damaged_json(&e) => e,
+            Err(e) => return Err(e),
+        },
+        Err(e) => not_utf8_error(method, body, e, " outside its records"),
+    };
+    match recover_page(method, body) {
+        Some(Ok((total, records))) => build_page(method, page, total, records),
+        Some(Err(e)) => Err(e),
+        None => Err(whole),
+    }
+}
+
+/// Decodes the records of a page and checks its length.
+fn build_page<T: DeserializeOwned>(
+    method: &str,
+    page: PageRequest,
+    total_count: Option<u64>,
+    records: Vec<RawRecord<'_>>,
+) -> Result<Page<T>, Error> {
+    if records.len() > page.page_size as usize {
+        return Err(Error::OversizePage {
+            method: method.to_owned(),
+            page_no: page.page_no,
+            page_size: page.page_size,
+            records: records.len(),
+        });
+    }
     // A page is told apart from the previous one by its first and last records and its length;
     // hashing every byte would cost more than it tells.
     let mut hasher = DefaultHasher::new();
-    raws.len().hash(&mut hasher);
-    if let (Some(first), Some(last)) = (raws.first(), raws.last()) {
-        first.get().hash(&mut hasher);
-        last.get().hash(&mut hasher);
+    records.len().hash(&mut hasher);
+    if let (Some(first), Some(last)) = (records.first(), records.last()) {
+        first.bytes().hash(&mut hasher);
+        last.bytes().hash(&mut hasher);
     }
-    let mut items = Vec::with_capacity(raws.len());
+    let mut items = Vec::with_capacity(records.len());
     let mut rejected = Vec::new();
-    for (i, raw) in raws.iter().enumerate() {
-        // The fast path decodes directly; only a failure is decoded again to name its path.
-        match serde_json::from_str::<T>(raw.get()) {
-            Ok(item) => items.push(item),
-            Err(plain) => {
-                let de = &mut serde_json::Deserializer::from_str(raw.get());
-                let reason = match serde_path_to_error::deserialize::<_, T>(de) {
-                    Err(e) => format!("data.order[{i}].{}: {}", e.path(), e.inner()),
-                    Ok(_) => format!("data.order[{i}]: {plain}"),
-                };
+    let mut damaged = 0;
+    for (i, record) in records.iter().enumerate() {
+        match record {
+            // The fast path decodes directly; only a failure is decoded again to name its path.
+            RawRecord::Parsed(text) => match serde_json::from_str::<T>(text) {
+                Ok(item) => items.push(item),
+                Err(plain) => {
+                    let de = &mut serde_json::Deserializer::from_str(text);
+                    let reason = match serde_path_to_error::deserialize::<_, T>(de) {
+                        Err(e) => format!(
+                            "data.order[{i}].{}: {}",
+                            e.path(),
+                            without_values(&e.inner().to_string())
+                        ),
+                        Ok(_) => format!("data.order[{i}]: {}", without_values(&plain.to_string())),
+                    };
+                    rejected.push(DeadLetter {
+                        key: crate::scan::record_key(text.as_bytes()),
+                        raw_json: (*text).to_owned(),
+                        reason,
+                    });
+                }
+            },
+            RawRecord::Damaged { bytes, reason } => {
+                damaged += 1;
                 rejected.push(DeadLetter {
-                    key: record_key(raw.get()),
-                    raw_json: raw.get().to_owned(),
-                    reason,
+                    key: crate::scan::record_key(bytes),
+                    raw_json: crate::scan::escaped_text(bytes),
+                    reason: format!("data.order[{i}]: {reason}"),
                 });
             }
         }
@@ -467,7 +637,8 @@ pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequ
         total_count,
         items,
         rejected,
-        fingerprint: if raws.is_empty() { 0 } else { hasher.finish() },
+        fingerprint: if records.is_empty() { 0 } else { hasher.finish() },
+        damaged,
     })
 }
 
@@ -494,24 +665,15 @@ fn count_of(method: &str, raw: &RawValue) -> Option<u64> {
     count
 }
 
-/// The `refund_id` (or `rec_id`) of a raw record, if it can be read.
-fn record_key(raw: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(raw).ok()?;
-    let id = v.get("refund_id").or_else(|| v.get("rec_id"))?;
-    match id {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Decodes the body of a 200 answer to an unpaged call into `T` (its `data`).
-pub fn decode_data<T: DeserializeOwned>(method: &str, body: &str) -> Result<T, Error> {
-    let data = open_envelope(method, body)?;
-    let text = data.map(|d| d.get()).unwrap_or("null");
-    let de = &mut serde_json::Deserializer::from_str(text);
+pub fn decode_data<T: DeserializeOwned>(method: &str, body: impl AsRef<[u8]>) -> Result<T, Error> {
+    let bytes = body.as_ref();
+    let text = std::str::from_utf8(bytes).map_err(|e| not_utf8_error(method, bytes, e, ""))?;
+    let data = open_envelope(method, text)?;
+    let data_text = data.map(|d| d.get()).unwrap_or("null");
+    let de = &mut serde_json::Deserializer::from_str(data_text);
     serde_path_to_error::deserialize(de)
-        .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))
+        .map_err(|e| decode_error(method, bytes, format!("data.{}", e.path()), e.inner()))
 }
 
 #[cfg(test)]
