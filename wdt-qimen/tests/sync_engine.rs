@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{NaiveDateTime, TimeDelta};
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::retry::RetryConfig;
-use wdt_qimen::simulator::Simulator;
+use wdt_qimen::simulator::{Damage, Simulator};
 use wdt_qimen::sync::{
     Batch, Checkpoint, CommitReport, PagingOrder, Sink, StreamId, SyncConfig, SyncEngine, SyncError,
 };
@@ -509,4 +509,52 @@ async fn a_total_count_that_is_not_a_count_is_unknown_and_the_window_is_read_to_
         // Without a count the window is paged forward to its short third page, then read back.
         assert!(report.pages >= 3, "total_count {total}: {report:?}");
     }
+}
+
+#[tokio::test]
+async fn records_stored_broken_become_dead_letters_and_the_window_still_completes() {
+    let now = now_beijing();
+    for qimen in [true, false] {
+        let sim = recent_data(21, 120, TimeDelta::days(1)).start().await;
+        let truth = truth(&sim);
+        let ids: Vec<i64> = truth.keys().copied().collect();
+        let (not_utf8, not_json) = (ids[10], ids[70]);
+        sim.damage_refund(not_utf8 as u64, Damage::InvalidUtf8, None);
+        sim.damage_refund(not_json as u64, Damage::BrokenJson, None);
+        let engine = SyncEngine::new(client(&sim, qimen), MemSink::default(), cfg(now - TimeDelta::days(2), 20));
+        let report = engine.run().await.unwrap_or_else(|e| panic!("qimen={qimen}: {e}"));
+        let mut want = truth.clone();
+        want.remove(&not_utf8);
+        want.remove(&not_json);
+        assert_equal(&want, &stored(engine.sink()), &format!("qimen={qimen}"));
+        // Each broken record is dead-lettered once, kept as received (bytes escaped).
+        let dead = engine.sink().dead.lock().unwrap().clone();
+        assert_eq!(dead.len(), 2, "qimen={qimen}: {dead:?}");
+        assert!(dead.iter().any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_utf8},"#))
+            && d.contains(r#""refund_no":"\xE5\xBC\xFF"#)));
+        assert!(dead
+            .iter()
+            .any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_json},"#)) && d.contains(r#""refund_no":""TK"#)));
+        // A dead letter counts as read: the window's count check is met, nothing is re-read, and
+        // the checkpoint moves past the window.
+        assert_eq!(report.rereads, 0, "qimen={qimen}: {report:?}");
+        assert!(engine.sink().checkpoint.lock().unwrap().is_some());
+        assert!(report.retries > 0, "the damaged pages were read again: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn records_damaged_in_passing_are_read_again_and_stored() {
+    let now = now_beijing();
+    let sim = recent_data(22, 120, TimeDelta::days(1)).start().await;
+    let truth = truth(&sim);
+    let ids: Vec<i64> = truth.keys().copied().collect();
+    sim.damage_refund(ids[5] as u64, Damage::InvalidUtf8, Some(1));
+    sim.damage_refund(ids[90] as u64, Damage::BrokenJson, Some(2));
+    let engine = SyncEngine::new(client(&sim, true), MemSink::default(), cfg(now - TimeDelta::days(2), 20));
+    let report = engine.run().await.unwrap();
+    assert_equal(&truth, &stored(engine.sink()), "after sync");
+    assert!(engine.sink().dead.lock().unwrap().is_empty());
+    assert_eq!(sim.stats().damaged_records, 3);
+    assert!(report.retries >= 3, "{report:?}");
 }
