@@ -83,7 +83,7 @@ fn shape(b: &[u8], start: usize, depth: usize) -> String {
                     format!("\"{}\": {shown}", truncated(&escaped_text(key), 40))
                 })
                 .collect();
-            if !complete && found.last().is_none_or(|m| m.whole) {
+            if !complete && found.last().map_or(true, |m| m.whole) {
                 parts.push(format!("… cut or broken after byte {}", cut_at(b, &found, start)));
             }
             format!("{{{}}}", parts.join(", "))
@@ -124,7 +124,10 @@ fn text_summary(body: &[u8]) -> String {
     }
     let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let first_line = &first_line[..first_line.len().min(80)];
-    if first_line.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r') {
+    if first_line
+        .iter()
+        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
+    {
         format!("text starting {:?}", String::from_utf8_lossy(first_line).trim())
     } else {
         "text that is not JSON".to_owned()
@@ -158,12 +161,7 @@ pub(crate) fn without_values(message: &str) -> String {
         if let Some(at) = message.find(prefix) {
             let rest = &message[at + prefix.len()..];
             if let Some(end) = rest.rfind(", expected ") {
-                return format!(
-                    "{}{prefix}{}{}",
-                    &message[..at],
-                    kind_of(&rest[..end]),
-                    &rest[end..]
-                );
+                return format!("{}{prefix}{}{}", &message[..at], kind_of(&rest[..end]), &rest[end..]);
             }
         }
     }
@@ -204,7 +202,9 @@ mod tests {
         let s = body_summary(cut.as_bytes());
         assert_private(&s);
         assert!(
-            s.starts_with(r#"{"status": 0, "message": "ok", "data": {"total_count": "2", "order": [… cut or broken]}}"#),
+            s.starts_with(
+                r#"{"status": 0, "message": "ok", "data": {"total_count": "2", "order": [… cut or broken]}}"#
+            ),
             "{s}"
         );
         let s = body_summary(br#"{"status":0,"message":"cut her"#);
@@ -217,7 +217,10 @@ mod tests {
     fn gateway_failures_show_their_codes() {
         let body = r#"{"response":{"flag":"failure","code":7,"message":"App Call Limited","sub_message":"This ban will last for 3 more seconds","request_id":"abc"}}"#;
         let s = body_summary(body.as_bytes());
-        assert!(s.contains(r#""code": 7"#) && s.contains("This ban will last for 3"), "{s}");
+        assert!(
+            s.contains(r#""code": 7"#) && s.contains("This ban will last for 3"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -337,7 +337,10 @@ mod tests {
         let Decision::RetryAfter(w) = decide(&cfg, st(1), &near, 0.99) else {
             panic!()
         };
-        assert!(w <= cfg.throttle_cap && w >= cfg.throttle_cap - Duration::from_secs(1), "{w:?}");
+        assert!(
+            w <= cfg.throttle_cap && w >= cfg.throttle_cap - Duration::from_secs(1),
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -348,10 +351,7 @@ mod tests {
             damaged_retries,
             ..RetryState::default()
         };
-        assert_eq!(
-            decide_damaged(&cfg, at(1, 0), 1.0),
-            Decision::RetryAfter(cfg.base)
-        );
+        assert_eq!(decide_damaged(&cfg, at(1, 0), 1.0), Decision::RetryAfter(cfg.base));
         assert!(matches!(decide_damaged(&cfg, at(2, 1), 0.5), Decision::RetryAfter(_)));
         assert_eq!(decide_damaged(&cfg, at(3, 2), 0.5), Decision::GiveUp);
         assert_eq!(

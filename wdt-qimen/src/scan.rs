@@ -172,7 +172,7 @@ pub(crate) fn elements(b: &[u8], start: usize) -> Option<(Vec<Range<usize>>, usi
 }
 
 /// The value of the first member whose key satisfies `wanted`.
-pub(crate) fn member<'b>(b: &'b [u8], start: usize, wanted: impl Fn(&[u8]) -> bool) -> Option<Range<usize>> {
+pub(crate) fn member(b: &[u8], start: usize, wanted: impl Fn(&[u8]) -> bool) -> Option<Range<usize>> {
     let (found, _) = members(b, start);
     found
         .into_iter()
@@ -299,7 +299,10 @@ mod tests {
     fn record_keys_are_read_from_broken_records() {
         assert_eq!(record_key(br#"{"refund_id":77,"x":}"#).as_deref(), Some("77"));
         assert_eq!(record_key(br#"{"refund_id":"78","name":"a"b"}"#).as_deref(), Some("78"));
-        assert_eq!(record_key(br#"{"detail":{"refund_id":1},"rec_id":5}"#).as_deref(), Some("5"));
+        assert_eq!(
+            record_key(br#"{"detail":{"refund_id":1},"rec_id":5}"#).as_deref(),
+            Some("5")
+        );
         assert_eq!(record_key(br#"{"x":}"#), None);
         assert_eq!(record_key(br#"{"refund_id":"7"#), None);
         assert_eq!(record_key(br#"{"refund_id":"a1"}"#).as_deref(), Some("a1"));

@@ -302,7 +302,52 @@ struct PageData<'a> {
     #[serde(default, borrow)]
     total_count: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    order: Option<&'a RawValue>,
+    order: Records<'a>,
+}
+
+/// The raw records of `data.order`: a list, or `null`, `""` or `{}` for none (how some PHP back
+/// ends spell an empty list).
+#[derive(Default)]
+struct Records<'a>(Vec<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Records<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, SeqAccess, Unexpected, Visitor};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Records<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of records")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Records::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Records::default())
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                if s.trim().is_empty() {
+                    Ok(Records::default())
+                } else {
+                    Err(E::invalid_type(Unexpected::Str(s), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                    out.push(raw);
+                }
+                Ok(Records(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                match map.next_key::<de::IgnoredAny>()? {
+                    None => Ok(Records::default()),
+                    Some(_) => Err(de::Error::invalid_type(Unexpected::Map, &self)),
+                }
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 fn raw_to_string(raw: &RawValue) -> String {
@@ -400,9 +445,8 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
     };
     let inner: Inner<'a> = {
         let de = &mut serde_json::Deserializer::from_str(inner_text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            decode_error(method, body.as_bytes(), format!("{prefix}{}", e.path()), e.inner())
-        })?
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| decode_error(method, body.as_bytes(), format!("{prefix}{}", e.path()), e.inner()))?
     };
     let failed_gateway = inner.flag.as_deref() == Some("failure") || (inner.status.is_none() && inner.code.is_some());
     if failed_gateway {
@@ -464,9 +508,15 @@ impl RawRecord<'_> {
     }
 }
 
+/// What a page holds before its records are decoded.
+struct PageParts<R> {
+    total_count: Option<u64>,
+    records: Vec<R>,
+}
+
 /// The count and the records of a page whose body is valid JSON; `None` for a page without
 /// `data`.
-fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<(Option<u64>, Vec<&'a RawValue>)>, Error> {
+fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<PageParts<&'a RawValue>>, Error> {
     let body = text.as_bytes();
     let data = open_envelope(method, text)?;
     let Some(data) = data.filter(|d| d.get().trim() != "null") else {
@@ -477,30 +527,17 @@ fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<(Option<u64>, Ve
         serde_path_to_error::deserialize(de)
             .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
     };
-    let total_count = parsed.total_count.and_then(|raw| count_of(method, raw));
-    let records = match parsed.order.map(|o| o.get().trim()) {
-        // `{}` and `""` are how some PHP back ends spell an empty list.
-        None | Some("null" | "{}" | "\"\"") => Vec::new(),
-        Some(list) if list.starts_with('[') => {
-            serde_json::from_str(list).map_err(|e| decode_error(method, body, "data.order".into(), &e))?
-        }
-        Some(_) => {
-            return Err(shape_error(
-                method,
-                body,
-                "data.order",
-                "expected a list of records",
-            ))
-        }
-    };
-    Ok(Some((total_count, records)))
+    Ok(Some(PageParts {
+        total_count: parsed.total_count.and_then(|raw| count_of(method, raw)),
+        records: parsed.order.0,
+    }))
 }
 
 /// Reads a page whose body is not valid JSON (or not UTF-8) as a whole: its `order` array is
 /// split into records with a tolerant scanner, the rest (the envelope, with an empty `order`)
 /// must then be valid. `None` when that is not possible (the damage is outside the records, or
 /// the body is cut off), so the page fails as a whole.
-fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<(Option<u64>, Vec<RawRecord<'a>>), Error>> {
+fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<PageParts<RawRecord<'a>>, Error>> {
     let order = crate::scan::order_array(body)?;
     let (elements, _) = crate::scan::elements(body, order.start)?;
     let mut skeleton = Vec::with_capacity(body.len() - order.len() + 2);
@@ -509,7 +546,7 @@ fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<(Option<u64>,
     skeleton.extend_from_slice(&body[order.end..]);
     let text = std::str::from_utf8(&skeleton).ok()?;
     let total_count = match parse_page(method, text) {
-        Ok(parsed) => parsed.and_then(|(total, _)| total),
+        Ok(parsed) => parsed.and_then(|p| p.total_count),
         Err(e) if is_damaged_json(&e) => return None,
         Err(e) => return Some(Err(e)),
     };
@@ -536,7 +573,7 @@ fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<(Option<u64>,
             }
         })
         .collect();
-    Some(Ok((total_count, records)))
+    Some(Ok(PageParts { total_count, records }))
 }
 
 /// Decodes the body of a 200 answer to a paged call into a [`Page`].
@@ -557,9 +594,16 @@ pub fn decode_page<T: DeserializeOwned>(
     let whole = match std::str::from_utf8(body) {
         Ok(text) => match parse_page(method, text) {
             Ok(None) => return Ok(Page::empty(page.page_no, page.page_size)),
-            Ok(Some((total, raws))) => {
-                let records = raws.into_iter().map(|r| RawRecord::Parsed(r.get())).collect();
-                return build_page(method, page, total, records);
+            Ok(Some(parts)) => {
+                let records = parts.records.into_iter().map(|r| RawRecord::Parsed(r.get())).collect();
+                return build_page(
+                    method,
+                    page,
+                    PageParts {
+                        total_count: parts.total_count,
+                        records,
+                    },
+                );
             }
             Err(e) if is_damaged_json(&e) => e,
             Err(e) => return Err(e),
@@ -567,7 +611,7 @@ pub fn decode_page<T: DeserializeOwned>(
         Err(e) => not_utf8_error(method, body, e, " outside its records"),
     };
     match recover_page(method, body) {
-        Some(Ok((total, records))) => build_page(method, page, total, records),
+        Some(Ok(parts)) => build_page(method, page, parts),
         Some(Err(e)) => Err(e),
         None => Err(whole),
     }
@@ -577,9 +621,9 @@ pub fn decode_page<T: DeserializeOwned>(
 fn build_page<T: DeserializeOwned>(
     method: &str,
     page: PageRequest,
-    total_count: Option<u64>,
-    records: Vec<RawRecord<'_>>,
+    parts: PageParts<RawRecord<'_>>,
 ) -> Result<Page<T>, Error> {
+    let PageParts { total_count, records } = parts;
     if records.len() > page.page_size as usize {
         return Err(Error::OversizePage {
             method: method.to_owned(),
@@ -800,6 +844,72 @@ mod tests {
     }
 
     #[test]
+    fn order_may_be_spelled_empty_but_not_as_something_else() {
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 2,
+        };
+        for order in ["[]", "null", r#""""#, "{}"] {
+            let body = format!(r#"{{"status":0,"data":{{"total_count":0,"order":{order}}}}}"#);
+            let p: Page<Value> = decode_page("m", &body, page).unwrap_or_else(|e| panic!("{order}: {e}"));
+            assert!(p.is_empty(), "{order}");
+        }
+        for order in [r#""x""#, "3", r#"{"a":1}"#] {
+            let body = format!(r#"{{"status":0,"data":{{"order":{order}}}}}"#);
+            let e = decode_page::<Value>("m", &body, page).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Decode, "{order}: {e}");
+            assert!(e.to_string().contains("data.order"), "{e}");
+        }
+    }
+
+    #[test]
+    fn damage_inside_records_is_split_out_damage_outside_fails_the_page() {
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 3,
+        };
+        let body =
+            br#"{"status":0,"data":{"total_count":3,"order":[{"refund_id":1},{"refund_id":2,"x":},{"refund_id":3}]}}"#;
+        let p: Page<Value> = decode_page("m", &body[..], page).unwrap();
+        assert_eq!((p.items.len(), p.rejected.len(), p.damaged()), (2, 1, 1));
+        assert_eq!(p.total_count, Some(3));
+        assert_eq!(p.rejected[0].raw_json, r#"{"refund_id":2,"x":}"#);
+        // A trailing comma in the list loses nothing and damages nothing.
+        let body = br#"{"status":0,"data":{"order":[{"refund_id":1},]}}"#;
+        let p: Page<Value> = decode_page("m", &body[..], page).unwrap();
+        assert_eq!((p.items.len(), p.damaged()), (1, 0));
+        // Outside the records: the page fails, as a damaged answer (retried).
+        let mut not_utf8 = br#"{"status":0,"message":""#.to_vec();
+        not_utf8.extend_from_slice(&[0xFF]);
+        not_utf8.extend_from_slice(br#"","data":{"order":[{"refund_id":1}]}}"#);
+        for bad in [
+            &br#"{"status":0,,"data":{"order":[{"refund_id":1}]}}"#[..],
+            br#"{"status":0,"data":{"order":[{"refund_id":1},{"refund_id":2"#,
+            br#"{"status":0,"data":{"order":[{"refund_id":1}]}} trailing"#,
+            &not_utf8,
+        ] {
+            let e = decode_page::<Value>("m", bad, page).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Transient, "{e}");
+        }
+        // An error inside the envelope is still that error.
+        let body = br#"{"status":100,"message":"x","data":{"order":[{"refund_id":1},{"x":}]}}"#;
+        assert!(matches!(
+            decode_page::<Value>("m", &body[..], page).unwrap_err(),
+            Error::Api { status: 100, .. }
+        ));
+        // More records than asked for.
+        let body = br#"{"status":0,"data":{"order":[{"a":1},{"a":2},{"a":3},{"a":4}]}}"#;
+        assert!(matches!(
+            decode_page::<Value>("m", &body[..], page).unwrap_err(),
+            Error::OversizePage {
+                records: 4,
+                page_size: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn a_total_count_that_is_not_a_count_is_unknown() {
         let page = PageRequest {
             page_no: 1,
@@ -827,8 +937,7 @@ mod tests {
             ("184467440737095516160000", None),
         ] {
             let body = format!(r#"{{"status":0,"data":{{"total_count":{total},"order":[{{"a":1}}]}}}}"#);
-            let p: Page<Value> =
-                decode_page("m", &body, page).unwrap_or_else(|e| panic!("total_count {total}: {e}"));
+            let p: Page<Value> = decode_page("m", &body, page).unwrap_or_else(|e| panic!("total_count {total}: {e}"));
             assert_eq!(p.total_count, want, "total_count {total}");
             assert_eq!(p.items.len(), 1);
         }

@@ -224,7 +224,11 @@ async fn bytes_that_are_not_utf8_are_never_replaced() {
         let dead = &page.rejected[0];
         assert_eq!(dead.key.as_deref(), Some("2"));
         // The bytes are kept, escaped; nothing is replaced by U+FFFD.
-        assert!(dead.raw_json.contains(r#""receiver_name":"\xE5\xBC\xFF""#), "{}", dead.raw_json);
+        assert!(
+            dead.raw_json.contains(r#""receiver_name":"\xE5\xBC\xFF""#),
+            "{}",
+            dead.raw_json
+        );
         assert!(
             dead.reason.contains("not UTF-8: byte 0xE5 at offset"),
             "{}",
@@ -315,7 +319,10 @@ async fn a_body_past_the_default_limit_is_refused_while_it_streams() {
         .build()
         .unwrap();
     let e = client.refund_page(&search(10), 1).await.unwrap_err();
-    assert!(matches!(e, Error::BodyTooLarge { limit, .. } if limit == 16 * 1024 * 1024), "{e:?}");
+    assert!(
+        matches!(e, Error::BodyTooLarge { limit, .. } if limit == 16 * 1024 * 1024),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("max_body_bytes"), "{e}");
 }
 
@@ -365,7 +372,10 @@ async fn a_body_past_a_configured_limit_is_read_again_then_refused() {
         .build()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
-    assert!(e.to_string().contains("max_body_bytes") && e.to_string().contains("1024"), "{e}");
+    assert!(
+        e.to_string().contains("max_body_bytes") && e.to_string().contains("1024"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -439,9 +449,10 @@ async fn the_envelope_is_still_described() {
 
 #[tokio::test]
 async fn a_dead_letters_reason_names_the_field_not_its_value() {
-    let bad = String::from_utf8(record(2))
-        .unwrap()
-        .replace(r#""modified":"2024-06-01 10:00:02""#, r#""modified":"张三 13800138000""#);
+    let bad = String::from_utf8(record(2)).unwrap().replace(
+        r#""modified":"2024-06-01 10:00:02""#,
+        r#""modified":"张三 13800138000""#,
+    );
     let body = page_body(Wire::Native, &[record(1), bad.clone().into_bytes()], 2);
     let s = Setup::new(Wire::Native, 200, vec![body], RetryConfig::disabled()).await;
     let page = s.client.refund_page(&search(10), 1).await.unwrap();
@@ -449,7 +460,8 @@ async fn a_dead_letters_reason_names_the_field_not_its_value() {
     let dead = &page.rejected[0];
     assert_eq!(dead.raw_json, bad, "the record itself is kept whole");
     assert!(
-        dead.reason.starts_with("data.order[1].modified: invalid value: a string, expected a time"),
+        dead.reason
+            .starts_with("data.order[1].modified: invalid value: a string, expected a time"),
         "{}",
         dead.reason
     );

@@ -521,7 +521,11 @@ async fn records_stored_broken_become_dead_letters_and_the_window_still_complete
         let (not_utf8, not_json) = (ids[10], ids[70]);
         sim.damage_refund(not_utf8 as u64, Damage::InvalidUtf8, None);
         sim.damage_refund(not_json as u64, Damage::BrokenJson, None);
-        let engine = SyncEngine::new(client(&sim, qimen), MemSink::default(), cfg(now - TimeDelta::days(2), 20));
+        let engine = SyncEngine::new(
+            client(&sim, qimen),
+            MemSink::default(),
+            cfg(now - TimeDelta::days(2), 20),
+        );
         let report = engine.run().await.unwrap_or_else(|e| panic!("qimen={qimen}: {e}"));
         let mut want = truth.clone();
         want.remove(&not_utf8);
@@ -530,8 +534,10 @@ async fn records_stored_broken_become_dead_letters_and_the_window_still_complete
         // Each broken record is dead-lettered once, kept as received (bytes escaped).
         let dead = engine.sink().dead.lock().unwrap().clone();
         assert_eq!(dead.len(), 2, "qimen={qimen}: {dead:?}");
-        assert!(dead.iter().any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_utf8},"#))
-            && d.contains(r#""refund_no":"\xE5\xBC\xFF"#)));
+        assert!(dead
+            .iter()
+            .any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_utf8},"#))
+                && d.contains(r#""refund_no":"\xE5\xBC\xFF"#)));
         assert!(dead
             .iter()
             .any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_json},"#)) && d.contains(r#""refund_no":""TK"#)));
@@ -551,10 +557,20 @@ async fn records_damaged_in_passing_are_read_again_and_stored() {
     let ids: Vec<i64> = truth.keys().copied().collect();
     sim.damage_refund(ids[5] as u64, Damage::InvalidUtf8, Some(1));
     sim.damage_refund(ids[90] as u64, Damage::BrokenJson, Some(2));
-    let engine = SyncEngine::new(client(&sim, true), MemSink::default(), cfg(now - TimeDelta::days(2), 20));
+    let engine = SyncEngine::new(
+        client(&sim, true),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(2), 20),
+    );
     let report = engine.run().await.unwrap();
     assert_equal(&truth, &stored(engine.sink()), "after sync");
     assert!(engine.sink().dead.lock().unwrap().is_empty());
+    // What was stored is the intact copy: nothing was replaced by U+FFFD.
+    let rows = engine.sink().rows.lock().unwrap();
+    assert!(rows
+        .values()
+        .all(|r| !r.refund_no.as_deref().unwrap_or_default().contains('\u{FFFD}')));
+    drop(rows);
     assert_eq!(sim.stats().damaged_records, 3);
     assert!(report.retries >= 3, "{report:?}");
 }

@@ -127,7 +127,7 @@ impl State {
             let start = out.len();
             serde_json::to_writer(&mut out, &build(seed, slot, style)).expect("a refund always serializes");
             if let Some((how, left)) = self.damaged.get_mut(&slot.id) {
-                if left.is_none_or(|n| n > 0) && damage_record(&mut out, start, *how) {
+                if left.map_or(true, |n| n > 0) && damage_record(&mut out, start, *how) {
                     *left = left.map(|n| n - 1);
                     self.stats.damaged_records += 1;
                 }
