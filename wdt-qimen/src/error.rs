@@ -35,7 +35,9 @@ pub enum ErrorKind {
     Auth,
     /// The server refused the arguments (window too wide, unknown parameter): never retried.
     InvalidRequest,
-    /// The response did not have the expected shape; never retried.
+    /// The response did not have the expected shape; never retried as a passing fault (an
+    /// answer that looks damaged is read again a few times, see
+    /// [`RetryConfig::damaged_retries`](crate::retry::RetryConfig::damaged_retries)).
     Decode,
     /// A bad argument found before anything was sent; never retried.
     Config,
