@@ -13,7 +13,7 @@ use crate::credentials::Route;
 use crate::error::{Error, ErrorKind};
 use crate::limit::{AccountLimiter, RateLimitConfig};
 use crate::pager::Page;
-use crate::retry::{decide, Decision, RetryConfig, RetryState, Sleep, TokioSleep};
+use crate::retry::{decide, decide_damaged, Decision, RetryConfig, RetryState, Sleep, TokioSleep};
 use crate::server_time::{ClockOffset, ServerClock};
 use crate::time::{Clock, SystemClock};
 use crate::transport::{self, ApiMethod, PageRequest, Prepared};
@@ -30,6 +30,10 @@ pub struct ClientStats {
     pub throttles: u64,
     /// Transient failures received.
     pub transient_failures: u64,
+    /// Answers that looked damaged (records that are not valid JSON or UTF-8, a body over the
+    /// size limit, more records than asked for); each was read again or, at the last read,
+    /// kept (its damaged records as dead letters) or failed.
+    pub damaged_answers: u64,
 }
 
 #[derive(Default)]
@@ -38,6 +42,7 @@ struct Counters {
     retries: AtomicU64,
     throttles: AtomicU64,
     transient: AtomicU64,
+    damaged: AtomicU64,
 }
 
 struct Inner {
@@ -49,6 +54,7 @@ struct Inner {
     server_clock: ServerClock,
     sleep: Arc<dyn Sleep>,
     qimen_page_base: u32,
+    max_body_bytes: usize,
     counters: Counters,
 }
 
@@ -102,10 +108,14 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     request_timeout: Duration,
     qimen_page_base: u32,
+    max_body_bytes: usize,
     clock: Arc<dyn Clock>,
     sleep: Arc<dyn Sleep>,
     http: Option<reqwest::Client>,
 }
+
+/// The default of [`ClientBuilder::max_body_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,6 +126,7 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("qimen_page_base", &self.qimen_page_base)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }
@@ -153,6 +164,16 @@ impl ClientBuilder {
         self
     }
 
+    /// The longest answer body read (default [`DEFAULT_MAX_BODY_BYTES`], 16 MiB; at least
+    /// 1024). A page of 200 refunds is a few hundred KiB; a longer body is refused as soon as
+    /// its `Content-Length` or its first bytes past the limit show, so a broken gateway or proxy
+    /// cannot exhaust memory ([`Error::BodyTooLarge`], read again
+    /// [`RetryConfig::damaged_retries`] times before it fails).
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
     /// This host's clock (default the system clock). Requests are stamped with it, moved by the
     /// offset the gateway's `Date` headers show ([`Client::clock_offset`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -172,8 +193,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client; checks the URL.
+    /// Builds the client; checks the URL and the body limit.
     pub fn build(self) -> Result<Client, Error> {
+        if self.max_body_bytes < 1024 {
+            return Err(Error::config(
+                "max_body_bytes",
+                self.max_body_bytes,
+                format!("allow at least 1024 bytes (the default is {DEFAULT_MAX_BODY_BYTES})"),
+            ));
+        }
         let (field, url) = match &self.route {
             Route::Qimen { url, .. } => ("QIMEN_URL", url),
             Route::Native { url, .. } => ("WDT_URL", url),
@@ -207,6 +235,7 @@ impl ClientBuilder {
                 server_clock: ServerClock::default(),
                 sleep: self.sleep,
                 qimen_page_base: self.qimen_page_base,
+                max_body_bytes: self.max_body_bytes,
                 counters: Counters::default(),
             }),
         })
@@ -223,6 +252,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             qimen_page_base: 1,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock: Arc::new(SystemClock),
             sleep: Arc::new(TokioSleep),
             http: None,
@@ -242,6 +272,7 @@ impl Client {
             retries: c.retries.load(Ordering::Relaxed),
             throttles: c.throttles.load(Ordering::Relaxed),
             transient_failures: c.transient.load(Ordering::Relaxed),
+            damaged_answers: c.damaged.load(Ordering::Relaxed),
         }
     }
 
@@ -272,6 +303,10 @@ impl Client {
     /// Calls a paged method for page `page.page_no` (1 = first page), with retries. `params` are
     /// sent as [`signable_params`](transport::signable_params) makes them; a shape the official
     /// signing helpers disagree on is refused with [`Error::UnsignableParam`] before any request.
+    ///
+    /// A page with damaged records (not valid JSON, not UTF-8; see [`Page::damaged`]) is read
+    /// again up to [`RetryConfig::damaged_retries`] times; if the damage stays, the last page is
+    /// returned with those records in [`Page::rejected`].
     pub async fn call_page<T: DeserializeOwned>(
         &self,
         method: ApiMethod,
@@ -294,7 +329,12 @@ impl Client {
                 client.inner.server_clock.request_time(sent.at, sent.instant),
             );
             let body = client.exchange(name, &prepared, sent).await?;
-            transport::decode_page::<T>(name, &body, page)
+            let page = transport::decode_page::<T>(name, &body, page)?;
+            Ok(if page.damaged() > 0 {
+                Outcome::Damaged(page)
+            } else {
+                Outcome::Done(page)
+            })
         })
         .await
     }
@@ -314,7 +354,7 @@ impl Client {
                 client.inner.server_clock.request_time(sent.at, sent.instant),
             );
             let body = client.exchange(name, &prepared, sent).await?;
-            transport::decode_data::<T>(name, &body)
+            transport::decode_data::<T>(name, &body).map(Outcome::Done)
         })
         .await
     }
@@ -322,7 +362,7 @@ impl Client {
     async fn with_retries<'a, T, F, Fut>(&'a self, method: &str, attempt: F) -> Result<T, Error>
     where
         F: Fn(&'a Client) -> Fut,
-        Fut: std::future::Future<Output = Result<T, Error>> + 'a,
+        Fut: std::future::Future<Output = Result<Outcome<T>, Error>> + 'a,
     {
         let started = Instant::now();
         let mut state = RetryState::default();
@@ -332,20 +372,39 @@ impl Client {
             metrics::counter!("wdt_requests_total", "method" => method.to_owned()).increment(1);
             let result = attempt(self).await;
             drop(permit);
+            state.attempts += 1;
+            state.elapsed = started.elapsed();
+            let damage = match &result {
+                Ok(Outcome::Damaged(_)) => Some("records that are not valid JSON or UTF-8".to_owned()),
+                Err(e) if e.is_damaged_answer() => Some(e.to_string()),
+                _ => None,
+            };
+            if let Some(damage) = damage {
+                self.inner.counters.damaged.fetch_add(1, Ordering::Relaxed);
+                if let Decision::RetryAfter(wait) = decide_damaged(&self.inner.retry, state, fastrand::f64()) {
+                    state.damaged_retries += 1;
+                    self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("wdt_retries_total", "method" => method.to_owned()).increment(1);
+                    tracing::warn!(method, attempt = state.attempts, ?wait, %damage, "the answer looks damaged; reading it again");
+                    self.inner.sleep.sleep(wait).await;
+                    continue;
+                }
+            }
             let err = match result {
-                Ok(v) => {
+                Ok(Outcome::Done(v) | Outcome::Damaged(v)) => {
                     self.inner.limiter.on_success();
                     return Ok(v);
                 }
                 Err(e) => e,
             };
-            state.attempts += 1;
-            state.elapsed = started.elapsed();
             match err.kind() {
                 ErrorKind::Throttled => {
                     self.inner.counters.throttles.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("wdt_throttles_total", "method" => method.to_owned()).increment(1);
-                    self.inner.limiter.on_throttle(err.retry_after());
+                    // The pause is clamped like the retry's own wait (a hint of days would
+                    // stall every later call of this client).
+                    let pause = err.retry_after().map(|d| d.min(self.inner.retry.throttle_cap));
+                    self.inner.limiter.on_throttle(pause);
                 }
                 ErrorKind::Transient => {
                     self.inner.counters.transient.fetch_add(1, Ordering::Relaxed);
@@ -398,8 +457,8 @@ impl Client {
         }
     }
 
-    /// One HTTP exchange; returns the body text of a 2xx answer.
-    async fn exchange(&self, method: &str, prepared: &Prepared, sent: Sent) -> Result<String, Error> {
+    /// One HTTP exchange; returns the body of a 2xx answer, as received.
+    async fn exchange(&self, method: &str, prepared: &Prepared, sent: Sent) -> Result<Vec<u8>, Error> {
         let transport_err = |e: reqwest::Error| Error::Transport {
             method: method.to_owned(),
             what: if e.is_timeout() {
@@ -424,16 +483,52 @@ impl Client {
             .map_err(transport_err)?;
         self.observe_date(sent, resp.headers());
         let status = resp.status();
-        let body = resp.text().await.map_err(transport_err)?;
+        let limit = self.inner.max_body_bytes;
+        let body = match read_capped(resp, limit).await {
+            Ok(body) => body,
+            Err(Some(e)) => return Err(transport_err(e)),
+            Err(None) => {
+                return Err(Error::BodyTooLarge {
+                    method: method.to_owned(),
+                    url: prepared.redacted_url(),
+                    limit,
+                })
+            }
+        };
         if !status.is_success() {
             return Err(Error::Http {
                 method: method.to_owned(),
                 status: status.as_u16(),
                 url: prepared.redacted_url(),
-                excerpt: crate::error::excerpt(&body, 200),
+                excerpt: crate::excerpt::body_summary(&body),
             });
         }
         tracing::trace!(method, url = %prepared.redacted_url(), bytes = body.len(), "answer");
         Ok(body)
     }
+}
+
+/// What one attempt produced: a result, or one from an answer that looked damaged (read again
+/// while the damaged-answer budget lasts, then used as it is).
+enum Outcome<T> {
+    Done(T),
+    Damaged(T),
+}
+
+/// Reads a body of at most `limit` bytes: `Err(None)` as soon as it shows to be longer (by its
+/// `Content-Length`, or while it streams), so memory use stays bounded; the bytes are kept as
+/// received (no charset decoding, no replacement of bytes that are not UTF-8).
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, Option<reqwest::Error>> {
+    let announced = resp.content_length().unwrap_or(0);
+    if announced > limit as u64 {
+        return Err(None);
+    }
+    let mut body = Vec::with_capacity(announced as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(Some)? {
+        if body.len() + chunk.len() > limit {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -4,14 +4,19 @@
 //!
 //! | kind | retried | examples |
 //! |---|---|---|
-//! | [`ErrorKind::Throttled`] | yes, after at least [`Error::retry_after`] | status 100 "超过每分钟最大调用频率限制" / "超过每分钟最大并发次数限制"; gateway code 7 "This ban will last for N more seconds" |
-//! | [`ErrorKind::Transient`] | yes | HTTP 5xx, timeouts, connection resets, truncated or non-JSON bodies, native status 4/5 (database), gateway code 10 |
+//! | [`ErrorKind::Throttled`] | yes, after [`Error::retry_after`] (at most the throttle cap) | status 100 "超过每分钟最大调用频率限制" / "超过每分钟最大并发次数限制"; gateway code 7 "This ban will last for N more seconds" |
+//! | [`ErrorKind::Transient`] | yes | HTTP 5xx, timeouts, connection resets, truncated, non-JSON or syntactically broken bodies (outside the records), bodies that are not UTF-8 outside the records, native status 4/5 (database), gateway code 10 |
 //! | [`ErrorKind::Timestamp`] | once, with a fresh signature | native status 7 "时间戳错误", gateway code 31 |
 //! | [`ErrorKind::Auth`] | no | native status 1 "验证失败"/"app auth fail", 3, 6; gateway codes 25, 29 |
 //! | [`ErrorKind::InvalidRequest`] | no | native status 2, 8, 100 (e.g. "查询时间不能大于30天"); gateway codes 40, 41; HTTP 4xx |
-//! | [`ErrorKind::Decode`] | no | a 200 body whose JSON does not have the expected shape |
+//! | [`ErrorKind::Decode`] | no (a damaged answer: read again [`RetryConfig::damaged_retries`](crate::retry::RetryConfig::damaged_retries) times) | a 200 body whose JSON does not have the expected shape; a body over [`ClientBuilder::max_body_bytes`](crate::ClientBuilder::max_body_bytes); a page with more records than its page size |
 //! | [`ErrorKind::Config`] | no | a bad builder argument or a request parameter the SDK does not send ([`Error::UnsignableParam`]), found before anything is sent |
 //! | [`ErrorKind::Unknown`] | no | a status or code the table does not know (see [`Error::code`]) |
+//!
+//! Errors never quote an answer's records: where a body is described (`Http`, `Decode`), the
+//! description holds its JSON keys, the envelope's status, code and message values and the
+//! length of each array, or an HTML page's title; decode messages say what kind of value was
+//! wrong, not the value.
 
 use std::fmt;
 use std::time::Duration;
@@ -30,7 +35,9 @@ pub enum ErrorKind {
     Auth,
     /// The server refused the arguments (window too wide, unknown parameter): never retried.
     InvalidRequest,
-    /// The response did not have the expected shape; never retried.
+    /// The response did not have the expected shape; never retried as a passing fault (an
+    /// answer that looks damaged is read again a few times, see
+    /// [`RetryConfig::damaged_retries`](crate::retry::RetryConfig::damaged_retries)).
     Decode,
     /// A bad argument found before anything was sent; never retried.
     Config,
@@ -61,7 +68,8 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// Every failure of the SDK. Messages never contain a secret, a salt or a sign.
+/// Every failure of the SDK. Messages never contain a secret, a salt or a sign, nor a value of a
+/// record (names, phones, addresses).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -98,7 +106,7 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// The HTTP status was not 2xx.
-    #[error("{method}: HTTP {status} from {url}; body starts: {excerpt}{hint}",
+    #[error("{method}: HTTP {status} from {url}; body: {excerpt}{hint}",
         hint = if *status == 401 || *status == 403 { hint_for(ErrorKind::Auth) } else { "" })]
     Http {
         /// The method called.
@@ -107,7 +115,8 @@ pub enum Error {
         status: u16,
         /// The URL, with `sign`, secrets and salts removed.
         url: String,
-        /// The first characters of the body.
+        /// What the body held, without record data: its JSON keys and envelope codes, or an
+        /// HTML page's title.
         excerpt: String,
     },
     /// The request could not be sent or the response not read (connect, timeout, reset).
@@ -124,18 +133,49 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// The body was not the JSON we expect.
-    #[error("{method}: cannot decode the response at `{path}`: {message}; body starts: {excerpt}")]
+    #[error("{method}: cannot decode the response at `{path}`: {message}; body: {excerpt}")]
     Decode {
         /// The method called.
         method: String,
         /// The JSON path of the field that failed (`data.order[3].modified`), `.` for the whole body.
         path: String,
-        /// What was wrong.
+        /// What was wrong (the kind of a wrong value, never the value).
         message: String,
-        /// The first characters of the body.
+        /// What the body held, without record data: its JSON keys and envelope codes.
         excerpt: String,
-        /// Whether the body looks cut off or is not JSON at all (then it is worth retrying).
+        /// Whether the body looks cut off, is not JSON at all, or is broken JSON or not UTF-8
+        /// outside its records: a damaged answer, worth asking again.
         truncated: bool,
+    },
+    /// The answer's body was longer than the client accepts; reading stopped at the limit.
+    #[error(
+        "{method}: the answer from {url} is longer than {limit} bytes, the limit of \
+         ClientBuilder::max_body_bytes; a page of 200 refunds is well under 1 MiB, so this is \
+         not a page (raise the limit only if your pages really are this large)"
+    )]
+    BodyTooLarge {
+        /// The method called.
+        method: String,
+        /// The URL, with `sign`, secrets and salts removed.
+        url: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A page held more records than the page size asked for: the server ignored `page_size`
+    /// or mixed up answers, and paging by number cannot be trusted on it.
+    #[error(
+        "{method}: page {page_no} holds {records} records, more than the {page_size} asked for; \
+         the server ignores page_size or mixed up answers, so no record of it is used"
+    )]
+    OversizePage {
+        /// The method called.
+        method: String,
+        /// The page (1 = first).
+        page_no: u32,
+        /// The page size asked for.
+        page_size: u32,
+        /// The records it held.
+        records: usize,
     },
     /// A bad argument, found before anything was sent.
     #[error("invalid {field} = {value:?}: {fix}")]
@@ -227,7 +267,7 @@ impl Error {
                 }
             }
             Self::Config { .. } | Self::UnsignableParam { .. } => ErrorKind::Config,
-            Self::RepeatedPage { .. } => ErrorKind::Decode,
+            Self::RepeatedPage { .. } | Self::BodyTooLarge { .. } | Self::OversizePage { .. } => ErrorKind::Decode,
             Self::RetriesExhausted { last, .. } => last.kind(),
         }
     }
@@ -264,6 +304,13 @@ impl Error {
             Self::RetriesExhausted { last, .. } => last.is_window_too_wide(),
             _ => false,
         }
+    }
+
+    /// Whether the answer itself looked damaged (too long a body, more records than asked for):
+    /// read again a few times ([`RetryConfig::damaged_retries`](crate::retry::RetryConfig::damaged_retries)),
+    /// not retried like a transient failure.
+    pub(crate) fn is_damaged_answer(&self) -> bool {
+        matches!(self, Self::BodyTooLarge { .. } | Self::OversizePage { .. })
     }
 
     pub(crate) fn config(field: &'static str, value: impl fmt::Display, fix: impl Into<String>) -> Self {
@@ -305,7 +352,7 @@ pub fn classify_wdt_status(status: i64, message: &str) -> (ErrorKind, Option<Dur
 /// Classifies a Qimen gateway failure by its `code`, `message` and `sub_message`. Pure.
 pub fn classify_gateway(code: &str, message: &str, sub_message: Option<&str>) -> (ErrorKind, Option<Duration>) {
     let text = format!("{message} {}", sub_message.unwrap_or(""));
-    let ban = parse_ban_seconds(&text).map(|s| Duration::from_secs(s + 1));
+    let ban = parse_ban_seconds(&text).map(|s| Duration::from_secs(s.saturating_add(1)));
     let kind = match code.trim() {
         "7" => ErrorKind::Throttled,
         "10" | "15" | "20" => ErrorKind::Transient,
@@ -319,20 +366,15 @@ pub fn classify_gateway(code: &str, message: &str, sub_message: Option<&str>) ->
     (kind, if kind == ErrorKind::Throttled { ban } else { None })
 }
 
-/// Reads N from "This ban will last for N more seconds".
+/// Reads N from "This ban will last for N more seconds"; a number too large for a `u64`
+/// saturates (the wait is clamped by the retry policy, never trusted as is).
 fn parse_ban_seconds(text: &str) -> Option<u64> {
     let rest = &text[text.find("will last for ")? + "will last for ".len()..];
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
-}
-
-/// The first `max` characters of a body, for error messages.
-pub(crate) fn excerpt(body: &str, max: usize) -> String {
-    let mut s: String = body.chars().take(max).collect();
-    if body.chars().count() > max {
-        s.push('…');
+    if digits.is_empty() {
+        return None;
     }
-    s
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -384,6 +426,16 @@ mod tests {
         );
         assert_eq!(classify_gateway("41", "Invalid arguments", Some("x")).0, InvalidRequest);
         assert_eq!(classify_gateway("isv.weird", "?", None).0, Unknown);
+    }
+
+    #[test]
+    fn huge_ban_seconds_saturate_instead_of_overflowing() {
+        for n in ["18446744073709551615", "99999999999999999999999999"] {
+            let sub = format!("This ban will last for {n} more seconds");
+            let (kind, after) = classify_gateway("7", "App Call Limited", Some(&sub));
+            assert_eq!(kind, ErrorKind::Throttled);
+            assert_eq!(after, Some(Duration::from_secs(u64::MAX)), "{n}");
+        }
     }
 
     #[test]

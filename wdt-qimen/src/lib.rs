@@ -20,10 +20,12 @@ pub mod api;
 pub mod client;
 pub mod credentials;
 pub mod error;
+mod excerpt;
 pub mod limit;
 pub mod model;
 pub mod pager;
 pub mod retry;
+mod scan;
 pub mod server_time;
 pub mod sign;
 #[cfg(feature = "simulator")]

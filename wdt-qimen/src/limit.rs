@@ -15,6 +15,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+/// The longest pause one throttle answer can impose on the limiter, whatever its hint says (the
+/// client clamps hints to [`RetryConfig::throttle_cap`](crate::retry::RetryConfig::throttle_cap)
+/// first; this bound only guards direct callers of [`AccountLimiter::on_throttle`]).
+pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
+
 /// Rate-limit settings for one account.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -161,7 +166,8 @@ impl AccountLimiter {
         }
     }
 
-    /// A throttle answer: halve the rate (not below the minimum) and pause for `retry_after`.
+    /// A throttle answer: halve the rate (not below the minimum) and pause for `retry_after`
+    /// (at most [`MAX_PAUSE`]).
     pub fn on_throttle(&self, retry_after: Option<Duration>) {
         let mut st = self.state.lock().expect("limiter lock");
         // An unlimited limiter stays unlimited; it only pauses for the hinted time.
@@ -169,8 +175,7 @@ impl AccountLimiter {
             st.rate = (st.rate / 2.0).max(self.cfg.min_per_second);
             st.bucket = rebuilt(st.rate, 1);
         }
-        if let Some(d) = retry_after {
-            let until = Instant::now() + d;
+        if let Some(until) = retry_after.and_then(|d| Instant::now().checked_add(d.min(MAX_PAUSE))) {
             st.paused_until = Some(st.paused_until.map_or(until, |u| u.max(until)));
         }
         tracing::warn!(per_second = st.rate, "throttled by the server; slowing down");
@@ -240,6 +245,18 @@ mod tests {
         let t0 = Instant::now();
         drop(l.acquire().await);
         assert!(Instant::now() - t0 >= Duration::from_secs(42));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_hint_pauses_at_most_max_pause() {
+        for hint in [Duration::from_secs(1_000_000_000_000), Duration::MAX] {
+            let l = AccountLimiter::new(RateLimitConfig::unlimited());
+            l.on_throttle(Some(hint));
+            let t0 = Instant::now();
+            drop(l.acquire().await);
+            // Paused tokio time: the pause ends exactly at its (clamped) deadline.
+            assert_eq!(Instant::now() - t0, MAX_PAUSE, "{hint:?}");
+        }
     }
 
     #[tokio::test]

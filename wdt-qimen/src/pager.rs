@@ -31,6 +31,8 @@ pub struct Page<T> {
     pub rejected: Vec<DeadLetter>,
     /// A hash of the page's raw records, to detect a repeated page.
     pub(crate) fingerprint: u64,
+    /// How many of `rejected` could not even be parsed (invalid JSON syntax or UTF-8).
+    pub(crate) damaged: usize,
 }
 
 impl<T> Page<T> {
@@ -43,7 +45,15 @@ impl<T> Page<T> {
             items: Vec::new(),
             rejected: Vec::new(),
             fingerprint: 0,
+            damaged: 0,
         }
+    }
+
+    /// How many records of [`Page::rejected`] could not even be parsed: their text is not valid
+    /// JSON or not UTF-8 (they are kept as received, bytes that are not UTF-8 written `\xNN`).
+    /// [`Client`](crate::Client) reads such a page again before it hands it out.
+    pub fn damaged(&self) -> usize {
+        self.damaged
     }
 
     /// Records on the page, rejected ones included.
@@ -191,6 +201,7 @@ mod tests {
             fingerprint,
             items,
             rejected: vec![],
+            damaged: 0,
         }
     }
 

@@ -28,10 +28,17 @@ pub struct RetryConfig {
     /// its per-minute limits is to leave the interface alone for 5–10 minutes; the numeric quotas
     /// are not published (INFERRED), so this is configurable.
     pub throttle_min_wait: Duration,
-    /// Cap of one wait after a throttle answer (default 5 min).
+    /// Cap of one wait after a throttle answer, the server's "ban will last N seconds" included
+    /// (default 5 min).
     pub throttle_cap: Duration,
     /// Retries allowed for a rejected timestamp (native status 7, gateway code 31); default 1.
     pub timestamp_retries: u32,
+    /// Reads again of an answer that looks damaged (default 2): a page with records that are not
+    /// valid JSON or not UTF-8 (after the last read they become dead letters), a body over the
+    /// size limit, a page with more records than asked for (after the last read, an error). A
+    /// gateway's passing corruption is gone on the next read; a record stored broken stays
+    /// broken, and every read of it costs quota, hence a budget of its own.
+    pub damaged_retries: u32,
 }
 
 impl Default for RetryConfig {
@@ -44,6 +51,7 @@ impl Default for RetryConfig {
             throttle_min_wait: Duration::from_secs(30),
             throttle_cap: Duration::from_secs(300),
             timestamp_retries: 1,
+            damaged_retries: 2,
         }
     }
 }
@@ -76,6 +84,12 @@ impl RetryConfig {
         self
     }
 
+    /// Sets how many times an answer that looks damaged is read again.
+    pub fn with_damaged_retries(mut self, n: u32) -> Self {
+        self.damaged_retries = n;
+        self
+    }
+
     /// Sets the shortest and the longest wait after a throttle answer.
     pub fn with_throttle_wait(mut self, min: Duration, cap: Duration) -> Self {
         self.throttle_min_wait = min;
@@ -93,6 +107,8 @@ pub struct RetryState {
     pub elapsed: Duration,
     /// Retries already made because of a rejected timestamp.
     pub timestamp_retries: u32,
+    /// Reads again already made because an answer looked damaged.
+    pub damaged_retries: u32,
 }
 
 /// What to do after a failure.
@@ -117,9 +133,10 @@ pub fn full_jitter(base: Duration, cap: Duration, attempt: u32, jitter: f64) -> 
 ///
 /// - Auth, InvalidRequest, Decode, Config and Unknown errors are never retried.
 /// - A rejected timestamp is retried at once, [`RetryConfig::timestamp_retries`] times.
-/// - A throttle waits at least the server's hint ([`Error::retry_after`]) and at least
-///   [`RetryConfig::throttle_min_wait`] without a hint, plus jitter, at most
-///   [`RetryConfig::throttle_cap`] (the hint always wins over the cap).
+/// - A throttle waits the server's hint ([`Error::retry_after`]), or at least
+///   [`RetryConfig::throttle_min_wait`] without a hint, plus jitter, and never longer than
+///   [`RetryConfig::throttle_cap`]: a hint of days (or of `u64::MAX` seconds) is a broken answer,
+///   and obeying it would stall every later run of the process.
 /// - Transient failures wait a full-jitter exponential backoff capped at [`RetryConfig::cap`].
 /// - Nothing is retried past [`RetryConfig::max_attempts`] or when the wait would end after
 ///   [`RetryConfig::max_elapsed`].
@@ -136,14 +153,31 @@ pub fn decide(cfg: &RetryConfig, state: RetryState, err: &Error, jitter: f64) ->
         }
         ErrorKind::Throttled => {
             let backoff = full_jitter(cfg.throttle_min_wait, cfg.throttle_cap, state.attempts, jitter);
-            match err.retry_after() {
-                Some(hint) => hint + backoff.min(hint / 4),
-                None => (cfg.throttle_min_wait + backoff / 2).min(cfg.throttle_cap),
-            }
+            let wait = match err.retry_after() {
+                Some(hint) => {
+                    let hint = hint.min(cfg.throttle_cap);
+                    hint.saturating_add(backoff.min(hint / 4))
+                }
+                None => cfg.throttle_min_wait.saturating_add(backoff / 2),
+            };
+            wait.min(cfg.throttle_cap)
         }
         _ => full_jitter(cfg.base, cfg.cap, state.attempts, jitter),
     };
-    if state.elapsed + wait > cfg.max_elapsed {
+    if state.elapsed.saturating_add(wait) > cfg.max_elapsed {
+        return Decision::GiveUp;
+    }
+    Decision::RetryAfter(wait)
+}
+
+/// Decides whether to read a damaged answer again (see [`RetryConfig::damaged_retries`]).
+/// Pure, like [`decide`]: the wait is the transient backoff, within the attempt and time budgets.
+pub fn decide_damaged(cfg: &RetryConfig, state: RetryState, jitter: f64) -> Decision {
+    if state.damaged_retries >= cfg.damaged_retries || state.attempts >= cfg.max_attempts {
+        return Decision::GiveUp;
+    }
+    let wait = full_jitter(cfg.base, cfg.cap, state.attempts, jitter);
+    if state.elapsed.saturating_add(wait) > cfg.max_elapsed {
         return Decision::GiveUp;
     }
     Decision::RetryAfter(wait)
@@ -231,7 +265,7 @@ mod tests {
         let s = RetryState {
             attempts: 1,
             elapsed: Duration::from_millis(9_800),
-            timestamp_retries: 0,
+            ..RetryState::default()
         };
         assert_eq!(decide(&cfg, s, &e, 1.0), Decision::GiveUp);
         assert_eq!(
@@ -265,6 +299,69 @@ mod tests {
             };
             assert!(w >= cfg.throttle_min_wait && w <= cfg.throttle_cap, "{w:?}");
         }
+    }
+
+    #[test]
+    fn a_huge_ban_hint_waits_the_throttle_cap_without_overflow() {
+        let cfg = RetryConfig::default();
+        for hint in [
+            Duration::from_secs(1_000_000_000_000),
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            let ban = Error::Gateway {
+                method: "m".into(),
+                code: "7".into(),
+                message: "App Call Limited".into(),
+                sub_message: None,
+                kind: ErrorKind::Throttled,
+                retry_after: Some(hint),
+            };
+            for j in [0.0, 0.5, 0.99] {
+                assert_eq!(
+                    decide(&cfg, st(1), &ban, j),
+                    Decision::RetryAfter(cfg.throttle_cap),
+                    "{hint:?}"
+                );
+            }
+        }
+        // A hint just under the cap plus its jitter stays at the cap too.
+        let near = Error::Gateway {
+            method: "m".into(),
+            code: "7".into(),
+            message: "App Call Limited".into(),
+            sub_message: None,
+            kind: ErrorKind::Throttled,
+            retry_after: Some(cfg.throttle_cap - Duration::from_secs(1)),
+        };
+        let Decision::RetryAfter(w) = decide(&cfg, st(1), &near, 0.99) else {
+            panic!()
+        };
+        assert!(
+            w <= cfg.throttle_cap && w >= cfg.throttle_cap - Duration::from_secs(1),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn damaged_answers_are_read_again_within_their_own_budget() {
+        let cfg = RetryConfig::default();
+        let at = |attempts, damaged_retries| RetryState {
+            attempts,
+            damaged_retries,
+            ..RetryState::default()
+        };
+        assert_eq!(decide_damaged(&cfg, at(1, 0), 1.0), Decision::RetryAfter(cfg.base));
+        assert!(matches!(decide_damaged(&cfg, at(2, 1), 0.5), Decision::RetryAfter(_)));
+        assert_eq!(decide_damaged(&cfg, at(3, 2), 0.5), Decision::GiveUp);
+        assert_eq!(
+            decide_damaged(&cfg.clone().with_damaged_retries(0), at(1, 0), 0.5),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            decide_damaged(&cfg.clone().with_max_attempts(1), at(1, 0), 0.5),
+            Decision::GiveUp
+        );
     }
 
     #[test]

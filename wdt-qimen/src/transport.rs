@@ -27,7 +27,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::credentials::{QimenCredentials, Route, WdtCredentials};
-use crate::error::{classify_gateway, classify_wdt_status, excerpt, Error};
+use crate::error::{classify_gateway, classify_wdt_status, Error};
+use crate::excerpt::{body_summary, without_values};
 use crate::pager::Page;
 use crate::sign::params::{check_qimen_method, normalize};
 use crate::sign::{native_sign, qimen_wdt_sign, top_sign};
@@ -319,7 +320,52 @@ struct PageData<'a> {
     #[serde(default, borrow)]
     total_count: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    order: Option<Vec<&'a RawValue>>,
+    order: Records<'a>,
+}
+
+/// The raw records of `data.order`: a list, or `null`, `""` or `{}` for none (how some PHP back
+/// ends spell an empty list).
+#[derive(Default)]
+struct Records<'a>(Vec<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Records<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, SeqAccess, Unexpected, Visitor};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Records<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of records")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Records::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Records::default())
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                if s.trim().is_empty() {
+                    Ok(Records::default())
+                } else {
+                    Err(E::invalid_type(Unexpected::Str(s), &self))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                    out.push(raw);
+                }
+                Ok(Records(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                match map.next_key::<de::IgnoredAny>()? {
+                    None => Ok(Records::default()),
+                    Some(_) => Err(de::Error::invalid_type(Unexpected::Map, &self)),
+                }
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 fn raw_to_string(raw: &RawValue) -> String {
@@ -330,26 +376,52 @@ fn raw_to_string(raw: &RawValue) -> String {
         .to_owned()
 }
 
-fn decode_error(method: &str, body: &str, path: String, err: &serde_json::Error) -> Error {
-    let trimmed = body.trim_start();
-    let truncated = err.is_eof() || !(trimmed.starts_with('{') || trimmed.starts_with('['));
+fn decode_error(method: &str, body: &[u8], path: String, err: &serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let start = crate::scan::skip_blank(body, 0);
+    let json_like = matches!(body.get(start), Some(b'{' | b'['));
     Error::Decode {
         method: method.to_owned(),
         path,
-        message: err.to_string(),
-        excerpt: excerpt(body, 200),
-        truncated,
+        message: without_values(&err.to_string()),
+        excerpt: body_summary(body),
+        truncated: !json_like || matches!(err.classify(), Category::Syntax | Category::Eof),
     }
 }
 
-fn shape_error(method: &str, body: &str, path: &str, message: &str) -> Error {
+fn shape_error(method: &str, body: &[u8], path: &str, message: &str) -> Error {
     Error::Decode {
         method: method.to_owned(),
         path: path.to_owned(),
         message: message.to_owned(),
-        excerpt: excerpt(body, 200),
+        excerpt: body_summary(body),
         truncated: false,
     }
+}
+
+/// A body that is not UTF-8 where it should be: a damaged answer, worth asking again.
+fn not_utf8_error(method: &str, body: &[u8], err: std::str::Utf8Error, where_: &str) -> Error {
+    let at = err.valid_up_to();
+    let message = if err.error_len().is_none() {
+        format!("the answer is cut off inside a character, after {at} bytes")
+    } else {
+        format!(
+            "the answer is not UTF-8{where_}: byte 0x{:02X} at offset {at}",
+            body.get(at).copied().unwrap_or_default()
+        )
+    };
+    Error::Decode {
+        method: method.to_owned(),
+        path: ".".into(),
+        message,
+        excerpt: body_summary(body),
+        truncated: true,
+    }
+}
+
+/// Whether `e` says the body is damaged JSON (cut off, broken syntax, not UTF-8, not JSON).
+fn is_damaged_json(e: &Error) -> bool {
+    matches!(e, Error::Decode { truncated: true, .. })
 }
 
 /// Finds the inner object of an answer: Qimen wraps it in `response` (or `…_response`).
@@ -364,13 +436,13 @@ fn unwrap_envelope<'a>(method: &str, body: &'a str) -> Result<(&'a str, &'a str)
             method: method.to_owned(),
             path: ".".into(),
             message: "the body is not a JSON object".into(),
-            excerpt: excerpt(body, 200),
+            excerpt: body_summary(body.as_bytes()),
             truncated: not_json,
         });
     }
     // Only the keys matter here; values stay raw.
     let keys: std::collections::BTreeMap<&'a str, &'a RawValue> =
-        serde_json::from_str(body).map_err(|e| decode_error(method, body, ".".into(), &e))?;
+        serde_json::from_str(body).map_err(|e| decode_error(method, body.as_bytes(), ".".into(), &e))?;
     let wrapped = keys
         .iter()
         .find(|(k, _)| **k == "response")
@@ -392,7 +464,7 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
     let inner: Inner<'a> = {
         let de = &mut serde_json::Deserializer::from_str(inner_text);
         serde_path_to_error::deserialize(de)
-            .map_err(|e| decode_error(method, body, format!("{prefix}{}", e.path()), e.inner()))?
+            .map_err(|e| decode_error(method, body.as_bytes(), format!("{prefix}{}", e.path()), e.inner()))?
     };
     let failed_gateway = inner.flag.as_deref() == Some("failure") || (inner.status.is_none() && inner.code.is_some());
     if failed_gateway {
@@ -416,9 +488,9 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
             text.parse::<i64>().map_err(|_| {
                 shape_error(
                     method,
-                    body,
+                    body.as_bytes(),
                     &format!("{prefix}status"),
-                    &format!("status {text:?} is not an integer"),
+                    "status is not an integer",
                 )
             })?
         }
@@ -437,57 +509,186 @@ fn open_envelope<'a>(method: &str, body: &'a str) -> Result<Option<&'a RawValue>
     Ok(inner.data)
 }
 
-/// Decodes the body of a 200 answer to a paged call into a [`Page`]. Records that fail to decode
-/// are kept, raw, in [`Page::rejected`] with the failing field's path, so nothing is lost.
-pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequest) -> Result<Page<T>, Error> {
-    let data = open_envelope(method, body)?;
+/// One element of `data.order`, as received.
+enum RawRecord<'a> {
+    /// Valid JSON text.
+    Parsed(&'a str),
+    /// Bytes that are not valid JSON or not UTF-8, with the reason.
+    Damaged { bytes: &'a [u8], reason: String },
+}
+
+impl RawRecord<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Parsed(text) => text.as_bytes(),
+            Self::Damaged { bytes, .. } => bytes,
+        }
+    }
+}
+
+/// What a page holds before its records are decoded.
+struct PageParts<R> {
+    total_count: Option<u64>,
+    records: Vec<R>,
+}
+
+/// The count and the records of a page whose body is valid JSON; `None` for a page without
+/// `data`.
+fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<PageParts<&'a RawValue>>, Error> {
+    let body = text.as_bytes();
+    let data = open_envelope(method, text)?;
     let Some(data) = data.filter(|d| d.get().trim() != "null") else {
-        return Ok(Page::empty(page.page_no, page.page_size));
+        return Ok(None);
     };
     let parsed: PageData<'_> = {
         let de = &mut serde_json::Deserializer::from_str(data.get());
         serde_path_to_error::deserialize(de)
             .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
     };
-    let total_count =
-        match parsed.total_count {
-            None => None,
-            Some(raw) => {
-                let text = raw_to_string(raw);
-                if text == "null" || text.is_empty() {
-                    None
-                } else {
-                    Some(text.parse::<u64>().map_err(|_| {
-                        shape_error(method, body, "data.total_count", &format!("{text:?} is not a count"))
-                    })?)
-                }
+    Ok(Some(PageParts {
+        total_count: parsed.total_count.and_then(|raw| count_of(method, raw)),
+        records: parsed.order.0,
+    }))
+}
+
+/// Reads a page whose body is not valid JSON (or not UTF-8) as a whole: its `order` array is
+/// split into records with a tolerant scanner, the rest (the envelope, with an empty `order`)
+/// must then be valid. `None` when that is not possible (the damage is outside the records, or
+/// the body is cut off), so the page fails as a whole.
+fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<PageParts<RawRecord<'a>>, Error>> {
+    let order = crate::scan::order_array(body)?;
+    let (elements, _) = crate::scan::elements(body, order.start)?;
+    let mut skeleton = Vec::with_capacity(body.len() - order.len() + 2);
+    skeleton.extend_from_slice(&body[..order.start]);
+    skeleton.extend_from_slice(b"[]");
+    skeleton.extend_from_slice(&body[order.end..]);
+    let text = std::str::from_utf8(&skeleton).ok()?;
+    let total_count = match parse_page(method, text) {
+        Ok(parsed) => parsed.and_then(|p| p.total_count),
+        Err(e) if is_damaged_json(&e) => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    let records = elements
+        .into_iter()
+        .map(|range| {
+            let bytes = &body[range];
+            match std::str::from_utf8(bytes) {
+                Err(e) => RawRecord::Damaged {
+                    bytes,
+                    reason: format!(
+                        "not UTF-8: byte 0x{:02X} at offset {} of the record (kept with such bytes written \\xNN)",
+                        bytes[e.valid_up_to()],
+                        e.valid_up_to()
+                    ),
+                },
+                Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Ok(_) => RawRecord::Parsed(text),
+                    Err(e) => RawRecord::Damaged {
+                        bytes,
+                        reason: format!("not valid JSON: {}", without_values(&e.to_string())),
+                    },
+                },
             }
-        };
-    let raws = parsed.order.unwrap_or_default();
+        })
+        .collect();
+    Some(Ok(PageParts { total_count, records }))
+}
+
+/// Decodes the body of a 200 answer to a paged call into a [`Page`].
+///
+/// Records that fail to decode are kept, raw, in [`Page::rejected`] with the failing field's
+/// path, so nothing is lost. A record that is not even valid JSON, or not UTF-8, does not fail
+/// the page: the `order` array is split into records by a tolerant scanner, and such a record
+/// is rejected too, its text kept as received (bytes that are not UTF-8 written `\xNN`) and
+/// counted in [`Page::damaged`]. The page fails as a whole only when the damage is outside the
+/// records or the body is cut off (a [`ErrorKind::Transient`](crate::ErrorKind::Transient)
+/// error), or when it holds more records than `page.page_size` ([`Error::OversizePage`]).
+pub fn decode_page<T: DeserializeOwned>(
+    method: &str,
+    body: impl AsRef<[u8]>,
+    page: PageRequest,
+) -> Result<Page<T>, Error> {
+    let body = body.as_ref();
+    let whole = match std::str::from_utf8(body) {
+        Ok(text) => match parse_page(method, text) {
+            Ok(None) => return Ok(Page::empty(page.page_no, page.page_size)),
+            Ok(Some(parts)) => {
+                let records = parts.records.into_iter().map(|r| RawRecord::Parsed(r.get())).collect();
+                return build_page(
+                    method,
+                    page,
+                    PageParts {
+                        total_count: parts.total_count,
+                        records,
+                    },
+                );
+            }
+            Err(e) if is_damaged_json(&e) => e,
+            Err(e) => return Err(e),
+        },
+        Err(e) => not_utf8_error(method, body, e, " outside its records"),
+    };
+    match recover_page(method, body) {
+        Some(Ok(parts)) => build_page(method, page, parts),
+        Some(Err(e)) => Err(e),
+        None => Err(whole),
+    }
+}
+
+/// Decodes the records of a page and checks its length.
+fn build_page<T: DeserializeOwned>(
+    method: &str,
+    page: PageRequest,
+    parts: PageParts<RawRecord<'_>>,
+) -> Result<Page<T>, Error> {
+    let PageParts { total_count, records } = parts;
+    if records.len() > page.page_size as usize {
+        return Err(Error::OversizePage {
+            method: method.to_owned(),
+            page_no: page.page_no,
+            page_size: page.page_size,
+            records: records.len(),
+        });
+    }
     // A page is told apart from the previous one by its first and last records and its length;
     // hashing every byte would cost more than it tells.
     let mut hasher = DefaultHasher::new();
-    raws.len().hash(&mut hasher);
-    if let (Some(first), Some(last)) = (raws.first(), raws.last()) {
-        first.get().hash(&mut hasher);
-        last.get().hash(&mut hasher);
+    records.len().hash(&mut hasher);
+    if let (Some(first), Some(last)) = (records.first(), records.last()) {
+        first.bytes().hash(&mut hasher);
+        last.bytes().hash(&mut hasher);
     }
-    let mut items = Vec::with_capacity(raws.len());
+    let mut items = Vec::with_capacity(records.len());
     let mut rejected = Vec::new();
-    for (i, raw) in raws.iter().enumerate() {
-        // The fast path decodes directly; only a failure is decoded again to name its path.
-        match serde_json::from_str::<T>(raw.get()) {
-            Ok(item) => items.push(item),
-            Err(plain) => {
-                let de = &mut serde_json::Deserializer::from_str(raw.get());
-                let reason = match serde_path_to_error::deserialize::<_, T>(de) {
-                    Err(e) => format!("data.order[{i}].{}: {}", e.path(), e.inner()),
-                    Ok(_) => format!("data.order[{i}]: {plain}"),
-                };
+    let mut damaged = 0;
+    for (i, record) in records.iter().enumerate() {
+        match record {
+            // The fast path decodes directly; only a failure is decoded again to name its path.
+            RawRecord::Parsed(text) => match serde_json::from_str::<T>(text) {
+                Ok(item) => items.push(item),
+                Err(plain) => {
+                    let de = &mut serde_json::Deserializer::from_str(text);
+                    let reason = match serde_path_to_error::deserialize::<_, T>(de) {
+                        Err(e) => format!(
+                            "data.order[{i}].{}: {}",
+                            e.path(),
+                            without_values(&e.inner().to_string())
+                        ),
+                        Ok(_) => format!("data.order[{i}]: {}", without_values(&plain.to_string())),
+                    };
+                    rejected.push(DeadLetter {
+                        key: crate::scan::record_key(text.as_bytes()),
+                        raw_json: (*text).to_owned(),
+                        reason,
+                    });
+                }
+            },
+            RawRecord::Damaged { bytes, reason } => {
+                damaged += 1;
                 rejected.push(DeadLetter {
-                    key: record_key(raw.get()),
-                    raw_json: raw.get().to_owned(),
-                    reason,
+                    key: crate::scan::record_key(bytes),
+                    raw_json: crate::scan::escaped_text(bytes),
+                    reason: format!("data.order[{i}]: {reason}"),
                 });
             }
         }
@@ -498,28 +699,43 @@ pub fn decode_page<T: DeserializeOwned>(method: &str, body: &str, page: PageRequ
         total_count,
         items,
         rejected,
-        fingerprint: if raws.is_empty() { 0 } else { hasher.finish() },
+        fingerprint: if records.is_empty() { 0 } else { hasher.finish() },
+        damaged,
     })
 }
 
-/// The `refund_id` (or `rec_id`) of a raw record, if it can be read.
-fn record_key(raw: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(raw).ok()?;
-    let id = v.get("refund_id").or_else(|| v.get("rec_id"))?;
-    match id {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// A `total_count` as a count: digits only, as a JSON number or a string, fitting a `u64`.
+///
+/// Anything else (`-1`, `"3.0"`, `1e3`, `"abc"`, an object, a number past `u64`) is "unknown",
+/// not an error: a page is readable without its count, and the window reader then pages to the
+/// first short page instead of trusting a number it cannot read.
+fn count_of(method: &str, raw: &RawValue) -> Option<u64> {
+    let text = raw_to_string(raw);
+    let text = text.trim();
+    if text.is_empty() || text == "null" {
+        return None;
     }
+    let count = text
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u64>().ok())
+        .flatten();
+    if count.is_none() {
+        let shown: String = text.chars().take(40).collect();
+        tracing::warn!(method, total_count = %shown, "total_count is not a count; treating it as unknown");
+    }
+    count
 }
 
 /// Decodes the body of a 200 answer to an unpaged call into `T` (its `data`).
-pub fn decode_data<T: DeserializeOwned>(method: &str, body: &str) -> Result<T, Error> {
-    let data = open_envelope(method, body)?;
-    let text = data.map(|d| d.get()).unwrap_or("null");
-    let de = &mut serde_json::Deserializer::from_str(text);
+pub fn decode_data<T: DeserializeOwned>(method: &str, body: impl AsRef<[u8]>) -> Result<T, Error> {
+    let bytes = body.as_ref();
+    let text = std::str::from_utf8(bytes).map_err(|e| not_utf8_error(method, bytes, e, ""))?;
+    let data = open_envelope(method, text)?;
+    let data_text = data.map(|d| d.get()).unwrap_or("null");
+    let de = &mut serde_json::Deserializer::from_str(data_text);
     serde_path_to_error::deserialize(de)
-        .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))
+        .map_err(|e| decode_error(method, bytes, format!("data.{}", e.path()), e.inner()))
 }
 
 #[cfg(test)]
@@ -643,10 +859,106 @@ mod tests {
             decode_page::<Value>("m", "[]", page).unwrap_err().kind(),
             crate::ErrorKind::Decode
         );
-        let shape = r#"{"status":0,"data":{"total_count":"many","order":[]}}"#;
-        let e = decode_page::<Value>("m", shape, page).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Decode);
-        assert!(e.to_string().contains("data.total_count"), "{e}");
+    }
+
+    #[test]
+    fn order_may_be_spelled_empty_but_not_as_something_else() {
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 2,
+        };
+        for order in ["[]", "null", r#""""#, "{}"] {
+            let body = format!(r#"{{"status":0,"data":{{"total_count":0,"order":{order}}}}}"#);
+            let p: Page<Value> = decode_page("m", &body, page).unwrap_or_else(|e| panic!("{order}: {e}"));
+            assert!(p.is_empty(), "{order}");
+        }
+        for order in [r#""x""#, "3", r#"{"a":1}"#] {
+            let body = format!(r#"{{"status":0,"data":{{"order":{order}}}}}"#);
+            let e = decode_page::<Value>("m", &body, page).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Decode, "{order}: {e}");
+            assert!(e.to_string().contains("data.order"), "{e}");
+        }
+    }
+
+    #[test]
+    fn damage_inside_records_is_split_out_damage_outside_fails_the_page() {
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 3,
+        };
+        let body =
+            br#"{"status":0,"data":{"total_count":3,"order":[{"refund_id":1},{"refund_id":2,"x":},{"refund_id":3}]}}"#;
+        let p: Page<Value> = decode_page("m", &body[..], page).unwrap();
+        assert_eq!((p.items.len(), p.rejected.len(), p.damaged()), (2, 1, 1));
+        assert_eq!(p.total_count, Some(3));
+        assert_eq!(p.rejected[0].raw_json, r#"{"refund_id":2,"x":}"#);
+        // A trailing comma in the list loses nothing and damages nothing.
+        let body = br#"{"status":0,"data":{"order":[{"refund_id":1},]}}"#;
+        let p: Page<Value> = decode_page("m", &body[..], page).unwrap();
+        assert_eq!((p.items.len(), p.damaged()), (1, 0));
+        // Outside the records: the page fails, as a damaged answer (retried).
+        let mut not_utf8 = br#"{"status":0,"message":""#.to_vec();
+        not_utf8.extend_from_slice(&[0xFF]);
+        not_utf8.extend_from_slice(br#"","data":{"order":[{"refund_id":1}]}}"#);
+        for bad in [
+            &br#"{"status":0,,"data":{"order":[{"refund_id":1}]}}"#[..],
+            br#"{"status":0,"data":{"order":[{"refund_id":1},{"refund_id":2"#,
+            br#"{"status":0,"data":{"order":[{"refund_id":1}]}} trailing"#,
+            &not_utf8,
+        ] {
+            let e = decode_page::<Value>("m", bad, page).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Transient, "{e}");
+        }
+        // An error inside the envelope is still that error.
+        let body = br#"{"status":100,"message":"x","data":{"order":[{"refund_id":1},{"x":}]}}"#;
+        assert!(matches!(
+            decode_page::<Value>("m", &body[..], page).unwrap_err(),
+            Error::Api { status: 100, .. }
+        ));
+        // More records than asked for.
+        let body = br#"{"status":0,"data":{"order":[{"a":1},{"a":2},{"a":3},{"a":4}]}}"#;
+        assert!(matches!(
+            decode_page::<Value>("m", &body[..], page).unwrap_err(),
+            Error::OversizePage {
+                records: 4,
+                page_size: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_total_count_that_is_not_a_count_is_unknown() {
+        let page = PageRequest {
+            page_no: 1,
+            page_size: 2,
+        };
+        for (total, want) in [
+            (r#""3""#, Some(3)),
+            ("3", Some(3)),
+            (r#"" 7 ""#, Some(7)),
+            ("0", Some(0)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("-1", None),
+            (r#""-1""#, None),
+            (r#""3.0""#, None),
+            ("3.0", None),
+            ("1e3", None),
+            (r#""abc""#, None),
+            (r#""many""#, None),
+            ("null", None),
+            (r#""""#, None),
+            ("true", None),
+            ("[3]", None),
+            (r#"{"n":3}"#, None),
+            ("18446744073709551616", None),
+            ("184467440737095516160000", None),
+        ] {
+            let body = format!(r#"{{"status":0,"data":{{"total_count":{total},"order":[{{"a":1}}]}}}}"#);
+            let p: Page<Value> = decode_page("m", &body, page).unwrap_or_else(|e| panic!("total_count {total}: {e}"));
+            assert_eq!(p.total_count, want, "total_count {total}");
+            assert_eq!(p.items.len(), 1);
+        }
     }
 
     #[test]

@@ -1334,6 +1334,32 @@ async fn a_throttle_without_hint_waits_the_floor_in_tokio_time() {
     h.finish(&[]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_absurd_ban_is_clamped_to_the_throttle_cap_and_does_not_stall_later_calls() {
+    let cap = RetryConfig::default().throttle_cap;
+    for n in ["1000000000000", "18446744073709551615", "99999999999999999999999"] {
+        let sub = format!("This ban will last for {n} more seconds");
+        let h = Harness::new(
+            Gateway::new(Wire::Qimen, 3).script([gateway_failure(7, "App Call Limited", Some(&sub))]),
+            StepClock::fixed(V5_UNIX),
+            true,
+            None,
+        )
+        .await;
+        let t0 = tokio::time::Instant::now();
+        let page = h.client.refund_page(&small_pages(10), 1).await.unwrap();
+        assert_eq!(ids(&page.items), [1, 2, 3], "ban {n}");
+        assert_eq!(h.sleep.waits(), [cap], "ban {n}");
+        // The next call of the same client (the next `--every` run) is not held by the ban
+        // either: in paused tokio time, both calls together took one clamped wait.
+        h.client.refund_page(&small_pages(10), 1).await.unwrap();
+        assert_eq!(h.sleep.waits().len(), 1);
+        assert!(tokio::time::Instant::now() - t0 <= cap + cap / 4, "ban {n}");
+        assert_eq!(h.gateway.requests(), 3);
+        h.finish(&[]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. No retry on Auth or InvalidRequest
 // ---------------------------------------------------------------------------------------------

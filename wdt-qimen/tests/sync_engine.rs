@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{NaiveDateTime, TimeDelta};
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::retry::RetryConfig;
-use wdt_qimen::simulator::Simulator;
+use wdt_qimen::simulator::{Damage, Simulator};
 use wdt_qimen::sync::{
     Batch, Checkpoint, CommitReport, PagingOrder, Sink, StreamId, SyncConfig, SyncEngine, SyncError,
 };
@@ -599,7 +599,8 @@ async fn a_window_that_stays_short_fails_the_run_and_keeps_the_checkpoint_before
 /// as `total_count`, to see what the engine makes of a count it cannot trust.
 struct LyingCount {
     n: usize,
-    total: Option<u64>,
+    /// The `total_count` written, as JSON (any value, garbage included).
+    total: Option<serde_json::Value>,
     modified_ms: i64,
     /// After the first answer, this many refunds leave the front of the window (drift).
     leave_after_first: usize,
@@ -610,7 +611,7 @@ impl LyingCount {
     fn new(n: usize, total: Option<u64>, modified_ms: i64) -> Self {
         Self {
             n,
-            total,
+            total: total.map(serde_json::Value::from),
             modified_ms,
             leave_after_first: 0,
             answers: AtomicUsize::new(0),
@@ -632,8 +633,8 @@ impl wiremock::Respond for LyingCount {
             .map(|i| serde_json::json!({"refund_id": 5000 + i, "modified": self.modified_ms}))
             .collect();
         let mut data = serde_json::json!({ "order": order });
-        if let Some(t) = self.total {
-            data["total_count"] = serde_json::json!(t);
+        if let Some(t) = &self.total {
+            data["total_count"] = t.clone();
         }
         wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": 0, "data": data}))
     }
@@ -699,4 +700,114 @@ async fn a_count_too_small_by_a_page_loses_nothing_even_when_refunds_leave_meanw
     let stored = stored(engine.sink());
     let missing: Vec<i64> = (5000..5030).filter(|id| !stored.contains_key(id)).collect();
     assert!(missing.is_empty(), "refunds lost: {missing:?}");
+}
+
+#[tokio::test]
+async fn a_total_count_that_is_not_a_count_is_unknown_and_the_window_is_read_to_its_end() {
+    let now = now_beijing();
+    let modified_ms = wdt_qimen::time::from_beijing(now - TimeDelta::hours(2)).timestamp_millis();
+    let huge: serde_json::Value = serde_json::from_str("184467440737095516160000").unwrap();
+    let exponent: serde_json::Value = serde_json::from_str("1e3").unwrap();
+    for total in [
+        serde_json::json!(-1),
+        serde_json::json!("-1"),
+        serde_json::json!("3.0"),
+        exponent,
+        serde_json::json!("abc"),
+        serde_json::Value::Null,
+        huge,
+        // A count that fits but is absurd: read as a count, and found out by the window reader.
+        serde_json::json!(u64::MAX),
+        serde_json::json!({"n": 53}),
+    ] {
+        let server = wiremock::MockServer::start().await;
+        let responder = LyingCount {
+            total: Some(total.clone()),
+            ..LyingCount::new(53, None, modified_ms)
+        };
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(responder)
+            .mount(&server)
+            .await;
+        let wdt = wdt_qimen::WdtCredentials::new("sid", "key", "secret:salt").unwrap();
+        let client = Client::builder(Route::Native {
+            url: format!("{}/openapi", server.uri()),
+            wdt,
+        })
+        .rate_limit(RateLimitConfig::unlimited())
+        .build()
+        .unwrap();
+        let engine = SyncEngine::new(client, MemSink::default(), cfg(now - TimeDelta::hours(3), 20));
+        let report = engine
+            .run()
+            .await
+            .unwrap_or_else(|e| panic!("total_count {total}: {e}"));
+        assert_eq!(stored(engine.sink()).len(), 53, "total_count {total}");
+        // Without a count the window is paged forward to its short third page, then read back.
+        assert!(report.pages >= 3, "total_count {total}: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn records_stored_broken_become_dead_letters_and_the_window_still_completes() {
+    let now = now_beijing();
+    for qimen in [true, false] {
+        let sim = recent_data(21, 120, TimeDelta::days(1)).start().await;
+        let truth = truth(&sim);
+        let ids: Vec<i64> = truth.keys().copied().collect();
+        let (not_utf8, not_json) = (ids[10], ids[70]);
+        sim.damage_refund(not_utf8 as u64, Damage::InvalidUtf8, None);
+        sim.damage_refund(not_json as u64, Damage::BrokenJson, None);
+        let engine = SyncEngine::new(
+            client(&sim, qimen),
+            MemSink::default(),
+            cfg(now - TimeDelta::days(2), 20),
+        );
+        let report = engine.run().await.unwrap_or_else(|e| panic!("qimen={qimen}: {e}"));
+        let mut want = truth.clone();
+        want.remove(&not_utf8);
+        want.remove(&not_json);
+        assert_equal(&want, &stored(engine.sink()), &format!("qimen={qimen}"));
+        // Each broken record is dead-lettered once, kept as received (bytes escaped).
+        let dead = engine.sink().dead.lock().unwrap().clone();
+        assert_eq!(dead.len(), 2, "qimen={qimen}: {dead:?}");
+        assert!(dead
+            .iter()
+            .any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_utf8},"#))
+                && d.contains(r#""refund_no":"\xE5\xBC\xFF"#)));
+        assert!(dead
+            .iter()
+            .any(|d| d.starts_with(&format!(r#"{{"refund_id":{not_json},"#)) && d.contains(r#""refund_no":""TK"#)));
+        // A dead letter counts as read: the window's count check is met, nothing is re-read, and
+        // the checkpoint moves past the window.
+        assert_eq!(report.rereads, 0, "qimen={qimen}: {report:?}");
+        assert!(engine.sink().checkpoint.lock().unwrap().is_some());
+        assert!(report.retries > 0, "the damaged pages were read again: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn records_damaged_in_passing_are_read_again_and_stored() {
+    let now = now_beijing();
+    let sim = recent_data(22, 120, TimeDelta::days(1)).start().await;
+    let truth = truth(&sim);
+    let ids: Vec<i64> = truth.keys().copied().collect();
+    sim.damage_refund(ids[5] as u64, Damage::InvalidUtf8, Some(1));
+    sim.damage_refund(ids[90] as u64, Damage::BrokenJson, Some(2));
+    let engine = SyncEngine::new(
+        client(&sim, true),
+        MemSink::default(),
+        cfg(now - TimeDelta::days(2), 20),
+    );
+    let report = engine.run().await.unwrap();
+    assert_equal(&truth, &stored(engine.sink()), "after sync");
+    assert!(engine.sink().dead.lock().unwrap().is_empty());
+    // What was stored is the intact copy: nothing was replaced by U+FFFD.
+    let rows = engine.sink().rows.lock().unwrap();
+    assert!(rows
+        .values()
+        .all(|r| !r.refund_no.as_deref().unwrap_or_default().contains('\u{FFFD}')));
+    drop(rows);
+    assert_eq!(sim.stats().damaged_records, 3);
+    assert!(report.retries >= 3, "{report:?}");
 }

@@ -29,7 +29,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::error::{excerpt, Error};
+use crate::error::Error;
 use crate::sign::is_java_whitespace;
 
 /// The largest number of significant digits of a non-integer PHP prints unchanged (its
@@ -125,7 +125,7 @@ fn refuse(method: &str, path: &str, value: &Value, problem: &'static str, fix: &
     Error::UnsignableParam {
         method: method.to_owned(),
         path: path.to_owned(),
-        value: excerpt(&value.to_string(), 80),
+        value: clip(&value.to_string(), 80),
         problem,
         fix,
     }
@@ -245,3 +245,12 @@ fn text(method: &str, path: &str, s: &str) -> Result<Value, Error> {
 
 #[cfg(test)]
 mod tests;
+
+/// The first `max` characters of a parameter's text, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    let mut s: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        s.push('…');
+    }
+    s
+}

@@ -25,6 +25,33 @@ pub(crate) const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title
 /// A maintenance page served with HTTP 200.
 pub(crate) const HTML_BUSY: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>系统繁忙</title></head><body><h1>系统繁忙，请稍后再试</h1></body></html>";
 
+/// How [`Simulator::damage_refund`](super::Simulator::damage_refund) damages a refund's JSON
+/// when it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Damage {
+    /// Bytes that are not UTF-8 (a cut-off `张`, then `0xFF`) at the start of its `refund_no`.
+    InvalidUtf8,
+    /// An unescaped quote at the start of its `refund_no`: the record is no longer valid JSON.
+    BrokenJson,
+}
+
+/// Damages the record written at `out[start..]` (its `refund_no` string); `false` when the
+/// record has no `refund_no` to damage.
+pub(crate) fn damage_record(out: &mut Vec<u8>, start: usize, how: Damage) -> bool {
+    const KEY: &[u8] = b"\"refund_no\":\"";
+    let Some(at) = out[start..].windows(KEY.len()).position(|w| w == KEY) else {
+        return false;
+    };
+    let insert: &[u8] = match how {
+        Damage::InvalidUtf8 => &[0xE5, 0xBC, 0xFF],
+        Damage::BrokenJson => b"\"",
+    };
+    let at = start + at + KEY.len();
+    out.splice(at..at, insert.iter().copied());
+    true
+}
+
 /// How a throttled request is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Throttle {
@@ -126,6 +153,19 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn damage_lands_inside_the_refund_no() {
+        let record = br#"{"refund_id":1,"refund_no":"TK1","n":2}"#;
+        let mut out = b"[".to_vec();
+        out.extend_from_slice(record);
+        assert!(damage_record(&mut out, 1, Damage::BrokenJson));
+        assert_eq!(&out[1..], br#"{"refund_id":1,"refund_no":""TK1","n":2}"#);
+        let mut out = record.to_vec();
+        assert!(damage_record(&mut out, 0, Damage::InvalidUtf8));
+        assert!(std::str::from_utf8(&out).is_err());
+        assert!(!damage_record(&mut b"{}".to_vec(), 0, Damage::BrokenJson));
+    }
 
     #[test]
     fn off_by_default_and_reproducible() {

@@ -48,7 +48,9 @@
 //! to "now" and every later refund shifts one place) — are all off by
 //! default and drawn from their own seeded generators. Throttles and transient failures are only
 //! drawn for requests that passed every check (a bad signature always gets its error); drift
-//! happens before a page is served and moves refunds of the requested window to "now".
+//! happens before a page is served and moves refunds of the requested window to "now". Damaged
+//! records (not UTF-8, or not valid JSON) are served only for the refunds named with
+//! [`Simulator::damage_refund`].
 //!
 //! # What it cannot imitate
 //! - Real quotas: nobody outside WDT knows the per-minute limits; throttling here is a coin flip
@@ -83,6 +85,7 @@ use wiremock::{Mock, MockServer};
 use crate::credentials::{QimenCredentials, WdtCredentials, DEFAULT_TARGET_APP_KEY};
 use crate::time::{from_beijing, parse_wdt, to_beijing, Clock, SystemClock};
 use data::{DataConfig, Dataset};
+pub use faults::Damage;
 use handler::Gateway;
 use state::{lock, State};
 
@@ -130,6 +133,8 @@ pub struct SimStats {
     pub invalid_requests: u64,
     /// Refunds modified by drift (per request and [`Simulator::modify_now`]).
     pub drifted_refunds: u64,
+    /// Refunds served damaged ([`Simulator::damage_refund`]).
+    pub damaged_records: u64,
 }
 
 /// Configures and starts a [`Simulator`]. Every fault is off by default.
@@ -386,6 +391,13 @@ impl Simulator {
     /// What the simulator has done so far.
     pub fn stats(&self) -> SimStats {
         lock(&self.state).stats
+    }
+
+    /// Serves refund `refund_id` damaged `how` the next `times` times it is on a page (`None`:
+    /// every time), as a gateway that corrupts answers in passing (`Some`) or a record stored
+    /// broken (`None`) would. The rest of its page stays intact.
+    pub fn damage_refund(&self, refund_id: u64, how: Damage, times: Option<u64>) {
+        lock(&self.state).damaged.insert(refund_id, (how, times));
     }
 
     /// Modifies `n` refunds (drawn from the whole set) now, as drift does; returns how many

@@ -1,13 +1,14 @@
 //! The simulator's shared state: the data set, the behaviour switches, the generators and the
 //! counters, behind one mutex that the responder and the [`Simulator`](super::Simulator) share.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 
 use super::data::{rng_for, Dataset};
-use super::faults::Faults;
+use super::faults::{damage_record, Damage, Faults};
 use super::query::Search;
 use super::refund::{build, Style};
 use super::SimStats;
@@ -36,6 +37,8 @@ pub(crate) struct State {
     pub qimen_answers: u64,
     /// Gateway `request_id` counter.
     pub request_ids: u64,
+    /// Refunds served damaged: how, and how many more times (`None`: always).
+    pub damaged: HashMap<u64, (Damage, Option<u64>)>,
 }
 
 /// Locks the state, also after a panic in another request (the state stays usable).
@@ -60,6 +63,7 @@ impl State {
             stats: SimStats::default(),
             qimen_answers: 0,
             request_ids: 0,
+            damaged: HashMap::new(),
         }
     }
 
@@ -136,7 +140,14 @@ impl State {
             } else {
                 Style::native(seed, slot.id)
             };
+            let start = out.len();
             serde_json::to_writer(&mut out, &build(seed, slot, style)).expect("a refund always serializes");
+            if let Some((how, left)) = self.damaged.get_mut(&slot.id) {
+                if left.is_none_or(|n| n > 0) && damage_record(&mut out, start, *how) {
+                    *left = left.map(|n| n - 1);
+                    self.stats.damaged_records += 1;
+                }
+            }
         }
         out.extend_from_slice(b"]}");
         self.stats.pages_served += 1;

@@ -25,7 +25,9 @@
 //! refunds sharing one `modified` second) or it lost a record. Then the window is read again, up
 //! to `max_rereads` times, accumulating; if it is still short the run fails with
 //! [`SyncError::WindowIncomplete`](super::engine::SyncError::WindowIncomplete) rather than move the
-//! checkpoint past a hole.
+//! checkpoint past a hole. A record that could not be decoded (not even parsed, when its JSON is
+//! broken or not UTF-8) counts as read: it is handed on as a dead letter, and reading the window
+//! again could not make it whole.
 //!
 //! # Counts that cannot be trusted
 //! Qimen has no `calc_total`, and whether its `total_count` is always real is INFERRED. A count

@@ -54,7 +54,8 @@ pub struct WindowBounds {
 pub struct DeadLetter {
     /// The record's key when it could be read (e.g. the refund_id).
     pub key: Option<String>,
-    /// The raw JSON of the record.
+    /// The record as received: its JSON text, or, for a record that is not valid JSON or not
+    /// UTF-8, its text with every byte that is not UTF-8 written `\xNN`.
     pub raw_json: String,
     /// Why it could not be written.
     pub reason: String,
