@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::prelude::Queryable;
+use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use wdt_qimen::model::Refund;
 use wdt_qimen::sync::{Batch, Checkpoint, CommitReport, Sink, StreamId};
 
 use crate::config::{Layout, WriteMode};
+use crate::conn::{Bounds, HeldConn};
+use crate::connect::{self, SslMode};
 use crate::dialect::Dialect;
 use crate::error::SinkError;
 use crate::names::TableNames;
 use crate::prepare::WritePath;
-use crate::retry::RetryPolicy;
+use crate::retry::{Retries, RetryPolicy};
 use crate::{checkpoint, dead_letter, setup, write};
 
 /// What the before-commit hook is told.
@@ -79,6 +82,8 @@ pub(crate) struct Inner {
     pub mode: WriteMode,
     pub limits: Limits,
     pub retry: RetryPolicy,
+    /// The timeout of every MySQL operation, and the abandon switch.
+    pub bounds: Bounds,
     pub max_dead_letters: Option<u64>,
     pub before_commit: Option<BeforeCommitHook>,
     /// Roll every transaction back instead of committing it.
@@ -147,11 +152,17 @@ pub struct MySqlSinkBuilder {
     local_infile: bool,
     limits: Limits,
     retry: RetryPolicy,
+    timeout: Duration,
     max_dead_letters: Option<u64>,
     max_connections: usize,
     before_commit: Option<BeforeCommitHook>,
     dry_run: bool,
 }
+
+/// The default of [`MySqlSinkBuilder::timeout`]: well above MySQL's default
+/// `innodb_lock_wait_timeout` (50 s), so a statement waiting for a lock gets the server's answer
+/// first.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl fmt::Debug for MySqlSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,6 +175,7 @@ impl fmt::Debug for MySqlSinkBuilder {
             .field("local_infile", &self.local_infile)
             .field("limits", &self.limits)
             .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
             .field("max_dead_letters", &self.max_dead_letters)
             .field("max_connections", &self.max_connections)
             .field("before_commit", &self.before_commit.is_some())
@@ -247,6 +259,31 @@ impl MySqlSinkBuilder {
         self
     }
 
+    /// How long a lost connection is retried on a new one (default 2 minutes; zero = never):
+    /// a server restart, a failover, "MySQL server has gone away", a connection killed or
+    /// refused, or no answer within the [`timeout`](Self::timeout). Counted from the first such
+    /// failure of a commit or checkpoint read, separately from `max_retries` (lost lock races).
+    ///
+    /// Committing a batch again after its connection was lost is safe even when the lost answer
+    /// was that of `COMMIT` itself (so the first attempt may have committed): the rows are
+    /// written newer-wins and the checkpoint only moves forward, so the second commit finds its
+    /// rows stored and changes nothing. In `insert` mode it fails with a duplicate key instead.
+    pub fn connection_retry_budget(mut self, budget: Duration) -> Self {
+        self.retry.connection_budget = budget;
+        self
+    }
+
+    /// The longest one MySQL operation may take (default [`DEFAULT_TIMEOUT`], 120 s): the
+    /// start-up, one attempt of a batch's transaction (connecting, statements, `COMMIT`), a
+    /// checkpoint read, the disconnect. A server that stops answering (a black-holed
+    /// connection) then fails the operation with [`SinkError::Timeout`] instead of hanging; the
+    /// connection is closed, never reused, and the server rolls back its transaction. Keep it
+    /// above the server's `innodb_lock_wait_timeout` (checked at start-up, with a warning).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// Connections in the pool (default 4).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
@@ -268,13 +305,13 @@ impl MySqlSinkBuilder {
     }
 
     /// Connects, detects the dialect, creates or checks the tables, and returns the sink.
+    ///
+    /// The URL's TLS parameters are described in [`connect`]. The start-up is not retried: a
+    /// server that cannot be reached fails here at once (or after the timeout).
     pub async fn build(self) -> Result<MySqlSink, SinkError> {
         let names = TableNames::new(&self.prefix)?;
         let redacted = redact_url(&self.url);
-        let opts = Opts::from_url(&self.url).map_err(|source| SinkError::InvalidUrl {
-            url: redacted.clone(),
-            source,
-        })?;
+        let connect::ConnectOpts { opts, ssl_mode } = connect::opts_from_url(&self.url)?;
         if opts.db_name().is_none() {
             return Err(SinkError::InvalidConfig {
                 problem: format!("the MySQL URL {redacted} names no database"),
@@ -286,21 +323,40 @@ impl MySqlSinkBuilder {
             .setup(Dialect::session_setup())
             .client_found_rows(false)
             .pool_opts(PoolOpts::default().with_constraints(constraints));
-        let pool = Pool::new(opts);
-        let started = async {
-            let mut conn = pool.get_conn().await.map_err(SinkError::mysql("connecting"))?;
-            let info = setup::server_info(&mut conn).await?;
-            setup::ensure_schema(&mut conn, &names, self.layout, &info.dialect, self.create_tables).await?;
-            Ok::<_, SinkError>(info)
-        }
-        .await;
-        let info = match started {
-            Ok(info) => info,
-            Err(e) => {
-                let _ = pool.disconnect().await;
-                return Err(e);
+        let bounds = Bounds::new(self.timeout);
+        let start = |pool: Pool| {
+            let (names, layout, create) = (&names, self.layout, self.create_tables);
+            let bounds = &bounds;
+            async move {
+                let started = bounds
+                    .run(
+                        "starting (connecting, reading server settings, checking tables)",
+                        async {
+                            let mut held = HeldConn::get(&pool).await?;
+                            let conn = held.conn();
+                            let info = setup::server_info(conn).await?;
+                            warn_if_below_lock_wait(conn, bounds.timeout).await;
+                            setup::ensure_schema(conn, names, layout, &info.dialect, create).await?;
+                            held.release();
+                            Ok::<_, SinkError>(info)
+                        },
+                    )
+                    .await;
+                match started {
+                    Ok(info) => Ok((pool, info)),
+                    Err(e) => {
+                        let _ = tokio::time::timeout(bounds.timeout, pool.disconnect()).await;
+                        Err(e)
+                    }
+                }
             }
         };
+        let mut started = start(Pool::new(opts.clone())).await;
+        if ssl_mode == Some(SslMode::Preferred) && started.as_ref().is_err_and(connect::is_no_tls_offered) {
+            tracing::warn!(url = %redacted, "the server offers no TLS; ssl-mode=PREFERRED connects without it");
+            started = start(Pool::new(connect::without_tls(&opts.into()))).await;
+        }
+        let (pool, info) = started.map_err(|e| connect::explain_connect_error(e, &redacted, ssl_mode))?;
         let packet_budget = usize::try_from(info.max_allowed_packet / 4 * 3).unwrap_or(usize::MAX);
         let mut limits = self.limits;
         limits.max_statement_bytes = limits.max_statement_bytes.min(packet_budget).max(1024);
@@ -329,6 +385,7 @@ impl MySqlSinkBuilder {
                 mode: self.mode,
                 limits,
                 retry: self.retry,
+                bounds,
                 max_dead_letters: self.max_dead_letters,
                 before_commit: self.before_commit,
                 dry_run: self.dry_run,
@@ -374,6 +431,7 @@ impl MySqlSink {
             local_infile: true,
             limits: Limits::default(),
             retry: RetryPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
             max_dead_letters: Some(1_000),
             max_connections: 4,
             before_commit: None,
@@ -418,14 +476,41 @@ impl MySqlSink {
         self.inner.dead_letters.store(0, Ordering::Relaxed);
     }
 
-    /// Closes the pool's connections.
+    /// Abandons the commit in flight and every later one, for a second Ctrl-C / SIGTERM: each
+    /// fails at once with [`SinkError::Abandoned`], its connection is closed without `COMMIT`,
+    /// and the server rolls its transaction back, so nothing of the batch is kept (when
+    /// `COMMIT` was already sent, the batch is either wholly committed or not at all). Retry
+    /// pauses and checkpoint reads end the same way. For good: build a new sink to go on.
+    pub fn abandon(&self) {
+        self.inner.bounds.abandon();
+    }
+
+    /// Closes the pool's connections (within the [`timeout`](MySqlSinkBuilder::timeout)).
     pub async fn disconnect(self) -> Result<(), SinkError> {
-        self.inner
-            .pool
-            .clone()
-            .disconnect()
-            .await
-            .map_err(SinkError::mysql("disconnecting"))
+        let bounds = &self.inner.bounds;
+        match tokio::time::timeout(bounds.timeout, self.inner.pool.clone().disconnect()).await {
+            Ok(r) => r.map_err(SinkError::mysql("disconnecting")),
+            Err(_) => Err(SinkError::Timeout {
+                during: "disconnecting",
+                after: bounds.timeout,
+            }),
+        }
+    }
+}
+
+/// Warns when `timeout` would cut off a statement that waits for a lock before the server's
+/// `innodb_lock_wait_timeout` answers it.
+async fn warn_if_below_lock_wait(conn: &mut mysql_async::Conn, timeout: Duration) {
+    let lock_wait: Result<Option<u64>, _> = conn.query_first("SELECT @@innodb_lock_wait_timeout").await;
+    if let Ok(Some(secs)) = lock_wait {
+        if timeout <= Duration::from_secs(secs) {
+            tracing::warn!(
+                timeout = ?timeout,
+                innodb_lock_wait_timeout = secs,
+                "the MySQL timeout is not above innodb_lock_wait_timeout: a transaction waiting for a \
+                 lock is cut off and retried as a lost connection; raise the sink's timeout"
+            );
+        }
     }
 }
 
@@ -433,14 +518,30 @@ impl MySqlSink {
 impl Sink<Refund> for MySqlSink {
     type Error = SinkError;
 
+    /// Reads the checkpoint; a lost connection is retried like a commit's.
     async fn load_checkpoint(&self, stream: &StreamId) -> Result<Option<Checkpoint>, SinkError> {
-        let mut conn = self
-            .inner
-            .pool
-            .get_conn()
-            .await
-            .map_err(SinkError::mysql("connecting"))?;
-        checkpoint::load(&mut conn, &self.inner.sql.checkpoint_select, stream).await
+        let inner = &self.inner;
+        let mut retries = Retries::new(&inner.retry);
+        loop {
+            let read = inner
+                .bounds
+                .run("reading the checkpoint", async {
+                    let mut held = HeldConn::get(&inner.pool).await?;
+                    let checkpoint = checkpoint::load(held.conn(), &inner.sql.checkpoint_select, stream).await?;
+                    held.release();
+                    Ok::<_, SinkError>(checkpoint)
+                })
+                .await;
+            match read {
+                Ok(checkpoint) => return Ok(checkpoint),
+                Err(e) => {
+                    let error = e.to_string();
+                    let pause = retries.after(e)?;
+                    tracing::warn!(%error, retry = retries.count(), ?pause, "reading the checkpoint failed; retrying");
+                    inner.bounds.pause(pause).await?;
+                }
+            }
+        }
     }
 
     async fn commit(&self, batch: Batch<Refund>) -> Result<CommitReport, SinkError> {
