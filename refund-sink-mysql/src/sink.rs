@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use mysql_async::prelude::Queryable;
-use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{OptsBuilder, Pool, PoolConstraints};
 use wdt_qimen::model::Refund;
 use wdt_qimen::sync::{Batch, Checkpoint, CommitReport, Sink, StreamId};
 
@@ -319,10 +319,12 @@ impl MySqlSinkBuilder {
             });
         }
         let constraints = PoolConstraints::new(0, self.max_connections).unwrap_or_default();
+        // The URL's pool settings (`reset_connection`, `inactive_connection_ttl`, …) are kept.
+        let pool_opts = opts.pool_opts().clone().with_constraints(constraints);
         let opts = OptsBuilder::from_opts(opts)
             .setup(Dialect::session_setup())
             .client_found_rows(false)
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
+            .pool_opts(pool_opts);
         let bounds = Bounds::new(self.timeout);
         let start = |pool: Pool| {
             let (names, layout, create) = (&names, self.layout, self.create_tables);
@@ -477,9 +479,10 @@ impl MySqlSink {
     }
 
     /// Abandons the commit in flight and every later one, for a second Ctrl-C / SIGTERM: each
-    /// fails at once with [`SinkError::Abandoned`], its connection is closed without `COMMIT`,
-    /// and the server rolls its transaction back, so nothing of the batch is kept (when
-    /// `COMMIT` was already sent, the batch is either wholly committed or not at all). Retry
+    /// fails at once with [`SinkError::Abandoned`] and its connection is closed without
+    /// `COMMIT`. The server rolls that transaction back as soon as it notices (when the
+    /// statement it is running ends, e.g. a lock wait), so nothing of the batch is kept; when
+    /// `COMMIT` was already sent, the batch is either wholly committed or not at all. Retry
     /// pauses and checkpoint reads end the same way. For good: build a new sink to go on.
     pub fn abandon(&self) {
         self.inner.bounds.abandon();
