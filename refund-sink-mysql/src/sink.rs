@@ -245,8 +245,9 @@ impl MySqlSinkBuilder {
         self
     }
 
-    /// Retries of a whole transaction after deadlock, lock wait timeout or a lost connection
-    /// (default 5).
+    /// Retries of a whole transaction after a deadlock or lock wait timeout (default 5). Lost
+    /// connections are retried for [`connection_retry_budget`](Self::connection_retry_budget)
+    /// instead.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
         self

@@ -93,6 +93,12 @@ async fn checkpoint_locked(db: &TestDb, sink: &MySqlSink) -> mysql_async::Conn {
         .await
         .unwrap();
     let mut locker = db.conn().await;
+    // Should the test fail while it holds the lock, the server ends it (dropping the test
+    // database would wait for it).
+    locker
+        .query_drop("SET SESSION idle_transaction_timeout = 30")
+        .await
+        .unwrap();
     locker.query_drop("START TRANSACTION").await.unwrap();
     locker
         .query_drop("SELECT * FROM wdt_sync_state FOR UPDATE")

@@ -1,5 +1,7 @@
 //! A private MariaDB server for tests that stop, restart or reconfigure one: its own data
-//! directory (a temp dir), its own free port, no grant tables (user `root`, no password).
+//! directory (a temp dir), its own free port, user `root` without a password (no grant tables
+//! at all, or, where a test needs the checks that only run with them, such as
+//! `--require-secure-transport`, the tables of `mariadb-install-db`).
 //! Killed and removed on drop; servers and directories left by a test process that was itself
 //! killed are removed by the next start.
 
@@ -18,6 +20,7 @@ pub struct PrivateServer {
     dir: tempfile::TempDir,
     port: u16,
     extra: Vec<String>,
+    grant_tables: bool,
     child: Option<Child>,
     /// Times the server was started.
     pub starts: u32,
@@ -29,6 +32,10 @@ fn mariadbd() -> PathBuf {
         return sbin;
     }
     PathBuf::from("mariadbd")
+}
+
+fn as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn free_port() -> u16 {
@@ -71,16 +78,45 @@ fn sweep_leftovers() {
 }
 
 impl PrivateServer {
-    /// Starts a server with `extra` arguments (e.g. TLS files) and waits until it answers.
+    /// Starts a server without grant tables, with `extra` arguments, and waits until it
+    /// answers.
     pub async fn start(extra: &[String]) -> PrivateServer {
+        Self::start_with(extra, false).await
+    }
+
+    /// Starts a server with the grant tables of `mariadb-install-db` (a few seconds more), with
+    /// `extra` arguments (e.g. TLS files), and waits until it answers.
+    pub async fn start_with_grant_tables(extra: &[String]) -> PrivateServer {
+        Self::start_with(extra, true).await
+    }
+
+    async fn start_with(extra: &[String], grant_tables: bool) -> PrivateServer {
         sweep_leftovers();
         let dir = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir().expect("temp dir");
         std::fs::write(dir.path().join("owner"), std::process::id().to_string()).unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        if grant_tables {
+            let mut cmd = Command::new("mariadb-install-db");
+            cmd.arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg("--auth-root-authentication-method=normal")
+                .arg("--skip-test-db");
+            if as_root() {
+                cmd.arg("--user=root");
+            }
+            let out = cmd.output().expect("run mariadb-install-db (install mariadb-server)");
+            assert!(
+                out.status.success(),
+                "mariadb-install-db: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let mut server = PrivateServer {
             dir,
             port: free_port(),
             extra: extra.to_vec(),
+            grant_tables,
             child: None,
             starts: 0,
         };
@@ -142,7 +178,6 @@ impl PrivateServer {
             .arg(format!("--socket={}", path("sock")))
             .arg(format!("--pid-file={}", path("pid")))
             .arg(format!("--log-error={}", path("error.log")))
-            .arg("--skip-grant-tables")
             .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=32M")
             .arg("--innodb-log-file-size=16M")
@@ -151,7 +186,10 @@ impl PrivateServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        if !self.grant_tables {
+            cmd.arg("--skip-grant-tables");
+        }
+        if as_root() {
             cmd.arg("--user=root");
         }
         let child = cmd.spawn().expect("start mariadbd (install mariadb-server)");
