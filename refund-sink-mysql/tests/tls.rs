@@ -194,6 +194,16 @@ async fn the_sink_connects_over_tls_as_the_ssl_mode_says() {
     let text = e.to_string();
     assert!(matches!(e, SinkError::Tls { .. }), "{e:?}");
     assert!(text.contains("db.example") && text.contains("ssl-hostname"), "{text}");
+    // mysql_async 0.36 checks the name under VERIFY_CA too; the error says what to do.
+    let e = MySqlSink::builder(url(&format!("?ssl-mode=VERIFY_CA&ssl-ca={ca}&ssl-hostname=db.example")))
+        .build()
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("even for VERIFY_CA") && text.contains("REQUIRED"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
