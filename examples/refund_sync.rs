@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example refund_sync                      # simulator, once
 //! cargo run --example refund_sync -- --every 5m        # keep syncing until Ctrl-C / SIGTERM
+//!                                                      # (a second one abandons the commit in progress)
 //! cargo run --example refund_sync -- --help            # every setting
 //! ```
 //!
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta, Timelike};
 use clap::{Parser, ValueEnum};
-use refund_sink_mysql::{Layout, MySqlSink, WriteMode};
+use refund_sink_mysql::{Layout, MySqlSink, SinkError, WriteMode};
 use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::server_time::ClockOffset;
@@ -64,7 +65,8 @@ struct Args {
     /// Native open API URL.
     #[arg(long, env = "WDT_URL", default_value = DEFAULT_WDT_URL)]
     wdt_url: String,
-    /// MySQL URL (percent-encode / ? # @ : in the password).
+    /// MySQL URL (percent-encode / ? # @ : in the password); TLS with
+    /// `?ssl-mode=VERIFY_CA&ssl-ca=/path/ca.pem` (see the README).
     #[arg(
         long,
         env = "MYSQL_URL",
@@ -72,6 +74,12 @@ struct Args {
         default_value = "mysql://root@127.0.0.1:3306/test"
     )]
     mysql_url: String,
+    /// Longest wait for MySQL per operation (keep it above innodb_lock_wait_timeout).
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    mysql_timeout: Duration,
+    /// How long a lost MySQL connection (restart, failover) is retried before the run fails.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    mysql_retry_budget: Duration,
     /// Where the first run starts (Beijing time, yyyy-MM-dd HH:mm:ss).
     #[arg(long = "start", env = "SYNC_START", default_value = "2024-01-01 00:00:00", value_parser = parse_time)]
     start: NaiveDateTime,
@@ -415,6 +423,8 @@ async fn run(args: Args) -> Result<bool, String> {
         .layout(layout)
         .write_mode(mode)
         .dry_run(args.dry_run)
+        .timeout(args.mysql_timeout)
+        .connection_retry_budget(args.mysql_retry_budget)
         .build()
         .await
         .map_err(|e| {
@@ -439,10 +449,16 @@ async fn run(args: Args) -> Result<bool, String> {
         engine = engine.with_stream(StreamId::new(account, method));
     }
 
+    // First signal: stop after the commit in progress. Second: abandon that commit too (it is
+    // rolled back; the next run does it again).
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let abandon = engine.sink().clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
+        shutdown_signal().await;
+        eprintln!("second signal: abandoning the commit in progress (it is rolled back)");
+        abandon.abandon();
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -466,6 +482,9 @@ async fn run(args: Args) -> Result<bool, String> {
                         alert(hook, &line).await;
                     }
                 }
+            }
+            Err(SyncError::Sink(SinkError::Abandoned)) => {
+                return Err("stopped by a second signal; the commit in progress was rolled back".into());
             }
             Err(e) => {
                 let line = explain(&e, &args.mysql_url);

@@ -2,11 +2,17 @@
 
 use std::error::Error as StdError;
 
+use std::time::Duration;
+
 /// Server error codes that mean "the transaction lost a race; run it again".
-const RETRYABLE_SERVER_CODES: &[u16] = &[
+const LOCK_RACE_CODES: &[u16] = &[
     1205, // ER_LOCK_WAIT_TIMEOUT
     1213, // ER_LOCK_DEADLOCK
-    1053, // ER_SERVER_SHUTDOWN (the connection is going away)
+];
+
+/// Server error codes that mean "this connection is gone; reconnect and run it again".
+const CONNECTION_CODES: &[u16] = &[
+    1053, // ER_SERVER_SHUTDOWN (the server is stopping)
     1927, // ER_CONNECTION_KILLED (MariaDB)
     2006, // CR_SERVER_GONE_ERROR
     2013, // CR_SERVER_LOST
@@ -162,6 +168,56 @@ pub enum SinkError {
         #[source]
         last: Box<SinkError>,
     },
+
+    /// The server did not answer in time; the connection was closed (the server rolls back a
+    /// transaction whose connection closes, so nothing of it is kept).
+    #[error(
+        "MySQL did not answer within {after:?} while {during}; the connection was closed; fix: \
+         check that the server is up and reachable, or raise the sink's `timeout` \
+         (MySqlSinkBuilder::timeout, above the server's innodb_lock_wait_timeout)"
+    )]
+    Timeout {
+        /// What the sink was doing.
+        during: &'static str,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+
+    /// The connection kept failing (server restart, failover, network) for longer than the
+    /// reconnect budget.
+    #[error(
+        "the MySQL connection kept failing for {elapsed:?} ({attempts} attempts, budget {budget:?}); \
+         fix: check that the server is up and reachable, or raise the sink's \
+         `connection_retry_budget`"
+    )]
+    ConnectionLost {
+        /// Attempts made.
+        attempts: u32,
+        /// Time from the first connection failure to giving up.
+        elapsed: Duration,
+        /// The configured budget.
+        budget: Duration,
+        /// The last error.
+        #[source]
+        last: Box<SinkError>,
+    },
+
+    /// The TLS handshake with the server failed (a certificate that does not verify, a server
+    /// without TLS, an unreadable CA file).
+    #[error("TLS with MySQL at {url} failed: {detail}; fix: {fix}")]
+    Tls {
+        /// The URL without its password.
+        url: String,
+        /// What went wrong.
+        detail: String,
+        /// What to change.
+        fix: String,
+    },
+
+    /// [`MySqlSink::abandon`](crate::MySqlSink::abandon) was called: the commit in flight was
+    /// dropped with its connection (the server rolls its transaction back) and no new one starts.
+    #[error("the commit was abandoned (second shutdown signal); its transaction is rolled back")]
+    Abandoned,
 }
 
 impl SinkError {
@@ -170,11 +226,28 @@ impl SinkError {
         move |source| SinkError::Mysql { during, source }
     }
 
-    /// True for errors that a fresh attempt of the whole transaction can cure: deadlock (1213),
-    /// lock wait timeout (1205), a lost or killed connection (2006, 2013, 1927, I/O errors).
+    /// True for errors that a fresh attempt of the whole transaction can cure: a lost lock race
+    /// ([`is_lock_race`](Self::is_lock_race)) or a lost connection
+    /// ([`is_connection_error`](Self::is_connection_error)).
     pub fn is_retryable(&self) -> bool {
+        self.is_lock_race() || self.is_connection_error()
+    }
+
+    /// Deadlock (1213) or lock wait timeout (1205): the transaction lost a race with another
+    /// one. Retried up to `max_retries` times.
+    pub fn is_lock_race(&self) -> bool {
+        matches!(self.server_code(), Some(code) if LOCK_RACE_CODES.contains(&code))
+    }
+
+    /// The connection is gone or never came up: I/O errors (connection refused or reset while
+    /// the server restarts), server gone away (2006), lost connection (2013), connection killed
+    /// (1927), server shutdown (1053), disconnected for inactivity (4031), and the sink's own
+    /// [`Timeout`](Self::Timeout). Retried on a new connection for `connection_retry_budget`.
+    /// TLS failures are not: a certificate does not start to verify by itself.
+    pub fn is_connection_error(&self) -> bool {
         match self {
-            SinkError::Mysql { source, .. } => driver_error_is_retryable(source),
+            SinkError::Mysql { source, .. } => driver_error_is_connection(source),
+            SinkError::Timeout { .. } => true,
             _ => false,
         }
     }
@@ -191,12 +264,13 @@ impl SinkError {
     }
 }
 
-/// Classifies a driver error: lost connections and lost lock races are retryable.
-pub(crate) fn driver_error_is_retryable(e: &mysql_async::Error) -> bool {
-    use mysql_async::{DriverError, Error};
+/// True for a driver error that means the connection is gone.
+fn driver_error_is_connection(e: &mysql_async::Error) -> bool {
+    use mysql_async::{DriverError, Error, IoError};
     match e {
-        Error::Server(s) => RETRYABLE_SERVER_CODES.contains(&s.code),
-        Error::Io(_) => true,
+        Error::Server(s) => CONNECTION_CODES.contains(&s.code),
+        // A certificate that does not verify comes as an I/O error too; it stays refused.
+        Error::Io(IoError::Io(io)) => !io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
         Error::Driver(DriverError::ConnectionClosed) => true,
         Error::Driver(DriverError::PacketOutOfOrder) => true,
         _ => false,
@@ -235,6 +309,42 @@ mod tests {
             source: mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed),
         };
         assert!(closed.is_retryable());
+    }
+
+    #[test]
+    fn lock_races_and_lost_connections_are_told_apart() {
+        for code in [1213, 1205] {
+            assert!(
+                server(code).is_lock_race() && !server(code).is_connection_error(),
+                "{code}"
+            );
+        }
+        for code in [2006, 2013, 1927, 1053, 4031] {
+            assert!(
+                server(code).is_connection_error() && !server(code).is_lock_race(),
+                "{code}"
+            );
+        }
+        let io = |e: std::io::Error| SinkError::Mysql {
+            during: "connecting",
+            source: mysql_async::Error::Io(mysql_async::IoError::Io(e)),
+        };
+        assert!(io(std::io::ErrorKind::ConnectionRefused.into()).is_connection_error());
+        assert!(io(std::io::ErrorKind::UnexpectedEof.into()).is_connection_error());
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let tls = io(std::io::Error::new(std::io::ErrorKind::InvalidData, bad_cert));
+        assert!(!tls.is_retryable(), "a refused certificate is not retried");
+        let timeout = SinkError::Timeout {
+            during: "committing",
+            after: Duration::from_secs(1),
+        };
+        assert!(timeout.is_connection_error() && timeout.is_retryable());
+        assert!(!SinkError::Abandoned.is_retryable());
+        let pool_closed = SinkError::Mysql {
+            during: "connecting",
+            source: mysql_async::Error::Driver(mysql_async::DriverError::PoolDisconnected),
+        };
+        assert!(!pool_closed.is_retryable());
     }
 
     #[test]

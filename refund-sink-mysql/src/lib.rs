@@ -38,16 +38,20 @@
 //!   batch limits, create-tables, LOAD DATA switch, retries, dead-letter limit, test hook).
 //! - [`config`]: [`Layout`] (`flat` | `normalized` | `both`) and [`WriteMode`]
 //!   (`upsert` | `replace` | `insert`).
+//! - [`connect`]: the connection URL, with TLS as MySQL's clients spell it (`ssl-mode`, `ssl-ca`)
+//!   and TCP keepalive.
 //! - [`schema`]: the tables (columns in order, types, keys), their DDL, the check
 //!   that an existing table fits, and the forward-only migrations.
 //! - [`names`]: the validated table prefix and identifier quoting.
 //! - [`dialect`]: MariaDB vs MySQL SQL, chosen from `SELECT VERSION()`; the pinned session.
-//! - [`error`]: [`SinkError`] and [`SinkError::is_retryable`].
-//! - [`retry`]: full-jitter backoff between whole-transaction retries.
+//! - [`error`]: [`SinkError`] and its retry classes ([`SinkError::is_lock_race`],
+//!   [`SinkError::is_connection_error`]).
+//! - [`retry`]: full-jitter backoff; lost lock races retried by count, lost connections by time.
 //! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
 //! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
 //!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `insert` (the multi-row
-//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint`, `setup`.
+//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint`, `setup`, `conn`
+//!   (timeouts, the abandon switch, connections closed rather than pooled when in doubt).
 //!
 //! ## How a batch is written
 //! De-duplicated first (newest `modified` wins). Inside the transaction, the stored keys and
@@ -60,6 +64,15 @@
 //! multi-row statements instead. A value the server rejects sends the batch through again one
 //! refund at a time (savepoints), so only that refund becomes a dead letter.
 //!
+//! ## Riding through the database
+//! Every MySQL operation has a timeout ([`MySqlSinkBuilder::timeout`], 120 s by default, above
+//! the server's `innodb_lock_wait_timeout`) and TCP keepalive is on, so a connection that stops
+//! answering cannot hang the process. A connection that timed out, or whose commit was dropped
+//! or [abandoned](MySqlSink::abandon), is closed and never pooled again; the server rolls its
+//! transaction back. A lost connection (server restart, failover, "gone away") is retried on a
+//! new one for [`MySqlSinkBuilder::connection_retry_budget`] (2 minutes by default); deadlocks
+//! and lock wait timeouts are retried [`MySqlSinkBuilder::max_retries`] times.
+//!
 //! ## Security
 //! `LOAD DATA LOCAL` lets a server ask the client for a file; the sink's handler only ever streams
 //! the batch it is writing (from memory), whatever file name the server asks for. The connection
@@ -69,6 +82,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod connect;
 pub mod dialect;
 pub mod error;
 pub mod names;
@@ -78,6 +92,7 @@ pub mod sink;
 pub mod tsv;
 
 mod checkpoint;
+mod conn;
 mod dead_letter;
 mod encode;
 mod flat;
@@ -90,6 +105,7 @@ mod setup;
 mod write;
 
 pub use config::{Layout, WriteMode};
+pub use connect::SslMode;
 pub use dialect::{Dialect, ServerKind};
 pub use error::SinkError;
 pub use names::TableNames;

@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::prelude::Queryable;
+use mysql_async::{OptsBuilder, Pool, PoolConstraints};
 use wdt_qimen::model::Refund;
 use wdt_qimen::sync::{Batch, Checkpoint, CommitReport, Sink, StreamId};
 
 use crate::config::{Layout, WriteMode};
+use crate::conn::{Bounds, HeldConn};
+use crate::connect::{self, SslMode};
 use crate::dialect::Dialect;
 use crate::error::SinkError;
 use crate::names::TableNames;
 use crate::prepare::WritePath;
-use crate::retry::RetryPolicy;
+use crate::retry::{Retries, RetryPolicy};
 use crate::{checkpoint, dead_letter, setup, write};
 
 /// What the before-commit hook is told.
@@ -80,6 +83,8 @@ pub(crate) struct Inner {
     pub mode: WriteMode,
     pub limits: Limits,
     pub retry: RetryPolicy,
+    /// The timeout of every MySQL operation, and the abandon switch.
+    pub bounds: Bounds,
     pub max_dead_letters: Option<u64>,
     pub before_commit: Option<BeforeCommitHook>,
     /// Roll every transaction back instead of committing it.
@@ -162,11 +167,17 @@ pub struct MySqlSinkBuilder {
     local_infile: bool,
     limits: Limits,
     retry: RetryPolicy,
+    timeout: Duration,
     max_dead_letters: Option<u64>,
     max_connections: usize,
     before_commit: Option<BeforeCommitHook>,
     dry_run: bool,
 }
+
+/// The default of [`MySqlSinkBuilder::timeout`]: well above MySQL's default
+/// `innodb_lock_wait_timeout` (50 s), so a statement waiting for a lock gets the server's answer
+/// first.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl fmt::Debug for MySqlSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,6 +190,7 @@ impl fmt::Debug for MySqlSinkBuilder {
             .field("local_infile", &self.local_infile)
             .field("limits", &self.limits)
             .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
             .field("max_dead_letters", &self.max_dead_letters)
             .field("max_connections", &self.max_connections)
             .field("before_commit", &self.before_commit.is_some())
@@ -248,8 +260,9 @@ impl MySqlSinkBuilder {
         self
     }
 
-    /// Retries of a whole transaction after deadlock, lock wait timeout or a lost connection
-    /// (default 5).
+    /// Retries of a whole transaction after a deadlock or lock wait timeout (default 5). Lost
+    /// connections are retried for [`connection_retry_budget`](Self::connection_retry_budget)
+    /// instead.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
         self
@@ -259,6 +272,31 @@ impl MySqlSinkBuilder {
     pub fn retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.retry.base = base;
         self.retry.cap = cap;
+        self
+    }
+
+    /// How long a lost connection is retried on a new one (default 2 minutes; zero = never):
+    /// a server restart, a failover, "MySQL server has gone away", a connection killed or
+    /// refused, or no answer within the [`timeout`](Self::timeout). Counted from the first such
+    /// failure of a commit or checkpoint read, separately from `max_retries` (lost lock races).
+    ///
+    /// Committing a batch again after its connection was lost is safe even when the lost answer
+    /// was that of `COMMIT` itself (so the first attempt may have committed): the rows are
+    /// written newer-wins and the checkpoint only moves forward, so the second commit finds its
+    /// rows stored and changes nothing. In `insert` mode it fails with a duplicate key instead.
+    pub fn connection_retry_budget(mut self, budget: Duration) -> Self {
+        self.retry.connection_budget = budget;
+        self
+    }
+
+    /// The longest one MySQL operation may take (default [`DEFAULT_TIMEOUT`], 120 s): the
+    /// start-up, one attempt of a batch's transaction (connecting, statements, `COMMIT`), a
+    /// checkpoint read, the disconnect. A server that stops answering (a black-holed
+    /// connection) then fails the operation with [`SinkError::Timeout`] instead of hanging; the
+    /// connection is closed, never reused, and the server rolls back its transaction. Keep it
+    /// above the server's `innodb_lock_wait_timeout` (checked at start-up, with a warning).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -283,26 +321,13 @@ impl MySqlSinkBuilder {
     }
 
     /// Connects, detects the dialect, creates or checks the tables, and returns the sink.
+    ///
+    /// The URL's TLS parameters are described in [`connect`]. The start-up is not retried: a
+    /// server that cannot be reached fails here at once (or after the timeout).
     pub async fn build(self) -> Result<MySqlSink, SinkError> {
         let names = TableNames::new(&self.prefix)?;
         let redacted = redact_url(&self.url);
-        let opts = Opts::from_url(&self.url).map_err(|source| {
-            if credentials_may_leak(&self.url) {
-                // The parser saw part of the password as host, port or parameter: its
-                // complaint would quote it.
-                SinkError::InvalidConfig {
-                    problem: format!("the MySQL URL {redacted} cannot be parsed"),
-                    fix: "percent-encode the characters / ? # @ : in the user name and password \
-                          (%2F %3F %23 %40 %3A), e.g. mysql://app:p%2Fss@db-host:3306/erp"
-                        .into(),
-                }
-            } else {
-                SinkError::InvalidUrl {
-                    url: redacted.clone(),
-                    source,
-                }
-            }
-        })?;
+        let connect::ConnectOpts { opts, ssl_mode } = connect::opts_from_url(&self.url)?;
         if opts.db_name().is_none() {
             return Err(SinkError::InvalidConfig {
                 problem: format!("the MySQL URL {redacted} names no database"),
@@ -310,25 +335,46 @@ impl MySqlSinkBuilder {
             });
         }
         let constraints = PoolConstraints::new(0, self.max_connections).unwrap_or_default();
+        // The URL's pool settings (`reset_connection`, `inactive_connection_ttl`, …) are kept.
+        let pool_opts = opts.pool_opts().clone().with_constraints(constraints);
         let opts = OptsBuilder::from_opts(opts)
             .setup(Dialect::session_setup())
             .client_found_rows(false)
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
-        let pool = Pool::new(opts);
-        let started = async {
-            let mut conn = pool.get_conn().await.map_err(SinkError::mysql("connecting"))?;
-            let info = setup::server_info(&mut conn).await?;
-            setup::ensure_schema(&mut conn, &names, self.layout, &info.dialect, self.create_tables).await?;
-            Ok::<_, SinkError>(info)
-        }
-        .await;
-        let info = match started {
-            Ok(info) => info,
-            Err(e) => {
-                let _ = pool.disconnect().await;
-                return Err(e);
+            .pool_opts(pool_opts);
+        let bounds = Bounds::new(self.timeout);
+        let start = |pool: Pool| {
+            let (names, layout, create) = (&names, self.layout, self.create_tables);
+            let bounds = &bounds;
+            async move {
+                let started = bounds
+                    .run(
+                        "starting (connecting, reading server settings, checking tables)",
+                        async {
+                            let mut held = HeldConn::get(&pool).await?;
+                            let conn = held.conn();
+                            let info = setup::server_info(conn).await?;
+                            warn_if_below_lock_wait(conn, bounds.timeout).await;
+                            setup::ensure_schema(conn, names, layout, &info.dialect, create).await?;
+                            held.release();
+                            Ok::<_, SinkError>(info)
+                        },
+                    )
+                    .await;
+                match started {
+                    Ok(info) => Ok((pool, info)),
+                    Err(e) => {
+                        let _ = tokio::time::timeout(bounds.timeout, pool.disconnect()).await;
+                        Err(e)
+                    }
+                }
             }
         };
+        let mut started = start(Pool::new(opts.clone())).await;
+        if ssl_mode == Some(SslMode::Preferred) && started.as_ref().is_err_and(connect::is_no_tls_offered) {
+            tracing::warn!(url = %redacted, "the server offers no TLS; ssl-mode=PREFERRED connects without it");
+            started = start(Pool::new(connect::without_tls(&opts.into()))).await;
+        }
+        let (pool, info) = started.map_err(|e| connect::explain_connect_error(e, &redacted, ssl_mode))?;
         let packet_budget = usize::try_from(info.max_allowed_packet / 4 * 3).unwrap_or(usize::MAX);
         let mut limits = self.limits;
         limits.max_statement_bytes = limits.max_statement_bytes.min(packet_budget).max(1024);
@@ -358,6 +404,7 @@ impl MySqlSinkBuilder {
                 mode: self.mode,
                 limits,
                 retry: self.retry,
+                bounds,
                 max_dead_letters: self.max_dead_letters,
                 before_commit: self.before_commit,
                 dry_run: self.dry_run,
@@ -403,6 +450,7 @@ impl MySqlSink {
             local_infile: true,
             limits: Limits::default(),
             retry: RetryPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
             max_dead_letters: Some(1_000),
             max_connections: 4,
             before_commit: None,
@@ -447,14 +495,42 @@ impl MySqlSink {
         self.inner.dead_letters.store(0, Ordering::Relaxed);
     }
 
-    /// Closes the pool's connections.
+    /// Abandons the commit in flight and every later one, for a second Ctrl-C / SIGTERM: each
+    /// fails at once with [`SinkError::Abandoned`] and its connection is closed without
+    /// `COMMIT`. The server rolls that transaction back as soon as it notices (when the
+    /// statement it is running ends, e.g. a lock wait), so nothing of the batch is kept; when
+    /// `COMMIT` was already sent, the batch is either wholly committed or not at all. Retry
+    /// pauses and checkpoint reads end the same way. For good: build a new sink to go on.
+    pub fn abandon(&self) {
+        self.inner.bounds.abandon();
+    }
+
+    /// Closes the pool's connections (within the [`timeout`](MySqlSinkBuilder::timeout)).
     pub async fn disconnect(self) -> Result<(), SinkError> {
-        self.inner
-            .pool
-            .clone()
-            .disconnect()
-            .await
-            .map_err(SinkError::mysql("disconnecting"))
+        let bounds = &self.inner.bounds;
+        match tokio::time::timeout(bounds.timeout, self.inner.pool.clone().disconnect()).await {
+            Ok(r) => r.map_err(SinkError::mysql("disconnecting")),
+            Err(_) => Err(SinkError::Timeout {
+                during: "disconnecting",
+                after: bounds.timeout,
+            }),
+        }
+    }
+}
+
+/// Warns when `timeout` would cut off a statement that waits for a lock before the server's
+/// `innodb_lock_wait_timeout` answers it.
+async fn warn_if_below_lock_wait(conn: &mut mysql_async::Conn, timeout: Duration) {
+    let lock_wait: Result<Option<u64>, _> = conn.query_first("SELECT @@innodb_lock_wait_timeout").await;
+    if let Ok(Some(secs)) = lock_wait {
+        if timeout <= Duration::from_secs(secs) {
+            tracing::warn!(
+                timeout = ?timeout,
+                innodb_lock_wait_timeout = secs,
+                "the MySQL timeout is not above innodb_lock_wait_timeout: a transaction waiting for a \
+                 lock is cut off and retried as a lost connection; raise the sink's timeout"
+            );
+        }
     }
 }
 
@@ -462,14 +538,30 @@ impl MySqlSink {
 impl Sink<Refund> for MySqlSink {
     type Error = SinkError;
 
+    /// Reads the checkpoint; a lost connection is retried like a commit's.
     async fn load_checkpoint(&self, stream: &StreamId) -> Result<Option<Checkpoint>, SinkError> {
-        let mut conn = self
-            .inner
-            .pool
-            .get_conn()
-            .await
-            .map_err(SinkError::mysql("connecting"))?;
-        checkpoint::load(&mut conn, &self.inner.sql.checkpoint_select, stream).await
+        let inner = &self.inner;
+        let mut retries = Retries::new(&inner.retry);
+        loop {
+            let read = inner
+                .bounds
+                .run("reading the checkpoint", async {
+                    let mut held = HeldConn::get(&inner.pool).await?;
+                    let checkpoint = checkpoint::load(held.conn(), &inner.sql.checkpoint_select, stream).await?;
+                    held.release();
+                    Ok::<_, SinkError>(checkpoint)
+                })
+                .await;
+            match read {
+                Ok(checkpoint) => return Ok(checkpoint),
+                Err(e) => {
+                    let error = e.to_string();
+                    let pause = retries.after(e)?;
+                    tracing::warn!(%error, retry = retries.count(), ?pause, "reading the checkpoint failed; retrying");
+                    inner.bounds.pause(pause).await?;
+                }
+            }
+        }
     }
 
     async fn commit(&self, batch: Batch<Refund>) -> Result<CommitReport, SinkError> {

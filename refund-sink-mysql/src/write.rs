@@ -26,6 +26,7 @@ use wdt_qimen::model::Refund;
 use wdt_qimen::sync::{Batch, Checkpoint, CommitReport, DeadLetter, StreamId, WindowBounds};
 
 use crate::config::WriteMode;
+use crate::conn::HeldConn;
 use crate::dialect::is_local_infile_refusal;
 use crate::encode::chunk_ranges;
 use crate::error::SinkError;
@@ -35,6 +36,7 @@ use crate::names::quote_ident;
 use crate::prepare::{
     dead_letter, dedupe, prepare, prepare_streaming, Mapped, Payload, Prepared, TableData, WritePath,
 };
+use crate::retry::Retries;
 use crate::row::RowMeta;
 use crate::schema::Table;
 use crate::sink::{CommitContext, Inner};
@@ -111,25 +113,38 @@ pub(crate) async fn commit(inner: &Inner, batch: Batch<Refund>) -> Result<Commit
     result
 }
 
+/// Runs attempts of the transaction until one commits or the retries run out.
+///
+/// Each attempt runs within the sink's timeout on a connection of its own, and is abandoned
+/// with [`MySqlSink::abandon`](crate::MySqlSink::abandon); either way the attempt is dropped and
+/// its connection closed, so the server rolls back what it wrote. Lost lock races are retried
+/// `max_retries` times, lost connections (including timeouts) for the connection budget.
+///
+/// Retrying after a lost connection is safe even when the answer lost was that of `COMMIT`
+/// (which may then have committed): the next attempt reads the stored versions afresh, skips or
+/// rewrites the same rows with the same values (newer wins), and the checkpoint upsert never
+/// moves backwards, so the table ends up the same either way. (`insert` mode reports the
+/// already-committed rows as duplicates instead.)
 async fn run_attempts(inner: &Inner, meta: &BatchMeta, refunds: &Arc<Vec<Refund>>) -> Result<CommitReport, SinkError> {
     let mut isolate = false;
-    let mut retries = 0u32;
+    let mut retries = Retries::new(&inner.retry);
     loop {
         let path = if isolate {
             WritePath::Statements
         } else {
             inner.write_path()
         };
-        let result = match inner.pool.get_conn().await {
-            Ok(conn) => attempt(conn, inner, meta, refunds, path, isolate, retries + 1).await,
-            Err(e) => Err(AttemptError::Failed(SinkError::Mysql {
-                during: "connecting",
-                source: e,
-            })),
-        };
+        let attempt_no = retries.count() + 1;
+        let result = inner
+            .bounds
+            .run("writing a batch", async {
+                let conn = HeldConn::get(&inner.pool).await?;
+                attempt(conn, inner, meta, refunds, path, isolate, attempt_no).await
+            })
+            .await;
         match result {
             Ok(mut report) => {
-                report.retries = u64::from(retries);
+                report.retries = u64::from(retries.count());
                 inner.count_dead_letters(report.dead_lettered);
                 tracing::debug!(stream = %meta.stream, ?report, "batch committed");
                 return Ok(report);
@@ -148,27 +163,21 @@ async fn run_attempts(inner: &Inner, meta: &BatchMeta, refunds: &Arc<Vec<Refund>
                     detail: reason,
                 });
             }
-            Err(AttemptError::Failed(e)) if e.is_retryable() => {
-                if retries >= inner.retry.max_retries {
-                    return Err(SinkError::RetriesExhausted {
-                        attempts: retries + 1,
-                        last: Box::new(e),
-                    });
-                }
-                retries += 1;
-                let pause = inner.retry.backoff(retries, fastrand::f64());
-                tracing::warn!(error = %e, code = ?e.server_code(), retry = retries, ?pause, "retrying the batch");
-                tokio::time::sleep(pause).await;
+            Err(AttemptError::Failed(e)) => {
+                let (error, code, reconnect) = (e.to_string(), e.server_code(), e.is_connection_error());
+                let pause = retries.after(e)?;
+                tracing::warn!(%error, ?code, reconnect, retry = retries.count(), ?pause, "retrying the batch");
+                inner.bounds.pause(pause).await?;
             }
-            Err(AttemptError::Failed(e)) => return Err(e),
         }
     }
 }
 
-/// One attempt on its own connection; rolls back on any error, and closes the connection when
-/// even that fails (so the pool does not hand out a broken one).
+/// One attempt on its own connection. On any error the transaction is rolled back; when even
+/// that fails, or the attempt is dropped half-way (timeout, abandon), the connection is closed
+/// instead of going back to the pool.
 async fn attempt(
-    mut conn: Conn,
+    mut conn: HeldConn,
     inner: &Inner,
     meta: &BatchMeta,
     refunds: &Arc<Vec<Refund>>,
@@ -176,9 +185,9 @@ async fn attempt(
     isolate: bool,
     attempt_no: u32,
 ) -> Result<CommitReport, AttemptError> {
-    let result = transaction(&mut conn, inner, meta, refunds, path, isolate, attempt_no).await;
-    if result.is_err() && conn.query_drop("ROLLBACK").await.is_err() {
-        let _ = conn.disconnect().await;
+    let result = transaction(conn.conn(), inner, meta, refunds, path, isolate, attempt_no).await;
+    if result.is_ok() || conn.conn().query_drop("ROLLBACK").await.is_ok() {
+        conn.release();
     }
     result
 }

@@ -1,6 +1,9 @@
 //! Test helpers: a throwaway database per test, refunds to write, and table readers.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod server;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -14,6 +17,30 @@ use wdt_qimen::sync::{Batch, Checkpoint, StreamId, WindowBounds};
 /// The server to test against (`MYSQL_URL`, default the local MariaDB).
 pub fn base_url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// `url` with its host and port replaced by `127.0.0.1:port` (a proxy), staying on TCP.
+pub fn url_through(url: &str, port: u16) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let path = rest.find('/').unwrap_or(rest.len());
+    let user_end = rest[..path].rfind('@').map_or(0, |i| i + 1);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{}{}127.0.0.1:{port}{}{sep}prefer_socket=false",
+        &url[..start],
+        &rest[..user_end],
+        &rest[path..]
+    )
+}
+
+/// The socket address of [`base_url`]'s server.
+pub async fn base_addr() -> std::net::SocketAddr {
+    let opts = mysql_async::Opts::from_url(&base_url()).expect("MYSQL_URL");
+    let mut addrs = tokio::net::lookup_host((opts.ip_or_hostname(), opts.tcp_port()))
+        .await
+        .expect("MYSQL_URL host");
+    addrs.next().expect("an address")
 }
 
 /// `url` with its database replaced by `db`.
