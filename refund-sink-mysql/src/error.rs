@@ -218,6 +218,19 @@ pub enum SinkError {
     /// dropped with its connection (the server rolls its transaction back) and no new one starts.
     #[error("the commit was abandoned (second shutdown signal); its transaction is rolled back")]
     Abandoned,
+
+    /// The stream's [lease](crate::lease::Lease) is no longer this runner's: it expired
+    /// without a renewal, or another runner took it over. A batch committed through the sink
+    /// that held it is rolled back; stop the run (the stream has another runner, or will).
+    #[error(
+        "the lease of stream {stream} is lost: {loss}; fix: stop this run and let the other runner          go on; if runs stall longer than the lease's ttl, keep it alive (Lease::keep_alive) or          raise the ttl"
+    )]
+    LeaseLost {
+        /// The stream (`account/method`).
+        stream: String,
+        /// How it was lost.
+        loss: crate::lease::LeaseLoss,
+    },
 }
 
 impl SinkError {
@@ -250,6 +263,11 @@ impl SinkError {
             SinkError::Timeout { .. } => true,
             _ => false,
         }
+    }
+
+    /// True when a stream's lease was lost ([`SinkError::LeaseLost`]): the run must stop.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, SinkError::LeaseLost { .. })
     }
 
     /// The server error code, when the error came from the server.

@@ -56,6 +56,10 @@ pub struct TableNames {
     pub dead_letter: String,
     /// Applied migrations, `wdt_schema_version`.
     pub schema_version: String,
+    /// One lease per stream (one runner at a time), `wdt_sync_lease`.
+    pub lease: String,
+    /// One row per stream per run, `wdt_sync_run`.
+    pub run: String,
 }
 
 impl TableNames {
@@ -72,6 +76,8 @@ impl TableNames {
             sync_state: n("wdt_sync_state"),
             dead_letter: n("wdt_sync_dead_letter"),
             schema_version: n("wdt_schema_version"),
+            lease: n("wdt_sync_lease"),
+            run: n("wdt_sync_run"),
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::names::{quote_ident, TableNames};
 use crate::Layout;
 
 /// The newest schema version this build knows (see [`MIGRATIONS`]).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The SQL type of a column, as far as the sink cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,6 +355,50 @@ pub static SCHEMA_VERSION_COLUMNS: [Column; 3] = [
     req_with("applied_at", DT_MS, "DEFAULT CURRENT_TIMESTAMP(3)"),
 ];
 
+/// `wdt_sync_lease`: one lease per stream (account + method), so one runner at a time syncs it.
+/// Times are the database server's clock (`NOW(6)` in the sink's Beijing-time session).
+pub static LEASE_COLUMNS: [Column; 10] = [
+    req("account", Varchar(128)),
+    req("method", Varchar(128)),
+    req("owner_host", V),
+    req("owner_pid", BigInt),
+    req("owner_token", Varchar(64)),
+    req("generation", BigInt),
+    req("acquired_at", DateTime(6)),
+    req("heartbeat_at", DateTime(6)),
+    req("expires_at", DateTime(6)),
+    col("released_at", DateTime(6)),
+];
+
+/// `wdt_sync_run`: one row per stream per run, written when the run starts and when it ends.
+pub static RUN_COLUMNS: [Column; 25] = [
+    req_with("id", BigInt, "AUTO_INCREMENT"),
+    req("account", Varchar(128)),
+    req("method", Varchar(128)),
+    req("host", V),
+    req("pid", BigInt),
+    req("token", Varchar(64)),
+    req("started_at", DateTime(6)),
+    col("ended_at", DateTime(6)),
+    col("window_from", DateTime(6)),
+    col("window_to", DateTime(6)),
+    col("requests", BigInt),
+    col("pages", BigInt),
+    col("refunds", BigInt),
+    col("rows_inserted", BigInt),
+    col("rows_updated", BigInt),
+    col("rows_deleted", BigInt),
+    col("rows_unchanged", BigInt),
+    col("rows_skipped", BigInt),
+    col("dead_letters", BigInt),
+    col("retries", BigInt),
+    col("throttles", BigInt),
+    col("clock_offset_ms", BigInt),
+    col("clock_uncertainty_ms", BigInt),
+    req("outcome", Varchar(16)),
+    col("error", Text),
+];
+
 /// A table the sink uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
@@ -372,6 +416,10 @@ pub enum Table {
     DeadLetter,
     /// `wdt_schema_version`.
     SchemaVersion,
+    /// `wdt_sync_lease`.
+    Lease,
+    /// `wdt_sync_run`.
+    Run,
 }
 
 impl Table {
@@ -385,6 +433,8 @@ impl Table {
             Table::SyncState => &SYNC_STATE_COLUMNS,
             Table::DeadLetter => &DEAD_LETTER_COLUMNS,
             Table::SchemaVersion => &SCHEMA_VERSION_COLUMNS,
+            Table::Lease => &LEASE_COLUMNS,
+            Table::Run => &RUN_COLUMNS,
         }
     }
 
@@ -397,6 +447,8 @@ impl Table {
             Table::SyncState => &["account", "method"],
             Table::DeadLetter => &["id"],
             Table::SchemaVersion => &["version"],
+            Table::Lease => &["account", "method"],
+            Table::Run => &["id"],
         }
     }
 
@@ -404,6 +456,12 @@ impl Table {
     pub fn unique_keys(self) -> &'static [(&'static str, &'static [&'static str])] {
         match self {
             Table::DeadLetter => &[("uk_dead_letter_record", &["account", "method", "raw_sha256"])],
+            // Unique because `id` is: the indexes that read a stream's runs newest first and
+            // find its runs still marked running.
+            Table::Run => &[
+                ("uk_run_stream", &["account", "method", "id"]),
+                ("uk_run_outcome", &["account", "method", "outcome", "id"]),
+            ],
             _ => &[],
         }
     }
@@ -426,6 +484,8 @@ impl Table {
             Table::SyncState => &names.sync_state,
             Table::DeadLetter => &names.dead_letter,
             Table::SchemaVersion => &names.schema_version,
+            Table::Lease => &names.lease,
+            Table::Run => &names.run,
         }
     }
 
@@ -444,7 +504,23 @@ impl Table {
     }
 
     /// The bookkeeping tables every layout needs.
-    pub const BOOKKEEPING: [Table; 3] = [Table::SchemaVersion, Table::SyncState, Table::DeadLetter];
+    pub const BOOKKEEPING: [Table; 5] = [
+        Table::SchemaVersion,
+        Table::SyncState,
+        Table::DeadLetter,
+        Table::Lease,
+        Table::Run,
+    ];
+
+    /// The table's default collation. The lease and run tables compare their text byte for
+    /// byte without padding ([`Dialect::key_collation`]), so stream ids that differ only in
+    /// case, width or trailing spaces are different streams.
+    pub fn collation(self, dialect: &Dialect) -> &'static str {
+        match self {
+            Table::Lease | Table::Run => dialect.key_collation(),
+            _ => dialect.collation(),
+        }
+    }
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for one table.
@@ -467,7 +543,7 @@ pub fn create_table_sql(table: Table, names: &TableNames, dialect: &Dialect) -> 
     }
     sql.push_str(&format!(
         "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={} ROW_FORMAT=DYNAMIC",
-        dialect.collation()
+        table.collation(dialect)
     ));
     sql
 }
@@ -499,10 +575,20 @@ pub struct Migration {
 /// The migrations of this build, oldest first. Version 1 is the first release: its tables are
 /// created by [`create_statements`]. A later version adds its `ALTER`s here, applied to the
 /// tables that exist.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial tables: flat, normalized, sync state, dead letters",
-}];
+///
+/// Version 2 adds two new tables, `wdt_sync_lease` (one runner per stream) and `wdt_sync_run`
+/// (run history); no existing table changes. Creating tables on creates them; with creating
+/// tables off, the sink names the missing table and the statement to run.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial tables: flat, normalized, sync state, dead letters",
+    },
+    Migration {
+        version: 2,
+        description: "stream leases and run history: wdt_sync_lease, wdt_sync_run",
+    },
+];
 
 /// A column as found in `information_schema.COLUMNS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -677,6 +763,8 @@ impl fmt::Display for Table {
             Table::SyncState => "wdt_sync_state",
             Table::DeadLetter => "wdt_sync_dead_letter",
             Table::SchemaVersion => "wdt_schema_version",
+            Table::Lease => "wdt_sync_lease",
+            Table::Run => "wdt_sync_run",
         })
     }
 }
@@ -758,7 +846,7 @@ mod tests {
         assert!(dl.contains("utf8mb4_0900_ai_ci"));
         assert_eq!(
             create_statements(Layout::Both, &names, &Dialect::mariadb((10, 11, 0))).len(),
-            7
+            9
         );
     }
 
@@ -894,5 +982,51 @@ mod tests {
         );
         f.columns.last_mut().unwrap().has_default = true;
         check_table(Table::Flat, "t", &f).unwrap();
+    }
+
+    #[test]
+    fn lease_and_run_tables_compare_stream_ids_byte_for_byte() {
+        let names = TableNames::new("p_").unwrap();
+        let maria = Dialect::mariadb((10, 11, 0));
+        let lease = create_table_sql(Table::Lease, &names, &maria);
+        assert!(
+            lease.starts_with("CREATE TABLE IF NOT EXISTS `p_wdt_sync_lease` ("),
+            "{lease}"
+        );
+        assert!(lease.contains("PRIMARY KEY (`account`, `method`)"), "{lease}");
+        assert!(lease.contains("`expires_at` DATETIME(6) NOT NULL"), "{lease}");
+        assert!(lease.contains("`released_at` DATETIME(6) NULL"), "{lease}");
+        assert!(
+            lease.contains("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"),
+            "{lease}"
+        );
+        let run = create_table_sql(Table::Run, &names, &Dialect::mysql((8, 0, 36)));
+        assert!(
+            run.starts_with("CREATE TABLE IF NOT EXISTS `p_wdt_sync_run` ("),
+            "{run}"
+        );
+        assert!(run.contains("`id` BIGINT NOT NULL AUTO_INCREMENT"), "{run}");
+        assert!(run.contains("PRIMARY KEY (`id`)"), "{run}");
+        assert!(
+            run.contains("UNIQUE KEY `uk_run_stream` (`account`, `method`, `id`)"),
+            "{run}"
+        );
+        assert!(run.contains("COLLATE=utf8mb4_0900_bin"), "{run}");
+        // The other tables keep the dialect's collation.
+        assert!(create_table_sql(Table::SyncState, &names, &maria).contains("COLLATE=utf8mb4_unicode_ci"));
+        for t in [Table::Lease, Table::Run] {
+            assert!(Table::BOOKKEEPING.contains(&t), "{t}");
+            check_table(t, "x", &found_from(t)).unwrap();
+            let bytes: u32 = t
+                .columns()
+                .iter()
+                .map(|c| match c.ty {
+                    Varchar(n) => u32::from(n) * 4 + 2,
+                    _ => 12,
+                })
+                .sum();
+            assert!(bytes < 65_535, "{t}: {bytes}");
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
     }
 }

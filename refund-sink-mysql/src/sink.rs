@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     /// Roll every transaction back instead of committing it.
     pub dry_run: bool,
     pub sql: Sql,
+    /// The stream leases held through this sink: their batches are fenced.
+    pub fences: crate::lease::Fences,
     infile: AtomicBool,
     dead_letters: AtomicU64,
 }
@@ -409,6 +411,7 @@ impl MySqlSinkBuilder {
                 before_commit: self.before_commit,
                 dry_run: self.dry_run,
                 sql,
+                fences: Default::default(),
                 infile: AtomicBool::new(infile),
                 dead_letters: AtomicU64::new(0),
             }),
@@ -456,6 +459,11 @@ impl MySqlSink {
             before_commit: None,
             dry_run: false,
         }
+    }
+
+    /// What clones of this sink share.
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// The dialect detected from the server.

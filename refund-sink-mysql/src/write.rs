@@ -9,7 +9,8 @@
 //! 3. per table, write the rows (LOAD DATA, with `REPLACE` when some keys are stored, or
 //!    multi-row statements) and delete the stored rows of written refunds that are not in their
 //!    new row set (a removed detail line disappears);
-//! 4. store the dead letters and the checkpoint, run the before-commit hook, `COMMIT`.
+//! 4. store the dead letters and the checkpoint, check the stream's lease when this sink holds
+//!    one (`lease::check_fence`), run the before-commit hook, `COMMIT`.
 //!
 //! Rows are counted exactly: keys not stored are inserted; of the stored ones, those the server
 //! reports as changed are updated and the rest unchanged.
@@ -414,6 +415,7 @@ async fn transaction(
     if let Some(cp) = &meta.checkpoint {
         checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, cp).await?;
     }
+    crate::lease::check_fence(conn, inner, &meta.stream).await?;
     if let Some(hook) = &inner.before_commit {
         hook(CommitContext {
             connection_id: conn.id(),
