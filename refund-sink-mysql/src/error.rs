@@ -229,7 +229,7 @@ pub enum SinkError {
         /// The stream (`account/method`).
         stream: String,
         /// How it was lost.
-        loss: crate::lease::LeaseLoss,
+        loss: Box<crate::lease::LeaseLoss>,
     },
 }
 

@@ -133,6 +133,7 @@ impl fmt::Display for LeaseHolder {
 
 /// What asking for a lease gave.
 #[derive(Debug)]
+#[must_use = "a lease that is dropped stops being renewed and expires"]
 pub enum LeaseOutcome {
     /// The lease is this runner's.
     Acquired(Lease),
@@ -232,7 +233,7 @@ impl Shared {
     fn lost_error(&self, loss: LeaseLoss) -> SinkError {
         SinkError::LeaseLost {
             stream: self.stream.to_string(),
-            loss,
+            loss: Box::new(loss),
         }
     }
 
@@ -338,7 +339,7 @@ impl Lease {
     /// Starts a task that renews the lease every ttl/3 until it is released, dropped or lost; a
     /// failed renewal is tried again (every ttl/10) until the lease would expire. The loss is
     /// reported through [`lost`](Self::lost) and [`is_held`](Self::is_held). Calling it again
-    /// does nothing.
+    /// does nothing. It spawns a task, so it must be called within a Tokio runtime.
     pub fn keep_alive(&self) {
         let mut task = self.keep_alive.lock().unwrap_or_else(|e| e.into_inner());
         if task.is_none() {

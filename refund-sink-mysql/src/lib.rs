@@ -47,11 +47,16 @@
 //! - [`error`]: [`SinkError`] and its retry classes ([`SinkError::is_lock_race`],
 //!   [`SinkError::is_connection_error`]).
 //! - [`retry`]: full-jitter backoff; lost lock races retried by count, lost connections by time.
+//! - [`lease`]: one runner per stream, a lease row in `wdt_sync_lease` ([`MySqlSink::lease`],
+//!   [`Lease`]).
+//! - [`run_history`]: one row per stream per run in `wdt_sync_run` ([`MySqlSink::run_started`],
+//!   [`MySqlSink::run_finished`], [`MySqlSink::recent_runs`], [`MySqlSink::prune_runs`]).
 //! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
 //! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
 //!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `insert` (the multi-row
 //!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint`, `setup`, `conn`
-//!   (timeouts, the abandon switch, connections closed rather than pooled when in doubt).
+//!   (timeouts, the abandon switch, connections closed rather than pooled when in doubt),
+//!   `retried` (the retry loop of the lease and run-history statements).
 //!
 //! ## How a batch is written
 //! De-duplicated first (newest `modified` wins). Inside the transaction, the stored keys and
@@ -72,6 +77,46 @@
 //! transaction back. A lost connection (server restart, failover, "gone away") is retried on a
 //! new one for [`MySqlSinkBuilder::connection_retry_budget`] (2 minutes by default); deadlocks
 //! and lock wait timeouts are retried [`MySqlSinkBuilder::max_retries`] times.
+//!
+//! ## One runner per stream
+//! [`MySqlSink::lease`] takes a stream's lease for a ttl in one transaction, or says who holds it
+//! ([`LeaseOutcome::HeldBy`], for a "skipped: held by host:pid until …" line;
+//! [`MySqlSink::lease_wait`] waits instead). [`Lease::keep_alive`] renews it every ttl/3;
+//! [`Lease::lost`] resolves and [`Lease::is_held`] turns false when it is taken over or not
+//! renewed in time; [`Lease::release`] hands it on at once. A holder that died is taken over
+//! once its lease expires, with the next generation. Expiry runs on the database's clock. The
+//! lease is a row rather than `GET_LOCK`, which a MariaDB Galera node grants locally: two nodes
+//! writing the row conflict at `COMMIT`, and a failed `COMMIT` is never taken as acquired. While
+//! the sink holds a stream's lease, each batch it commits for that stream checks the lease in
+//! its transaction, so a holder that stalled and was taken over cannot commit
+//! ([`SinkError::LeaseLost`]).
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use refund_sink_mysql::{LeaseOutcome, MySqlSink, RunEnd, RunStart};
+//! # use wdt_qimen::sync::StreamId;
+//! # async fn run(sink: MySqlSink, stream: StreamId) -> Result<(), Box<dyn std::error::Error>> {
+//! let lease = match sink.lease(&stream, Duration::from_secs(60)).await? {
+//!     LeaseOutcome::Acquired(lease) => lease,
+//!     LeaseOutcome::HeldBy(holder) => {
+//!         println!("{stream} skipped: {holder}");
+//!         return Ok(());
+//!     }
+//! };
+//! lease.keep_alive();
+//! let run = sink.run_started(&stream, RunStart::new(lease.owner().clone())).await?;
+//! // … sync the stream, stopping when `lease.lost()` resolves …
+//! sink.run_finished(run, RunEnd::new(refund_sink_mysql::RunOutcome::Ok)).await?;
+//! lease.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Run history
+//! `wdt_sync_run` holds one row per stream per run: owner, start and end, window, requests,
+//! pages, refunds, rows inserted / updated / deleted / unchanged / skipped, dead letters,
+//! retries, throttles, clock offset, outcome ([`RunOutcome`]) and a one-line error (clipped to
+//! 1,000 characters, URL credentials hidden). A run that died stays `running` until the next run
+//! of its stream marks it `abandoned`. [`MySqlSink::prune_runs`] keeps it bounded.
 //!
 //! ## Security
 //! `LOAD DATA LOCAL` lets a server ask the client for a file; the sink's handler only ever streams

@@ -330,7 +330,7 @@ fn abandon_sql(names: &TableNames) -> String {
     format!(
         "UPDATE {} AS r SET r.`outcome` = 'abandoned', r.`error` = CONCAT('abandoned: the run recorded no end \
          (its process was killed, or lost the database); found by run ', ?) \
-         WHERE r.`account` = ? AND r.`method` = ? AND r.`outcome` = 'running' AND r.`id` < ? \
+         WHERE r.`account` = ? AND r.`method` = ? AND r.`outcome` = 'running' AND r.`id` <> ? \
          AND (r.`token` = ? OR NOT EXISTS (SELECT 1 FROM {} AS l WHERE l.`account` = r.`account` \
          AND l.`method` = r.`method` AND l.`owner_token` = r.`token` AND l.`released_at` IS NULL \
          AND l.`expires_at` > NOW(6)))",
@@ -366,9 +366,20 @@ fn recent_sql(names: &TableNames, filtered: bool) -> String {
     )
 }
 
+/// The first run young enough to keep: ids follow the start order, so the older runs are the
+/// ids below it (found by walking the primary key from the oldest row, never the whole table).
+fn prune_boundary_sql(names: &TableNames) -> String {
+    format!(
+        "SELECT `id` FROM {} WHERE `started_at` >= NOW(6) - INTERVAL ? DAY ORDER BY `id` LIMIT 1",
+        quote_ident(&names.run)
+    )
+}
+
+/// One chunk of old runs below the boundary (a run whose id is out of start order waits for a
+/// later prune).
 fn prune_sql(names: &TableNames) -> String {
     format!(
-        "DELETE FROM {} WHERE `started_at` < NOW(6) - INTERVAL ? DAY ORDER BY `id` LIMIT {PRUNE_CHUNK}",
+        "DELETE FROM {} WHERE `id` < ? AND `started_at` < NOW(6) - INTERVAL ? DAY ORDER BY `id` LIMIT {PRUNE_CHUNK}",
         quote_ident(&names.run)
     )
 }
@@ -527,7 +538,20 @@ impl MySqlSink {
             });
         }
         let inner = self.inner();
-        let sql = prune_sql(&inner.names);
+        let (boundary_sql, sql) = (prune_boundary_sql(&inner.names), prune_sql(&inner.names));
+        let boundary: Option<u64> = retried(inner, "pruning the run history", None, |mut held: HeldConn| {
+            let sql = &boundary_sql;
+            async move {
+                let result = held
+                    .conn()
+                    .exec_first(sql, (older_than_days,))
+                    .await
+                    .map_err(SinkError::mysql("pruning the run history"));
+                (held, result)
+            }
+        })
+        .await?;
+        let below = boundary.map_or(i64::MAX, |id| i64::try_from(id).unwrap_or(i64::MAX));
         let mut total = 0;
         loop {
             let deleted = retried(inner, "pruning the run history", None, |mut held: HeldConn| {
@@ -535,7 +559,7 @@ impl MySqlSink {
                 async move {
                     let result = async {
                         let conn = held.conn();
-                        conn.exec_drop(sql, (older_than_days,))
+                        conn.exec_drop(sql, (below, older_than_days))
                             .await
                             .map_err(SinkError::mysql("pruning the run history"))?;
                         Ok(conn.affected_rows())
@@ -664,9 +688,11 @@ mod tests {
         let names = TableNames::new("p_").unwrap();
         assert!(recent_sql(&names, true).ends_with("WHERE `account` = ? AND `method` = ? ORDER BY `id` DESC LIMIT ?"));
         assert!(recent_sql(&names, false).ends_with("FROM `p_wdt_sync_run` ORDER BY `id` DESC LIMIT ?"));
-        assert!(prune_sql(&names).ends_with("ORDER BY `id` LIMIT 5000"));
+        assert!(prune_sql(&names)
+            .contains("WHERE `id` < ? AND `started_at` < NOW(6) - INTERVAL ? DAY ORDER BY `id` LIMIT 5000"));
+        assert!(prune_boundary_sql(&names).ends_with("`started_at` >= NOW(6) - INTERVAL ? DAY ORDER BY `id` LIMIT 1"));
         let abandon = abandon_sql(&names);
         assert!(abandon.contains("FROM `p_wdt_sync_lease` AS l"), "{abandon}");
-        assert!(abandon.contains("r.`outcome` = 'running' AND r.`id` < ?"), "{abandon}");
+        assert!(abandon.contains("r.`outcome` = 'running' AND r.`id` <> ?"), "{abandon}");
     }
 }

@@ -42,7 +42,7 @@ async fn expire(db: &TestDb, stream: &StreamId) {
 
 fn expect_lost(e: SinkError) -> LeaseLoss {
     match e {
-        SinkError::LeaseLost { loss, .. } => loss,
+        SinkError::LeaseLost { loss, .. } => *loss,
         other => panic!("expected a lost lease, got {other:?}"),
     }
 }
@@ -480,4 +480,167 @@ async fn a_database_of_schema_version_1_gains_the_lease_and_run_tables() {
     // Now complete, it starts without creating anything.
     db.sink().create_tables(false).build().await.unwrap();
     db.drop_db().await;
+}
+
+/// The nodes of a MariaDB Galera cluster (`GALERA_URLS`: comma-separated URLs, one per node);
+/// `None` when the variable is not set, and the cross-node tests are skipped.
+fn galera_urls() -> Option<Vec<String>> {
+    let urls: Vec<String> = std::env::var("GALERA_URLS")
+        .ok()?
+        .split(',')
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    assert!(urls.len() >= 2, "GALERA_URLS names fewer than two nodes: {urls:?}");
+    Some(urls)
+}
+
+/// A database made through the first node (replicated to the others), one URL per node.
+async fn galera_db(urls: &[String], tag: &str) -> (String, Vec<String>) {
+    let name = format!("wdt_sink_{tag}_{}", std::process::id());
+    let mut c = mysql_async::Conn::from_url(urls[0].as_str()).await.unwrap();
+    c.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
+    c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    (name.clone(), urls.iter().map(|u| url_with_db(u, &name)).collect())
+}
+
+async fn galera_drop(urls: &[String], name: &str) {
+    let mut c = mysql_async::Conn::from_url(urls[0].as_str()).await.unwrap();
+    c.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
+    c.disconnect().await.unwrap();
+}
+
+/// Certification failures and brute-force aborts so far, summed over the nodes.
+async fn galera_conflicts(urls: &[String]) -> u64 {
+    let mut total = 0;
+    for url in urls {
+        let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        let rows: Vec<(String, String)> = c
+            .query("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')")
+            .await
+            .unwrap();
+        total += rows.iter().map(|(_, v)| v.parse::<u64>().unwrap_or(0)).sum::<u64>();
+        c.disconnect().await.unwrap();
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_acquirers_on_different_nodes_get_exactly_one_winner_per_round() {
+    let Some(nodes) = galera_urls() else {
+        eprintln!("GALERA_URLS is not set: skipped");
+        return;
+    };
+    let (name, urls) = galera_db(&nodes, "galera_lease_race").await;
+    // Two contenders per node, each on its own pool; the schema is made through one node first.
+    MySqlSink::builder(urls[0].clone()).build().await.unwrap();
+    let mut contenders = Vec::new();
+    for round in 0..2 {
+        for url in &urls {
+            let sink = MySqlSink::builder(url.clone())
+                .max_connections(2)
+                .build()
+                .await
+                .unwrap();
+            contenders.push((sink, owner(&format!("node{}-{round}", contenders.len()))));
+        }
+    }
+    let conflicts_before = galera_conflicts(&nodes).await;
+    let stream = stream();
+    let ttl = Duration::from_secs(60);
+    const ROUNDS: u64 = 30;
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(contenders.len()));
+        let tasks: Vec<_> = contenders
+            .iter()
+            .map(|(sink, me)| {
+                let (sink, me, barrier, stream) = (sink.clone(), me.clone(), barrier.clone(), stream.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    sink.lease_as(&stream, ttl, &me).await.unwrap()
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            if let LeaseOutcome::Acquired(lease) = t.await.unwrap() {
+                winners.push(lease);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let winner = winners.pop().unwrap();
+        assert_eq!(winner.generation(), round + 1);
+        winner.release().await.unwrap();
+    }
+    let conflicts = galera_conflicts(&nodes).await - conflicts_before;
+    eprintln!("galera lease race: {ROUNDS} rounds, {conflicts} certification failures or brute-force aborts");
+    galera_drop(&nodes, &name).await;
+}
+
+#[tokio::test]
+async fn galera_a_stalled_holder_cannot_commit_after_a_takeover_through_another_node() {
+    let Some(nodes) = galera_urls() else {
+        eprintln!("GALERA_URLS is not set: skipped");
+        return;
+    };
+    let (name, urls) = galera_db(&nodes, "galera_lease_fence").await;
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let (entered_tx, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
+    let hook: refund_sink_mysql::BeforeCommitHook = Arc::new(move |ctx| {
+        let (mut rx, entered) = (release_rx.clone(), entered_tx.clone());
+        Box::pin(async move {
+            if ctx.attempt == 1 {
+                let _ = entered.send(());
+                let _ = rx.wait_for(|go| *go).await;
+            }
+            Ok(())
+        })
+    });
+    let a = MySqlSink::builder(urls[0].clone())
+        .before_commit(hook)
+        .build()
+        .await
+        .unwrap();
+    let b = MySqlSink::builder(urls[1].clone()).build().await.unwrap();
+    let stream = stream();
+    let ttl = Duration::from_secs(60);
+    let stalled = a
+        .lease_as(&stream, ttl, &owner("node-a"))
+        .await
+        .unwrap()
+        .acquired()
+        .unwrap();
+    let mut c = mysql_async::Conn::from_url(urls[0].as_str()).await.unwrap();
+    c.query_drop("UPDATE `wdt_sync_lease` SET `expires_at` = NOW(6) - INTERVAL 1 SECOND")
+        .await
+        .unwrap();
+
+    // Node A's batch has passed its fence and waits before COMMIT; node B takes the lease over.
+    let commit = {
+        let a = a.clone();
+        tokio::spawn(async move { a.commit(batch(vec![refund(1, at(10, 0), 1)], Some(at(100, 0)))).await })
+    };
+    entered_rx.recv().await.unwrap();
+    let taker = b
+        .lease_as(&stream, ttl, &owner("node-b"))
+        .await
+        .unwrap()
+        .acquired()
+        .unwrap();
+    assert_eq!(taker.generation(), 2);
+    release_tx.send_replace(true);
+    let e = commit.await.unwrap().unwrap_err();
+    assert!(e.is_lease_lost(), "{e:?}");
+    drop(stalled);
+
+    let rows: Vec<u64> = c
+        .query("SELECT COUNT(*) FROM `aftersales_refund_refund_search`")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![0], "the stalled holder's batch must not be stored");
+    c.disconnect().await.unwrap();
+    galera_drop(&nodes, &name).await;
 }

@@ -34,7 +34,10 @@ async fn an_ok_run_is_stored_with_its_counts_window_and_owner() {
     let stream = stream();
     let me = owner("host-a");
     let id = sink
-        .run_started(&stream, RunStart::new(me.clone()).window(Some(at(0, 0)), Some(at(3600, 0))))
+        .run_started(
+            &stream,
+            RunStart::new(me.clone()).window(Some(at(0, 0)), Some(at(3600, 0))),
+        )
         .await
         .unwrap();
     let started = run(&sink, Some(&stream), id).await;
@@ -97,15 +100,23 @@ async fn a_failed_run_stores_its_error_as_one_clipped_line() {
     // 1,200 characters of mixed widths across two lines, and a URL with a password.
     let body: String = (0..1_200).map(|i| if i % 3 == 0 { '退' } else { 'x' }).collect();
     let text = format!("mysql://app:hunter2@db/erp refused\n{body}");
-    sink.run_finished(id, RunEnd::new(RunOutcome::Failed).error(text)).await.unwrap();
+    sink.run_finished(id, RunEnd::new(RunOutcome::Failed).error(text))
+        .await
+        .unwrap();
 
-    let expected: String = format!("mysql://***@db/erp refused {body}").chars().take(999).chain(['…']).collect();
+    let expected: String = format!("mysql://***@db/erp refused {body}")
+        .chars()
+        .take(999)
+        .chain(['…'])
+        .collect();
     let row = run(&sink, Some(&stream), id).await;
     assert_eq!(row.outcome, RunOutcome::Failed);
     assert_eq!(row.error.as_deref(), Some(expected.as_str()));
     assert_eq!(row.counts, None);
     // Stored exactly: the column holds the same characters.
-    let stored = db.rows(&format!("SELECT `error`, CHAR_LENGTH(`error`) FROM `{TABLE}`")).await;
+    let stored = db
+        .rows(&format!("SELECT `error`, CHAR_LENGTH(`error`) FROM `{TABLE}`"))
+        .await;
     assert_eq!(stored, vec![vec![Some(expected), s("1000")]]);
 
     // From an error value: its sources are kept.
@@ -117,7 +128,10 @@ async fn a_failed_run_stores_its_error_as_one_clipped_line() {
     };
     sink.run_finished(id, RunEnd::failed(&e)).await.unwrap();
     let line = run(&sink, None, id).await.error.unwrap();
-    assert!(line.starts_with("MySQL error while committing: ") && line.ends_with("connection reset"), "{line}");
+    assert!(
+        line.starts_with("MySQL error while committing: ") && line.ends_with("connection reset"),
+        "{line}"
+    );
     db.drop_db().await;
 }
 
@@ -137,7 +151,10 @@ async fn a_run_that_died_is_marked_abandoned_by_the_next_one() {
     assert_eq!(row.outcome, RunOutcome::Abandoned);
     assert_eq!(row.ended_at, None);
     let error = row.error.unwrap();
-    assert!(error.contains("recorded no end") && error.ends_with(&format!("found by run {next}")), "{error}");
+    assert!(
+        error.contains("recorded no end") && error.ends_with(&format!("found by run {next}")),
+        "{error}"
+    );
     assert_eq!(run(&sink, None, next).await.outcome, RunOutcome::Running);
     assert_eq!(run(&sink, None, elsewhere).await.outcome, RunOutcome::Running);
 
@@ -150,9 +167,20 @@ async fn a_run_that_died_is_marked_abandoned_by_the_next_one() {
     assert_eq!(run(&sink, None, second).await.outcome, RunOutcome::Running);
 
     // Even while the owner holds the stream's lease: a process runs a stream once at a time.
-    let lease = sink.lease(&other, Duration::from_secs(60)).await.unwrap().acquired().unwrap();
-    let held_first = sink.run_started(&other, RunStart::new(lease.owner().clone())).await.unwrap();
-    let held_second = sink.run_started(&other, RunStart::new(lease.owner().clone())).await.unwrap();
+    let lease = sink
+        .lease(&other, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .acquired()
+        .unwrap();
+    let held_first = sink
+        .run_started(&other, RunStart::new(lease.owner().clone()))
+        .await
+        .unwrap();
+    let held_second = sink
+        .run_started(&other, RunStart::new(lease.owner().clone()))
+        .await
+        .unwrap();
     assert_eq!(run(&sink, None, second).await.outcome, RunOutcome::Abandoned);
     assert_eq!(run(&sink, None, held_first).await.outcome, RunOutcome::Abandoned);
     assert_eq!(run(&sink, None, held_second).await.outcome, RunOutcome::Running);
@@ -162,7 +190,9 @@ async fn a_run_that_died_is_marked_abandoned_by_the_next_one() {
     sink.run_finished(next, RunEnd::new(RunOutcome::Ok)).await.unwrap();
     sink.run_started(&stream, RunStart::new(owner("host-d"))).await.unwrap();
     assert_eq!(run(&sink, None, next).await.outcome, RunOutcome::Ok);
-    sink.run_finished(dead, RunEnd::new(RunOutcome::Failed).error("late")).await.unwrap();
+    sink.run_finished(dead, RunEnd::new(RunOutcome::Failed).error("late"))
+        .await
+        .unwrap();
     assert_eq!(run(&sink, None, dead).await.outcome, RunOutcome::Failed);
     db.drop_db().await;
 }
@@ -192,7 +222,10 @@ async fn a_copy_that_skips_a_leased_stream_does_not_abandon_the_holders_run() {
     assert_eq!(run(&copy, None, running).await.outcome, RunOutcome::Running);
     let row = run(&copy, None, skipped).await;
     assert_eq!(row.outcome, RunOutcome::SkippedLease);
-    assert!(row.error.as_deref().unwrap().starts_with("skipped: held by "), "{row:?}");
+    assert!(
+        row.error.as_deref().unwrap().starts_with("skipped: held by "),
+        "{row:?}"
+    );
 
     // Once the holder's lease is gone (it died and the lease was released or expired), the
     // next run abandons its row.
@@ -203,7 +236,9 @@ async fn a_copy_that_skips_a_leased_stream_does_not_abandon_the_holders_run() {
         .unwrap();
     c.disconnect().await.unwrap();
     let taker = copy.lease(&stream, ttl).await.unwrap().acquired().unwrap();
-    copy.run_started(&stream, RunStart::new(taker.owner().clone())).await.unwrap();
+    copy.run_started(&stream, RunStart::new(taker.owner().clone()))
+        .await
+        .unwrap();
     assert_eq!(run(&copy, None, running).await.outcome, RunOutcome::Abandoned);
     db.drop_db().await;
 }
@@ -273,13 +308,20 @@ async fn ends_that_cannot_be_recorded_are_refused() {
     let db = TestDb::new("runs_bad").await;
     let sink = db.sink().build().await.unwrap();
     let id = sink.run_started(&stream(), RunStart::new(owner("h"))).await.unwrap();
-    let e = sink.run_finished(id, RunEnd::new(RunOutcome::Running)).await.unwrap_err().to_string();
+    let e = sink
+        .run_finished(id, RunEnd::new(RunOutcome::Running))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`running`"), "{e}");
     let e = sink
         .run_finished(RunId(id.0 + 1000), RunEnd::new(RunOutcome::Ok))
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains(&format!("run {}", id.0 + 1000)) && e.contains("`wdt_sync_run`"), "{e}");
+    assert!(
+        e.contains(&format!("run {}", id.0 + 1000)) && e.contains("`wdt_sync_run`"),
+        "{e}"
+    );
     db.drop_db().await;
 }
