@@ -54,9 +54,11 @@
 //! versions of the batch's refunds are read with `SELECT … FOR UPDATE` (dense id chunks as one
 //! range); refunds whose stored copy is newer are skipped (`upsert`). The rest are mapped on a
 //! blocking thread and the first table's rows are streamed to `LOAD DATA LOCAL INFILE` while they
-//! are encoded (`REPLACE` when some keys are stored), so the server loads while the client
-//! encodes and memory stays bounded. The stored rows of each written refund that are not in its
-//! new row set are deleted. When the server refuses local infile, the same rows go through
+//! are encoded, so the server loads while the client encodes and memory stays bounded. Stored
+//! rows are changed in place, never deleted and inserted again, so columns the user added to a
+//! table, `ON DELETE CASCADE` children and delete triggers are left alone (`REPLACE` only where
+//! that provably changes nothing else, else a temporary staging table merged with `UPDATE`).
+//! The stored rows of each written refund that are not in its new row set are deleted. When the server refuses local infile, the same rows go through
 //! multi-row statements instead. A value the server rejects sends the batch through again one
 //! refund at a time (savepoints), so only that refund becomes a dead letter.
 //!
@@ -84,6 +86,7 @@ mod flat;
 mod infile;
 mod insert;
 mod normalized;
+mod overwrite;
 mod prepare;
 mod row;
 mod setup;

@@ -447,7 +447,29 @@ impl Table {
 
 /// `CREATE TABLE IF NOT EXISTS` for one table.
 pub fn create_table_sql(table: Table, names: &TableNames, dialect: &Dialect) -> String {
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (\n", quote_ident(table.name(names)));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={} ROW_FORMAT=DYNAMIC",
+        quote_ident(table.name(names)),
+        columns_and_keys(table, dialect),
+        dialect.collation()
+    )
+}
+
+/// `CREATE TEMPORARY TABLE` named `name` with the columns and primary key of `table`, in the
+/// dialect's staging engine: a staging table private to the connection.
+pub(crate) fn create_temporary_sql(table: Table, name: &str, dialect: &Dialect) -> String {
+    format!(
+        "CREATE TEMPORARY TABLE {} {}\n) ENGINE={} DEFAULT CHARSET=utf8mb4 COLLATE={}",
+        quote_ident(name),
+        columns_and_keys(table, dialect),
+        dialect.staging_engine(),
+        dialect.collation()
+    )
+}
+
+/// `(` and the column and key definitions of `table`, without the closing parenthesis.
+fn columns_and_keys(table: Table, _dialect: &Dialect) -> String {
+    let mut sql = String::from("(\n");
     for c in table.columns() {
         sql.push_str("  ");
         sql.push_str(&c.ddl());
@@ -463,10 +485,6 @@ pub fn create_table_sql(table: Table, names: &TableNames, dialect: &Dialect) -> 
         sql.push_str(&quoted_list(cols));
         sql.push(')');
     }
-    sql.push_str(&format!(
-        "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={} ROW_FORMAT=DYNAMIC",
-        dialect.collation()
-    ));
     sql
 }
 

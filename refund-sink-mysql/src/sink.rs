@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     pub dry_run: bool,
     pub sql: Sql,
     infile: AtomicBool,
+    /// Whether the server lets the sink create its temporary staging tables.
+    staging: AtomicBool,
     dead_letters: AtomicU64,
 }
 
@@ -101,6 +103,16 @@ impl Inner {
     /// Switches to multi-row statements for good (the server refused LOAD DATA LOCAL).
     pub(crate) fn disable_infile(&self) {
         self.infile.store(false, Ordering::Relaxed);
+    }
+
+    /// True while stored rows may go through a temporary staging table (LOAD DATA path).
+    pub(crate) fn staging_allowed(&self) -> bool {
+        self.staging.load(Ordering::Relaxed)
+    }
+
+    /// Stops using staging tables for good (the server refused to create one).
+    pub(crate) fn disable_staging(&self) {
+        self.staging.store(false, Ordering::Relaxed);
     }
 
     /// Dead letters committed by this sink so far.
@@ -334,6 +346,7 @@ impl MySqlSinkBuilder {
                 dry_run: self.dry_run,
                 sql,
                 infile: AtomicBool::new(infile),
+                staging: AtomicBool::new(true),
                 dead_letters: AtomicU64::new(0),
             }),
         })
