@@ -85,6 +85,7 @@ mod encode;
 mod flat;
 mod infile;
 mod insert;
+mod migrate;
 mod normalized;
 mod overwrite;
 mod prepare;

@@ -327,7 +327,11 @@ impl MySqlSinkBuilder {
             "MySQL sink ready"
         );
         let sql = Sql {
-            checkpoint_upsert: checkpoint::upsert_sql(&names.sync_state, &info.dialect),
+            checkpoint_upsert: checkpoint::upsert_sql(
+                &names.sync_state,
+                &info.dialect,
+                crate::schema::Table::data_tables(self.layout).len(),
+            ),
             checkpoint_select: checkpoint::select_sql(&names.sync_state),
             dead_letter_insert: dead_letter::insert_sql(&names.dead_letter, &info.dialect),
         };
@@ -453,7 +457,9 @@ impl Sink<Refund> for MySqlSink {
             .get_conn()
             .await
             .map_err(SinkError::mysql("connecting"))?;
-        checkpoint::load(&mut conn, &self.inner.sql.checkpoint_select, stream).await
+        checkpoint::check_stream(stream, &self.inner.dialect)?;
+        let tables = crate::schema::Table::data_tables(self.inner.layout);
+        checkpoint::load(&mut conn, &self.inner.sql.checkpoint_select, stream, tables).await
     }
 
     async fn commit(&self, batch: Batch<Refund>) -> Result<CommitReport, SinkError> {

@@ -95,14 +95,7 @@ pub(crate) async fn commit(inner: &Inner, batch: Batch<Refund>) -> Result<Commit
         dead_letters,
         checkpoint,
     } = batch;
-    for (what, value) in [("account", &stream.account), ("method", &stream.method)] {
-        if value.chars().count() > 128 {
-            return Err(SinkError::InvalidConfig {
-                problem: format!("the stream {what} has more than 128 characters"),
-                fix: format!("shorten the stream {what}"),
-            });
-        }
-    }
+    checkpoint::check_stream(&stream, &inner.dialect)?;
     let meta = BatchMeta {
         stream,
         window,
@@ -421,7 +414,8 @@ async fn transaction(
     .await?;
     report.dead_lettered = letters.len() as u64;
     if let Some(cp) = &meta.checkpoint {
-        checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, cp).await?;
+        let tables = Table::data_tables(inner.layout);
+        checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, tables, cp).await?;
     }
     if let Some(hook) = &inner.before_commit {
         hook(CommitContext {

@@ -263,3 +263,121 @@ async fn stored_rows_of_a_large_batch_are_updated_in_place() {
     sink.disconnect().await.unwrap();
     db.drop_db().await;
 }
+
+/// An account with only SELECT, INSERT, UPDATE and DELETE on the tables of `db` that exist.
+async fn dml_only_user(db: &TestDb, name: &str, password: &str) -> TestUser {
+    let tables: Vec<String> = db
+        .conn()
+        .await
+        .query(format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
+            db.name
+        ))
+        .await
+        .unwrap();
+    let grants: Vec<String> = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON `{}`.`{t}` TO {{user}}",
+                db.name
+            )
+        })
+        .collect();
+    TestUser::new(db, name, password, &grants).await
+}
+
+#[tokio::test]
+async fn a_user_without_ddl_privileges_runs_against_existing_tables() {
+    let db = TestDb::new("noddl").await;
+    // An administrator created the tables.
+    db.sink()
+        .layout(Layout::Both)
+        .build()
+        .await
+        .unwrap()
+        .disconnect()
+        .await
+        .unwrap();
+    let user = dml_only_user(&db, &format!("wdt_sink_dml_{}", std::process::id()), "Dml-Only-42").await;
+    let builder = || refund_sink_mysql::MySqlSink::builder(user.url.clone()).layout(Layout::Both);
+
+    // Creating tables on (the default) or off: only missing tables would get DDL.
+    builder()
+        .create_tables(false)
+        .build()
+        .await
+        .unwrap()
+        .disconnect()
+        .await
+        .unwrap();
+    let sink = builder().build().await.unwrap();
+    sink.commit(batch(
+        vec![refund(1, at(1, 0), 2), refund(2, at(1, 0), 0)],
+        Some(at(10, 0)),
+    ))
+    .await
+    .unwrap();
+    // Stored rows of a table with a column of the user's need the staging table, which this
+    // user may not create: the batch is written with statements instead.
+    add(
+        &db,
+        FLAT,
+        &["refund_id", "detail_list_rec_id"],
+        Additions {
+            column: true,
+            child: false,
+            trigger: false,
+        },
+    )
+    .await;
+    let mut newer = refund(1, at(5, 0), 1);
+    newer.remark = Some("newer".into());
+    let r = sink
+        .commit(batch(vec![newer, refund(3, at(1, 0), 1)], Some(at(20, 0))))
+        .await
+        .unwrap();
+    assert_eq!(r.deleted, 2, "{r:?}");
+    let rows = one(db
+        .rows(&format!(
+            "SELECT refund_id, remark, erp_status FROM `{FLAT}` ORDER BY 1, 2"
+        ))
+        .await);
+    assert_eq!(rows[0], "1/newer/posted");
+    assert_eq!(rows[2], "3/退款备注 3\t含制表符/NULL");
+    assert_eq!(
+        sink.load_checkpoint(&stream()).await.unwrap(),
+        Some(wdt_qimen::sync::Checkpoint { window_end: at(20, 0) })
+    );
+    sink.disconnect().await.unwrap();
+
+    // A missing table needs CREATE: the error names the privilege, the table and the ways out.
+    db.conn()
+        .await
+        .query_drop("DROP TABLE wdt_refund_amount_detail")
+        .await
+        .unwrap();
+    let e = builder().build().await.unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(&e, refund_sink_mysql::SinkError::PrivilegeMissing { privilege, .. } if privilege == "CREATE"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("wdt_refund_amount_detail")
+            && msg.contains(&format!("'{}'@", user.name))
+            && msg.contains("GRANT CREATE ON"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--no-create-tables") && !msg.contains("Dml-Only-42"),
+        "{msg}"
+    );
+    let e = builder().create_tables(false).build().await.unwrap_err().to_string();
+    assert!(
+        e.contains("`wdt_refund_amount_detail` does not exist") && e.contains("create_statements"),
+        "{e}"
+    );
+    user.drop_user().await;
+    db.drop_db().await;
+}
