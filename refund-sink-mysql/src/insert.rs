@@ -105,6 +105,11 @@ fn wire_size(v: &Value) -> usize {
     }
 }
 
+/// Bytes `values` take in a COM_STMT_EXECUTE packet.
+pub(crate) fn params_size(values: &[Value]) -> usize {
+    values.iter().map(wire_size).sum()
+}
+
 /// Splits `rows` (with their values in `values`) into statements of at most `max_rows` rows,
 /// `MAX_PLACEHOLDERS` placeholders and `max_bytes` bytes of parameters each. Returns index
 /// ranges into `rows`. A row bigger than `max_bytes` gets a statement of its own.

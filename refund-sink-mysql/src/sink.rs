@@ -48,6 +48,9 @@ pub(crate) struct Limits {
     pub lookup_chunk: usize,
     /// Bytes per LOAD DATA packet.
     pub infile_chunk: usize,
+    /// The server's `max_allowed_packet`: no statement may be larger (the server would drop
+    /// the connection, and every retry would send it again).
+    pub max_packet: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             max_statement_bytes: 8 << 20,
             lookup_chunk: 5_000,
             infile_chunk: 1 << 20,
+            max_packet: 4 << 20,
         }
     }
 }
@@ -317,6 +321,7 @@ impl MySqlSinkBuilder {
         let mut limits = self.limits;
         limits.max_statement_bytes = limits.max_statement_bytes.min(packet_budget).max(1024);
         limits.infile_chunk = limits.infile_chunk.min(packet_budget / 2).max(1024);
+        limits.max_packet = usize::try_from(info.max_allowed_packet).unwrap_or(usize::MAX);
         let infile = self.local_infile && info.local_infile;
         tracing::info!(
             url = %redacted,

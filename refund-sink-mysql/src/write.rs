@@ -35,7 +35,7 @@ use crate::dialect::is_local_infile_refusal;
 use crate::encode::chunk_ranges;
 use crate::error::SinkError;
 use crate::infile::{load, load_sql, parse_info, LoadInfo};
-use crate::insert::{split_statements, statement_sql, Verb};
+use crate::insert::{params_size, split_statements, statement_sql, Verb};
 use crate::names::quote_ident;
 use crate::prepare::{
     dead_letter, dedupe, prepare, prepare_streaming, Mapped, Payload, Prepared, TableData, WritePath,
@@ -47,10 +47,25 @@ use crate::{checkpoint, dead_letter as dead_letters, overwrite};
 
 /// Server errors that belong to one record's values (the bulk write is redone per refund to
 /// find it): out of range, truncated, bad value, too long, NULL into NOT NULL, foreign key,
-/// check constraint.
+/// check constraint, a row too large for the table's row format (1118, and 139 from older
+/// servers), a statement larger than `max_allowed_packet` (1153).
 const RECORD_ERROR_CODES: &[u16] = &[
-    1048, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1452, 1690, 3819, 4025,
+    139, 1048, 1118, 1153, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1452, 1690, 3819, 4025,
 ];
+
+/// Why the server refused a value, with the fix when the table can be changed to take it.
+fn record_problem(inner: &Inner, table: Table, code: u16, message: &str) -> String {
+    let too_big_row = code == 1118 || code == 139 || (code == 1030 && message.contains("139"));
+    if too_big_row {
+        let t = quote_ident(table.name(&inner.names));
+        format!("{message} ({code}); fix: ALTER TABLE {t} ROW_FORMAT=DYNAMIC")
+    } else {
+        format!("{message} ({code})")
+    }
+}
+
+/// Bytes of a statement besides its parameters' values (header, types, null bitmap).
+const STATEMENT_OVERHEAD: usize = 4_096;
 
 /// LOAD DATA chunks buffered between the encoder and the connection.
 const STREAM_DEPTH: usize = 4;
@@ -376,7 +391,7 @@ async fn transaction(
                         let r = &refunds[m.index];
                         letters.push(dead_letter(
                             r,
-                            format!("refund {}: the server refused it: {reason}", r.refund_id),
+                            format!("refund {} was not written: {reason}", r.refund_id),
                         ));
                     }
                     Err(e) => return Err(e),
@@ -410,6 +425,7 @@ async fn transaction(
         &meta.stream,
         &meta.window,
         &letters,
+        inner.limits.max_packet,
     )
     .await?;
     report.dead_lettered = letters.len() as u64;
@@ -463,8 +479,15 @@ async fn write_streamed(
         );
         tokio::task::spawn_blocking(move || prepare_streaming(&refunds, &write, layout, mode, chunk, &tx))
     };
-    let stream: InfileData = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<Bytes, std::io::Error>(chunk), rx))
+    // The encoder's chunks end on row boundaries and can be larger (one huge refund); every
+    // packet must stay under max_allowed_packet.
+    let limit = inner.limits.infile_chunk.max(1);
+    let stream: InfileData = futures::stream::unfold((rx, Bytes::new()), move |(mut rx, mut rest)| async move {
+        if rest.is_empty() {
+            rest = rx.recv().await?;
+        }
+        let piece = rest.split_to(rest.len().min(limit));
+        Some((Ok::<Bytes, std::io::Error>(piece), (rx, rest)))
     })
     .boxed();
     let loaded = load_rows(conn, inner, first, how, Source::Stream(stream)).await;
@@ -627,8 +650,8 @@ fn write_error(inner: &Inner, table: Table, during: &'static str, e: mysql_async
             }
             .into();
         }
-        if RECORD_ERROR_CODES.contains(&s.code) {
-            return AttemptError::Isolate(format!("{} ({})", s.message, s.code));
+        if RECORD_ERROR_CODES.contains(&s.code) || (s.code == 1030 && s.message.contains("139")) {
+            return AttemptError::Isolate(record_problem(inner, table, s.code, &s.message));
         }
     }
     SinkError::Mysql { during, source: e }.into()
@@ -704,7 +727,7 @@ async fn check_load(conn: &mut Conn, inner: &Inner, table: Table, info: LoadInfo
             .map_err(db("reading warnings"))?;
         let first = warnings
             .first()
-            .map(|w| format!("{} ({})", w.2, w.1))
+            .map(|w| record_problem(inner, table, w.1, &w.2))
             .unwrap_or_default();
         if inner.mode == WriteMode::Insert && warnings.iter().any(|w| w.1 == 1062) {
             return Err(SinkError::Duplicate {
@@ -760,6 +783,19 @@ async fn write_rows(
             let max_bytes = inner.limits.max_statement_bytes;
             for range in split_statements(rows, values, columns, inner.limits.max_rows_per_statement, max_bytes) {
                 let part = &rows[range];
+                if let [row] = part {
+                    // Sent, it would make the server drop the connection (and every retry).
+                    let size = params_size(&values[row.start..row.end]) + STATEMENT_OVERHEAD;
+                    if size > inner.limits.max_packet {
+                        return Err(AttemptError::Isolate(format!(
+                            "it is too large for one statement: its row in {} takes {size} bytes, more than \
+                             the server's max_allowed_packet ({}); fix: raise max_allowed_packet \
+                             (SET GLOBAL max_allowed_packet = …)",
+                            quote_ident(name),
+                            inner.limits.max_packet
+                        )));
+                    }
+                }
                 let n = part.len() as u64;
                 let stored_n = part.iter().filter(|r| stored.has(ti, r)).count() as u64;
                 // Stored rows are updated in place in `replace` mode too (never REPLACE INTO).

@@ -202,3 +202,135 @@ async fn version_1_checkpoints_move_to_the_tables_they_describe() {
     assert_eq!(db.count(&format!("f_{FLAT}")).await, 2);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn dead_letters_that_do_not_fit_are_clipped_and_never_fail_the_batch() {
+    let db = TestDb::new("letters").await;
+    let sink = db.sink().build().await.unwrap();
+    // A rule of the user's that refuses some letters outright.
+    db.conn()
+        .await
+        .query_drop("ALTER TABLE wdt_sync_dead_letter ADD CONSTRAINT no_poison CHECK (raw_json NOT LIKE '%poison%')")
+        .await
+        .unwrap();
+    let mut b = batch(vec![refund(1, at(1, 0), 1)], Some(at(9, 0)));
+    // serde quotes the whole bad value: a reason past the 64 KB of the column.
+    let long = format!("invalid type: string \"{}\", expected i64", "坏".repeat(30_000));
+    b.dead_letters.push(DeadLetter {
+        key: Some("long".into()),
+        raw_json: "{\"refund_id\":\"x\"}".into(),
+        reason: long.clone(),
+    });
+    b.dead_letters.push(DeadLetter {
+        key: Some("refused".into()),
+        raw_json: "{\"poison\":true}".into(),
+        reason: "decode: expected value".into(),
+    });
+    let r = sink.commit(b.clone()).await.unwrap();
+    assert_eq!((r.inserted, r.dead_lettered), (1, 2));
+    assert_eq!(sink.load_checkpoint(&stream()).await.unwrap(), cp(9));
+    let letters = db
+        .rows("SELECT record_key, LENGTH(reason), reason, raw_json, raw_sha256 FROM wdt_sync_dead_letter ORDER BY 1")
+        .await;
+    let (l, r2) = (&letters[0], &letters[1]);
+    assert_eq!(l[0], s("long"));
+    let stored: usize = l[1].as_deref().unwrap().parse().unwrap();
+    assert!(stored <= 65_535 && stored > 60_000, "{stored}");
+    let reason = l[2].as_deref().unwrap();
+    assert!(
+        reason.starts_with("invalid type: string \"坏坏")
+            && reason.ends_with(&format!("[clipped: {} bytes in all]", long.len())),
+        "{}",
+        &reason[reason.len() - 80..]
+    );
+    assert_eq!(l[3], s("{\"refund_id\":\"x\"}"));
+    // The refused one is kept, minimal: key, hash of the raw record, why.
+    assert_eq!(r2[0], s("refused"));
+    let why = r2[2].as_deref().unwrap();
+    assert!(
+        why.starts_with("decode: expected value [the full dead letter was refused:") && why.contains("no_poison"),
+        "{why}"
+    );
+    assert_eq!(r2[3], s(""));
+    let hash: Option<String> = db
+        .conn()
+        .await
+        .query_first("SELECT SHA2('{\"poison\":true}', 256)")
+        .await
+        .unwrap();
+    assert_eq!(r2[4], hash);
+    // Committing the batch again stores no second copy of either.
+    sink.commit(b).await.unwrap();
+    assert_eq!(db.count("wdt_sync_dead_letter").await, 2);
+    sink.disconnect().await.unwrap();
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_refund_too_large_for_one_statement_becomes_a_dead_letter() {
+    let db = TestDb::new("packet").await;
+    let packet: Option<u64> = db
+        .conn()
+        .await
+        .query_first("SELECT @@max_allowed_packet")
+        .await
+        .unwrap();
+    let packet = packet.unwrap() as usize;
+    if packet > 64 << 20 {
+        eprintln!("max_allowed_packet is {packet}: too large to test against");
+        return db.drop_db().await;
+    }
+    let mut big = refund(2, at(1, 0), 1);
+    big.extra.insert(
+        "attachment".into(),
+        serde_json::Value::String("x".repeat(packet + (1 << 20))),
+    );
+    let records = vec![refund(1, at(1, 0), 1), big];
+    // Multi-row statements: the refund's wdt_refund row (with its raw JSON) cannot be sent.
+    let sink = db
+        .sink()
+        .layout(Layout::Normalized)
+        .table_prefix("s_")
+        .local_infile(false)
+        .max_retries(1)
+        .build()
+        .await
+        .unwrap();
+    let r = sink.commit(batch(records.clone(), Some(at(9, 0)))).await.unwrap();
+    assert_eq!((r.dead_lettered, r.retries), (1, 0), "{r:?}");
+    assert_eq!(db.count("s_wdt_refund").await, 1);
+    assert_eq!(sink.load_checkpoint(&stream()).await.unwrap(), cp(9));
+    let letter = db
+        .rows("SELECT record_key, reason, LENGTH(raw_json) FROM s_wdt_sync_dead_letter")
+        .await;
+    assert_eq!(letter[0][0], s("2"));
+    let reason = letter[0][1].as_deref().unwrap();
+    assert!(
+        reason.contains("too large for one statement")
+            && reason.contains("max_allowed_packet")
+            && reason.contains("raw_json clipped to"),
+        "{reason}"
+    );
+    let kept: usize = letter[0][2].as_deref().unwrap().parse().unwrap();
+    assert!(kept > 0 && kept < packet, "{kept}");
+    sink.disconnect().await.unwrap();
+
+    // LOAD DATA has no such limit: there the refund is stored whole.
+    if server_allows_local_infile(&db).await {
+        let sink = db
+            .sink()
+            .layout(Layout::Normalized)
+            .table_prefix("i_")
+            .build()
+            .await
+            .unwrap();
+        let r = sink.commit(batch(records, Some(at(9, 0)))).await.unwrap();
+        assert_eq!((r.dead_lettered, r.inserted), (0, 2 + 2 + 2), "{r:?}");
+        let len = db
+            .rows("SELECT LENGTH(raw_json) FROM i_wdt_refund WHERE refund_id = 2")
+            .await;
+        assert!(len[0][0].as_deref().unwrap().parse::<usize>().unwrap() > packet);
+        sink.disconnect().await.unwrap();
+    }
+    db.drop_db().await;
+}

@@ -381,3 +381,89 @@ async fn a_user_without_ddl_privileges_runs_against_existing_tables() {
     user.drop_user().await;
     db.drop_db().await;
 }
+
+/// A refund whose texts fill every column: too large for one row in ROW_FORMAT=COMPACT, where
+/// InnoDB keeps 768 bytes of each long value in the row.
+fn wordy(id: i64) -> Refund {
+    let v = |c: char| Some(c.to_string().repeat(255));
+    let t = |c: char| Some(c.to_string().repeat(1000));
+    let mut r = refund(id, at(1, 0), 1);
+    (r.refund_no, r.flag_name, r.receiver_telno, r.receiver_name, r.shop_no) = (v('a'), v('b'), v('c'), v('d'), v('e'));
+    (
+        r.return_logistics_no,
+        r.return_logistics_name,
+        r.reason_name,
+        r.buyer_nick,
+    ) = (v('f'), v('g'), v('h'), v('i'));
+    (
+        r.operator_name,
+        r.revert_reason_name,
+        r.return_warehouse_no,
+        r.customer_name,
+    ) = (v('j'), v('k'), v('l'), v('m'));
+    (r.fenxiao_nick_name, r.pay_id, r.provider_refund_no, r.wms_owner_no) = (v('n'), v('o'), v('p'), v('q'));
+    (r.fenxiao_tid, r.fenxiao_nick_no, r.wms_code) = (v('r'), v('s'), v('t'));
+    (r.src_tids, r.remark, r.trade_no_list, r.refund_reason) = (t('u'), t('v'), t('w'), t('x'));
+    (r.raw_refund_nos, r.tid_list, r.return_mask_info) = (t('y'), t('z'), t('A'));
+    r
+}
+
+#[tokio::test]
+async fn a_row_too_large_for_a_compact_table_dead_letters_only_its_refund() {
+    let db = TestDb::new("compact").await;
+    for infile in [true, false] {
+        let prefix = if infile { "i_" } else { "s_" };
+        db.sink()
+            .table_prefix(prefix)
+            .build()
+            .await
+            .unwrap()
+            .disconnect()
+            .await
+            .unwrap();
+        // A table from an old server, before DYNAMIC was the default.
+        let mut c = db.conn().await;
+        c.query_drop("SET SESSION innodb_strict_mode = OFF").await.unwrap();
+        c.query_drop(format!("ALTER TABLE `{prefix}{FLAT}` ROW_FORMAT=COMPACT"))
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+        // The sink starts (with a warning naming the fix) and keeps data flowing.
+        let sink = db
+            .sink()
+            .table_prefix(prefix)
+            .local_infile(infile)
+            .build()
+            .await
+            .unwrap();
+        let r = sink
+            .commit(batch(
+                vec![refund(1, at(1, 0), 1), wordy(2), refund(3, at(1, 0), 0)],
+                Some(at(9, 0)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!((r.inserted, r.dead_lettered), (2, 1), "{prefix} {r:?}");
+        let ids = one(db
+            .rows(&format!("SELECT DISTINCT refund_id FROM `{prefix}{FLAT}` ORDER BY 1"))
+            .await);
+        assert_eq!(ids, vec!["1", "3"]);
+        let reason = db
+            .rows(&format!(
+                "SELECT reason FROM `{prefix}wdt_sync_dead_letter` WHERE record_key = '2'"
+            ))
+            .await;
+        let reason = reason[0][0].as_deref().unwrap();
+        assert!(
+            reason.contains("Row size too large")
+                && reason.contains(&format!("ALTER TABLE `{prefix}{FLAT}` ROW_FORMAT=DYNAMIC")),
+            "{reason}"
+        );
+        assert_eq!(
+            sink.load_checkpoint(&stream()).await.unwrap(),
+            Some(wdt_qimen::sync::Checkpoint { window_end: at(9, 0) })
+        );
+        sink.disconnect().await.unwrap();
+    }
+    db.drop_db().await;
+}
