@@ -76,7 +76,10 @@ async fn no_create_tables_creates_nothing_and_names_the_missing_table() {
     let mut admin = mysql_async::Conn::from_url(base_url())
         .await
         .expect("MariaDB must run at MYSQL_URL (see README)");
-    admin.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.unwrap();
+    admin
+        .query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
     admin.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
     let out = Command::new(example_binary())
         .args(["--route", "simulator", "--sim-refunds", "10", "--no-create-tables"])
@@ -86,13 +89,18 @@ async fn no_create_tables_creates_nothing_and_names_the_missing_table() {
         .output()
         .expect("run the example");
     let tables: Vec<String> = admin
-        .query(format!("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'"))
+        .query(format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'"
+        ))
         .await
         .unwrap();
     admin.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
     admin.disconnect().await.unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("does not exist") && stderr.contains("create_statements"), "{stderr}");
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("create_statements"),
+        "{stderr}"
+    );
     assert!(tables.is_empty(), "{tables:?}");
 }

@@ -46,8 +46,10 @@
 //! - [`retry`]: full-jitter backoff between whole-transaction retries.
 //! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
 //! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
-//!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `insert` (the multi-row
-//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint`, `setup`.
+//!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `overwrite` (stored rows
+//!   changed in place: provably safe `REPLACE`, or a staging table), `insert` (the multi-row
+//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint` (per stream and
+//!   data table), `setup` (connect-time checks, DDL only for what is missing), `migrate`.
 //!
 //! ## How a batch is written
 //! De-duplicated first (newest `modified` wins). Inside the transaction, the stored keys and

@@ -208,8 +208,10 @@ impl MySqlSinkBuilder {
         self
     }
 
-    /// Create missing tables and apply migrations (default on). Off: a missing table is an
-    /// error naming it.
+    /// Create missing tables and apply migrations (default on; tables that exist get no DDL).
+    /// Off: no DDL at all, for a MySQL user with only `SELECT`, `INSERT`, `UPDATE` and `DELETE`
+    /// on tables an administrator created ([`create_statements`](crate::schema::create_statements));
+    /// a missing table or a needed migration is an error naming the fix.
     pub fn create_tables(mut self, on: bool) -> Self {
         self.create_tables = on;
         self

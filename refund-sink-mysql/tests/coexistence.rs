@@ -260,6 +260,13 @@ async fn stored_rows_of_a_large_batch_are_updated_in_place() {
         ))
         .await;
     assert_eq!(kept[0][0], s("3000"));
+    // The same batch again changes nothing, and says so.
+    let r = sink.commit(batch(many(1501, 3000, 2), None)).await.unwrap();
+    assert_eq!(
+        (r.inserted, r.updated, r.unchanged, r.deleted),
+        (0, 0, 6000, 0),
+        "{r:?}"
+    );
     sink.disconnect().await.unwrap();
     db.drop_db().await;
 }
