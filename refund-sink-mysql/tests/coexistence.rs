@@ -297,15 +297,15 @@ async fn dml_only_user(db: &TestDb, name: &str, password: &str) -> TestUser {
 #[tokio::test]
 async fn a_user_without_ddl_privileges_runs_against_existing_tables() {
     let db = TestDb::new("noddl").await;
-    // An administrator created the tables.
-    db.sink()
-        .layout(Layout::Both)
-        .build()
-        .await
-        .unwrap()
-        .disconnect()
-        .await
-        .unwrap();
+    // An administrator created the tables with the published statements.
+    let mut admin = db.conn().await;
+    let version: Option<String> = admin.query_first("SELECT VERSION()").await.unwrap();
+    let dialect = refund_sink_mysql::Dialect::from_version_string(&version.unwrap()).unwrap();
+    let names = refund_sink_mysql::TableNames::new("").unwrap();
+    for sql in refund_sink_mysql::schema::create_statements(Layout::Both, &names, &dialect) {
+        admin.query_drop(sql).await.unwrap();
+    }
+    admin.disconnect().await.unwrap();
     let user = dml_only_user(&db, &format!("wdt_sink_dml_{}", std::process::id()), "Dml-Only-42").await;
     let builder = || refund_sink_mysql::MySqlSink::builder(user.url.clone()).layout(Layout::Both);
 
@@ -318,6 +318,12 @@ async fn a_user_without_ddl_privileges_runs_against_existing_tables() {
         .disconnect()
         .await
         .unwrap();
+    let versions = one(db.rows("SELECT version FROM wdt_schema_version ORDER BY 1").await);
+    assert_eq!(
+        versions,
+        vec!["1", "2"],
+        "the tables fit: versions recorded, nothing altered"
+    );
     let sink = builder().build().await.unwrap();
     sink.commit(batch(
         vec![refund(1, at(1, 0), 2), refund(2, at(1, 0), 0)],
