@@ -112,6 +112,10 @@ struct Args {
     /// Fetch, map and write in a rolled-back transaction; report what would change.
     #[arg(long)]
     dry_run: bool,
+    /// Never create or alter tables: for a MySQL user without DDL privileges, against tables
+    /// an administrator created (a missing table or migration is an error naming the fix).
+    #[arg(long)]
+    no_create_tables: bool,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
@@ -425,6 +429,7 @@ async fn run(args: Args) -> Result<bool, String> {
         .dry_run(args.dry_run)
         .timeout(args.mysql_timeout)
         .connection_retry_budget(args.mysql_retry_budget)
+        .create_tables(!args.no_create_tables)
         .build()
         .await
         .map_err(|e| {

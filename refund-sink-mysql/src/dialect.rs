@@ -87,6 +87,34 @@ impl Dialect {
         }
     }
 
+    /// The collation of the bookkeeping keys (stream account and method, data table): binary
+    /// and without padding, so ids that differ in case, width or trailing spaces stay apart.
+    /// MySQL before 8.0.17 has no such collation for utf8mb4; there it is `utf8mb4_bin`, which
+    /// ignores trailing spaces ([`Dialect::key_collation_pads`]).
+    pub fn key_collation(&self) -> &'static str {
+        match self.kind {
+            ServerKind::MariaDb => "utf8mb4_nopad_bin",
+            ServerKind::MySql if self.version >= (8, 0, 17) => "utf8mb4_0900_bin",
+            ServerKind::MySql => "utf8mb4_bin",
+        }
+    }
+
+    /// True when [`Dialect::key_collation`] ignores trailing spaces, so the sink refuses stream
+    /// ids that end with one.
+    pub fn key_collation_pads(&self) -> bool {
+        self.key_collation() == "utf8mb4_bin"
+    }
+
+    /// The engine of the sink's temporary staging tables: Aria on MariaDB (no undo or redo
+    /// logging, so loading a batch into it is cheaper than into InnoDB), InnoDB on MySQL. The
+    /// staging table is filled and emptied within one attempt, so it needs no transactions.
+    pub fn staging_engine(&self) -> &'static str {
+        match self.kind {
+            ServerKind::MariaDb => "Aria",
+            ServerKind::MySql => "InnoDB",
+        }
+    }
+
     /// The tail of an upsert, after the `VALUES` rows: `ON DUPLICATE KEY UPDATE` setting
     /// `update_cols` to the inserted values (`VALUES(c)`, or `new.c` behind a row alias).
     pub fn upsert_tail(&self, update_cols: &[&str]) -> String {
@@ -174,6 +202,8 @@ mod tests {
             " ON DUPLICATE KEY UPDATE `a` = VALUES(`a`), `b` = VALUES(`b`)"
         );
         assert_eq!(d.collation(), "utf8mb4_unicode_ci");
+        assert_eq!(d.key_collation(), "utf8mb4_nopad_bin");
+        assert!(!d.key_collation_pads());
     }
 
     #[test]
@@ -189,6 +219,8 @@ mod tests {
         let old = Dialect::mysql((8, 0, 18));
         assert_eq!(old.inserted_value("x"), "VALUES(`x`)");
         assert_eq!(Dialect::mysql((5, 7, 44)).collation(), "utf8mb4_unicode_ci");
+        assert_eq!(d.key_collation(), "utf8mb4_0900_bin");
+        assert!(Dialect::mysql((5, 7, 44)).key_collation_pads() && !d.key_collation_pads());
     }
 
     #[test]

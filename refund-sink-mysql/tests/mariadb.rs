@@ -717,7 +717,7 @@ async fn existing_tables_that_do_not_fit_are_refused_with_the_fix() {
             e,
             SinkError::SchemaTooNew {
                 found: 99,
-                supported: 1,
+                supported: refund_sink_mysql::schema::SCHEMA_VERSION,
                 ..
             }
         ),

@@ -157,6 +157,81 @@ impl TestDb {
     }
 }
 
+/// A MySQL account made for one test on both hosts (`%` and `localhost`: an anonymous
+/// `''@'localhost'` account would otherwise shadow `%`); dropped by [`TestUser::drop_user`],
+/// and by `Drop` when a test fails before that.
+pub struct TestUser {
+    pub name: String,
+    pub url: String,
+    dropped: bool,
+}
+
+impl TestUser {
+    /// Creates `name` with `password` and runs `grants` (`GRANT … TO {user}`, where `{user}`
+    /// is replaced by the account) for each host; `url` connects as it to `db`.
+    pub async fn new(db: &TestDb, name: &str, password: &str, grants: &[String]) -> TestUser {
+        let mut root = db.conn().await;
+        for host in ["%", "localhost"] {
+            let account = format!("'{name}'@'{host}'");
+            root.query_drop(format!("DROP USER IF EXISTS {account}")).await.unwrap();
+            root.query_drop(format!("CREATE USER {account} IDENTIFIED BY '{password}'"))
+                .await
+                .unwrap();
+            for g in grants {
+                root.query_drop(g.replace("{user}", &account)).await.unwrap();
+            }
+        }
+        root.disconnect().await.unwrap();
+        let host = db.url.split('@').nth(1).unwrap().to_owned();
+        TestUser {
+            name: name.to_owned(),
+            url: format!("mysql://{name}:{password}@{host}"),
+            dropped: false,
+        }
+    }
+
+    fn drop_sql(&self) -> Vec<String> {
+        ["%", "localhost"]
+            .iter()
+            .map(|host| format!("DROP USER IF EXISTS '{}'@'{host}'", self.name))
+            .collect()
+    }
+
+    /// Drops the account.
+    pub async fn drop_user(mut self) {
+        let mut root = Conn::from_url(base_url()).await.unwrap();
+        for sql in self.drop_sql() {
+            root.query_drop(sql).await.unwrap();
+        }
+        root.disconnect().await.unwrap();
+        self.dropped = true;
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let sql = self.drop_sql();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = Conn::from_url(base_url()).await {
+                    for s in sql {
+                        let _ = conn.query_drop(s).await;
+                    }
+                    let _ = conn.disconnect().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// `@@local_infile` of the server: whether the LOAD DATA path can be tested at all.
 pub async fn server_allows_local_infile(db: &TestDb) -> bool {
     let mut c = db.conn().await;
