@@ -228,6 +228,9 @@ pub(crate) fn escaped_text(b: &[u8]) -> String {
 }
 
 #[cfg(test)]
+mod against_serde;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
