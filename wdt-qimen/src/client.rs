@@ -460,13 +460,11 @@ impl Client {
     /// Measures the gateway's clock from an answer's `Date` header (every answer has one,
     /// errors and throttles included), with what the answer said of the request's timestamp.
     fn observe_date(&self, sent: Sent, answer: &Answer, stamp: Stamp) {
-        if let Some(offset) = self.inner.server_clock.observe(
-            sent.at,
-            sent.instant,
-            answer.answered,
-            answer.date.as_deref(),
-            stamp,
-        ) {
+        if let Some(offset) =
+            self.inner
+                .server_clock
+                .observe(sent.at, sent.instant, answer.answered, answer.date.as_deref(), stamp)
+        {
             if matches!(stamp, Stamp::Accepted(_)) {
                 metrics::gauge!("wdt_clock_offset_seconds").set(offset.estimate().as_seconds_f64());
             }

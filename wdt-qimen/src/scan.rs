@@ -369,8 +369,16 @@ mod tests {
     #[test]
     fn a_string_that_runs_on_into_the_next_record_is_split_off_it() {
         // Unterminated, or its closing quote escaped: it runs on to the next record's first key.
-        for broken in [r#"{"n":2,"s":"abc}"#, r#"{"n":2,"s":"abc\"}"#, r#"{ "n":2, "s":"a\"  } ,{"#] {
-            let next = if broken.ends_with('{') { r#" "n":3}"# } else { r#", {"n":3}"# };
+        for broken in [
+            r#"{"n":2,"s":"abc}"#,
+            r#"{"n":2,"s":"abc\"}"#,
+            r#"{ "n":2, "s":"a\"  } ,{"#,
+        ] {
+            let next = if broken.ends_with('{') {
+                r#" "n":3}"#
+            } else {
+                r#", {"n":3}"#
+            };
             let text = format!(r#"[{{"n":1}},{broken}{next},{{"n":4}}]"#);
             let (els, _) = elements(text.as_bytes(), 0).unwrap();
             assert_eq!(els.len(), 3, "the scanner alone merges 2 and 3: {text}");
@@ -386,7 +394,13 @@ mod tests {
         let text = br#"[{"n":1},{"n":2,"s":"}{"} {"n":3}{"n":4},{"n":5}]"#;
         assert_eq!(
             split_on(text),
-            [r#"{"n":1}"#, r#"{"n":2,"s":"}{"}"#, r#"{"n":3}"#, r#"{"n":4}"#, r#"{"n":5}"#]
+            [
+                r#"{"n":1}"#,
+                r#"{"n":2,"s":"}{"}"#,
+                r#"{"n":3}"#,
+                r#"{"n":4}"#,
+                r#"{"n":5}"#
+            ]
         );
     }
 

@@ -380,7 +380,13 @@ mod tests {
         let retry = c.request_time(sent, i);
         assert_eq!(retry, at("2026-11-30T23:53:01Z"));
         // The retry, stamped by it, is accepted: now it is trusted.
-        c.observe(sent, i, i, Some("Mon, 30 Nov 2026 23:53:00 GMT"), Stamp::Accepted(retry));
+        c.observe(
+            sent,
+            i,
+            i,
+            Some("Mon, 30 Nov 2026 23:53:00 GMT"),
+            Stamp::Accepted(retry),
+        );
         assert_eq!(c.offset(sent, i), o);
         // A throttle or an error page with another clock corrects nothing that is trusted.
         c.observe(sent, i, i, Some("Wed, 02 Dec 2026 00:00:00 GMT"), Stamp::Unknown);
@@ -419,7 +425,13 @@ mod tests {
         let c = ServerClock::default();
         let stamp = sent + TimeDelta::hours(8);
         assert!(c
-            .observe(sent, i, rt, Some("Tue, 01 Dec 2026 08:00:00 GMT"), Stamp::Accepted(stamp))
+            .observe(
+                sent,
+                i,
+                rt,
+                Some("Tue, 01 Dec 2026 08:00:00 GMT"),
+                Stamp::Accepted(stamp)
+            )
             .is_some());
         assert!(c.offset(sent, i).is_some());
     }

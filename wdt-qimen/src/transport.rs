@@ -575,9 +575,8 @@ fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<PageParts<Raw
             // A damaged element may hold a record that is whole: one that a string of the
             // damaged record ran on into, or one that lost the comma before it.
             RawRecord::Damaged { .. } => crate::scan::split_damaged(body, range, |b| {
-                std::str::from_utf8(b).is_ok_and(|t| {
-                    t.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
-                })
+                std::str::from_utf8(b)
+                    .is_ok_and(|t| t.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
             })
             .into_iter()
             .map(|piece| classify_record(&body[piece]))

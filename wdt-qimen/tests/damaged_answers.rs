@@ -207,7 +207,10 @@ async fn a_string_that_runs_on_into_the_next_record_does_not_take_that_record_wi
     // Record 2's last string lost its closing quote, or ends in a backslash that escapes it:
     // as scanned, it runs on through `},{"` into record 3, whose rest then reads as record 2's.
     let last = r#""modified":"2024-06-01 10:00:02"}"#;
-    let run_ons = [r#""modified":"2024-06-01 10:00:02\"}"#, r#""modified":"2024-06-01 10:00:02}"#];
+    let run_ons = [
+        r#""modified":"2024-06-01 10:00:02\"}"#,
+        r#""modified":"2024-06-01 10:00:02}"#,
+    ];
     for wire in [Wire::Native, Wire::Qimen] {
         for run_on in run_ons {
             let text = String::from_utf8(record(2)).unwrap();

@@ -473,10 +473,7 @@ async fn a_proxys_date_far_off_the_gateways_clock_moves_no_window() {
             MemSink::default(),
             cfg(now - TimeDelta::days(3), 50),
         );
-        let first = engine
-            .run()
-            .await
-            .unwrap_or_else(|e| panic!("qimen={qimen}: {e}"));
+        let first = engine.run().await.unwrap_or_else(|e| panic!("qimen={qimen}: {e}"));
         let cp = first.checkpoint.expect("a checkpoint");
         assert!(
             cp <= to_beijing(clock.now()),
