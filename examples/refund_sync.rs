@@ -344,7 +344,10 @@ fn print_report(r: &SyncReport, dry_run: bool) {
     }
     match &r.clock_offset {
         Some(o) => println!("clock: {}", describe_offset(o)),
-        None => println!("clock: the gateway's answers carried no Date header; windows followed this host's clock"),
+        None => println!(
+            "clock: no answer carried a Date header agreeing with its accepted request timestamp; \
+             windows followed this host's clock"
+        ),
     }
 }
 
