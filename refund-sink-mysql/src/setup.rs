@@ -130,7 +130,10 @@ pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<Found
 }
 
 /// Creates what is missing (when `create` is on), applies migrations and checks every table of
-/// `layout` plus the bookkeeping tables. Serialized across processes with `GET_LOCK`.
+/// `layout` plus the bookkeeping tables. Serialized across processes with `GET_LOCK`, which on a
+/// Galera cluster holds on one node only: there, sinks starting at once on different nodes run
+/// these steps side by side, so each step is idempotent (`CREATE TABLE IF NOT EXISTS`, versions
+/// recorded with [`record_migration_sql`]).
 pub(crate) async fn ensure_schema(
     conn: &mut Conn,
     names: &TableNames,
@@ -163,6 +166,47 @@ pub(crate) async fn ensure_schema(
         tracing::warn!(error = %e, "could not release the schema lock");
     }
     result
+}
+
+/// The statement that records an applied migration: a version already recorded (by a sink
+/// starting at the same time on another Galera node) is left as it is.
+fn record_migration_sql(version_table: &str) -> String {
+    format!(
+        "INSERT INTO {version_table} (`version`, `description`) VALUES (?, ?) \
+         ON DUPLICATE KEY UPDATE `version` = `version`"
+    )
+}
+
+/// Times a migration record is tried when it loses a certification conflict (1213).
+const RECORD_ATTEMPTS: u32 = 5;
+
+/// Records migration `version`. On Galera two nodes' records of one version conflict at
+/// certification; the loser (1213, after the server's own autocommit retry) tries again, and then
+/// finds the other's row.
+async fn record_migration(
+    conn: &mut Conn,
+    version_table: &str,
+    version: u32,
+    description: &str,
+) -> Result<(), SinkError> {
+    let sql = record_migration_sql(version_table);
+    let mut attempt = 1;
+    loop {
+        match conn.exec_drop(sql.as_str(), (version, description)).await {
+            Ok(()) => return Ok(()),
+            Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < RECORD_ATTEMPTS => {
+                tracing::debug!(version, attempt, "recording a migration lost a conflict; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(SinkError::Mysql {
+                    during: "recording a migration",
+                    source,
+                })
+            }
+        }
+    }
 }
 
 async fn ensure_schema_locked(
@@ -229,12 +273,7 @@ async fn ensure_schema_locked(
     }
     // Recorded only once every table fits.
     for m in pending {
-        conn.exec_drop(
-            format!("INSERT INTO {version_table} (`version`, `description`) VALUES (?, ?)"),
-            (m.version, m.description),
-        )
-        .await
-        .map_err(SinkError::mysql("recording a migration"))?;
+        record_migration(conn, &version_table, m.version, m.description).await?;
         tracing::info!(
             version = m.version,
             description = m.description,
