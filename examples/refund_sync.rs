@@ -112,6 +112,10 @@ struct Args {
     /// Fetch, map and write in a rolled-back transaction; report what would change.
     #[arg(long)]
     dry_run: bool,
+    /// Never create or alter tables: for a MySQL user without DDL privileges, against tables
+    /// an administrator created (a missing table or migration is an error naming the fix).
+    #[arg(long)]
+    no_create_tables: bool,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
@@ -340,7 +344,10 @@ fn print_report(r: &SyncReport, dry_run: bool) {
     }
     match &r.clock_offset {
         Some(o) => println!("clock: {}", describe_offset(o)),
-        None => println!("clock: the gateway's answers carried no Date header; windows followed this host's clock"),
+        None => println!(
+            "clock: no answer carried a Date header agreeing with its accepted request timestamp; \
+             windows followed this host's clock"
+        ),
     }
 }
 
@@ -425,6 +432,7 @@ async fn run(args: Args) -> Result<bool, String> {
         .dry_run(args.dry_run)
         .timeout(args.mysql_timeout)
         .connection_retry_budget(args.mysql_retry_budget)
+        .create_tables(!args.no_create_tables)
         .build()
         .await
         .map_err(|e| {

@@ -5,7 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use common::example_binary;
+use common::{base_url, db_url, example_binary};
+use mysql_async::prelude::Queryable;
 
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -115,4 +116,39 @@ async fn passwords_with_reserved_characters_and_the_webhook_token_are_never_prin
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("ALERT_WEBHOOK") && help.contains("MYSQL_URL"), "{help}");
     assert!(!help.contains("helpsecret") && !help.contains("tok3nXYZ"), "{help}");
+}
+
+#[tokio::test]
+async fn no_create_tables_creates_nothing_and_names_the_missing_table() {
+    let db = format!("example_nocreate_{}", std::process::id());
+    let mut admin = mysql_async::Conn::from_url(base_url())
+        .await
+        .expect("MariaDB must run at MYSQL_URL (see README)");
+    admin
+        .query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
+    admin.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
+    let out = Command::new(example_binary())
+        .args(["--route", "simulator", "--sim-refunds", "10", "--no-create-tables"])
+        .args(["--mysql-url", &db_url(&db)])
+        .env_remove("QIMEN_APP_KEY")
+        .env_remove("WDT_SID")
+        .output()
+        .expect("run the example");
+    let tables: Vec<String> = admin
+        .query(format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'"
+        ))
+        .await
+        .unwrap();
+    admin.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
+    admin.disconnect().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("create_statements"),
+        "{stderr}"
+    );
+    assert!(tables.is_empty(), "{tables:?}");
 }

@@ -21,11 +21,14 @@ pub enum Layout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WriteMode {
     /// Newer wins (the default): a stored refund with a newer `modified` is left alone (and
-    /// counted in `skipped_older`); otherwise the refund's whole set of rows is replaced.
+    /// counted in `skipped_older`); otherwise the refund's whole set of rows is replaced (stored
+    /// rows updated in place, new ones inserted, removed ones deleted).
     #[default]
     Upsert,
-    /// Last writer wins, as integration platforms do it: every row is `REPLACE`d whatever its
-    /// `modified`; the refund's rows that are no longer in it are still deleted.
+    /// Last writer wins, as integration platforms do it: every row is written whatever its
+    /// `modified`; the refund's rows that are no longer in it are still deleted. Stored rows are
+    /// updated in place as in `upsert` (not `REPLACE INTO`), so columns the user added keep their
+    /// values and no delete cascades or delete trigger runs for them.
     Replace,
     /// Plain inserts: a refund already stored fails the batch with [`SinkError::Duplicate`].
     Insert,

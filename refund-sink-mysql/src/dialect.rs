@@ -105,6 +105,16 @@ impl Dialect {
         self.key_collation() == "utf8mb4_bin"
     }
 
+    /// The engine of the sink's temporary staging tables: Aria on MariaDB (no undo or redo
+    /// logging, so loading a batch into it is cheaper than into InnoDB), InnoDB on MySQL. The
+    /// staging table is filled and emptied within one attempt, so it needs no transactions.
+    pub fn staging_engine(&self) -> &'static str {
+        match self.kind {
+            ServerKind::MariaDb => "Aria",
+            ServerKind::MySql => "InnoDB",
+        }
+    }
+
     /// The tail of an upsert, after the `VALUES` rows: `ON DUPLICATE KEY UPDATE` setting
     /// `update_cols` to the inserted values (`VALUES(c)`, or `new.c` behind a row alias).
     pub fn upsert_tail(&self, update_cols: &[&str]) -> String {

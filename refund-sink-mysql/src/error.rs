@@ -104,6 +104,38 @@ pub enum SinkError {
         supported: u32,
     },
 
+    /// The MySQL user lacks a privilege the sink needs for what it was doing.
+    #[error("the MySQL user {user} lacks the {privilege} privilege on {object} (while {during}); fix: {fix}")]
+    PrivilegeMissing {
+        /// The privilege (`CREATE`, `ALTER`, `INSERT`, …), as far as the server said.
+        privilege: String,
+        /// The account, `'name'@'host'`.
+        user: String,
+        /// The table or database the server named.
+        object: String,
+        /// What the sink was doing.
+        during: &'static str,
+        /// The `GRANT` that fixes it, or the way around it.
+        fix: String,
+        /// The server's error.
+        #[source]
+        source: Box<mysql_async::Error>,
+    },
+
+    /// A table has an older shape than this build writes and the sink may not change it
+    /// (creating tables is off).
+    #[error("table {table} needs schema migration {version} ({description}); fix: {fix}")]
+    MigrationNeeded {
+        /// The table (quoted).
+        table: String,
+        /// The migration's version.
+        version: u32,
+        /// What it does.
+        description: &'static str,
+        /// The statements to run as an administrator, or the way to let the sink run them.
+        fix: String,
+    },
+
     /// A statement failed on the server or the connection failed.
     #[error("MySQL error while {during}")]
     Mysql {
@@ -234,9 +266,16 @@ pub enum SinkError {
 }
 
 impl SinkError {
-    /// Wraps a driver error with what the sink was doing.
+    /// Wraps a driver error with what the sink was doing; a refused privilege becomes
+    /// [`SinkError::PrivilegeMissing`].
     pub(crate) fn mysql(during: &'static str) -> impl FnOnce(mysql_async::Error) -> SinkError {
-        move |source| SinkError::Mysql { during, source }
+        move |source| privilege_missing(during, None, source)
+    }
+
+    /// Like [`SinkError::mysql`] for a DDL statement that needs `privilege` (the server does not
+    /// always name it, e.g. "access denied to database").
+    pub(crate) fn ddl(during: &'static str, privilege: &'static str) -> impl FnOnce(mysql_async::Error) -> SinkError {
+        move |source| privilege_missing(during, Some(privilege), source)
     }
 
     /// True for errors that a fresh attempt of the whole transaction can cure: a lost lock race
@@ -277,9 +316,80 @@ impl SinkError {
                 source: mysql_async::Error::Server(e),
                 ..
             } => Some(e.code),
+            SinkError::PrivilegeMissing { source, .. } => match source.as_ref() {
+                mysql_async::Error::Server(e) => Some(e.code),
+                _ => None,
+            },
             _ => None,
         }
     }
+}
+
+/// The text between `start` and the next `end` (or the end) in `s`, without quotes.
+fn between<'a>(s: &'a str, start: &str, end: &[&str]) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let rest = &s[from..];
+    let to = end.iter().filter_map(|e| rest.find(e)).min().unwrap_or(rest.len());
+    Some(rest[..to].trim())
+}
+
+/// Builds [`SinkError::PrivilegeMissing`] from an access-denied server error (1142 table, 1143
+/// column, 1044 database, 1227 global privilege), else [`SinkError::Mysql`]. `hint` names the
+/// privilege when the server's message does not.
+pub(crate) fn privilege_missing(
+    during: &'static str,
+    hint: Option<&'static str>,
+    source: mysql_async::Error,
+) -> SinkError {
+    let mysql_async::Error::Server(e) = &source else {
+        return SinkError::Mysql { during, source };
+    };
+    let msg = e.message.as_str();
+    let (privilege, object) = match e.code {
+        // "CREATE command denied to user 'u'@'h' for table `db`.`t`"
+        1142 | 1143 => (
+            hint.map(str::to_owned)
+                .or_else(|| msg.split(" command denied").next().map(str::to_owned)),
+            between(msg, " for table ", &[]).or_else(|| between(msg, " in table ", &[])),
+        ),
+        // "Access denied for user 'u'@'h' to database 'db'"
+        1044 => (hint.map(str::to_owned), between(msg, " to database ", &[])),
+        // "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation"
+        1227 => (
+            between(msg, "the ", &[" privilege"]).map(str::to_owned),
+            Some("the server"),
+        ),
+        _ => return SinkError::Mysql { during, source },
+    };
+    let privilege = privilege.unwrap_or_else(|| "needed".to_owned()).to_ascii_uppercase();
+    let user = between(msg, " user ", &[" for ", " to "])
+        .unwrap_or("(this user)")
+        .to_owned();
+    let object = object.unwrap_or("(the table)").replace('\'', "`");
+    let database = object.split('.').next().unwrap_or("`db`").to_owned();
+    let ddl = matches!(privilege.as_str(), "CREATE" | "ALTER" | "DROP" | "INDEX" | "REFERENCES");
+    let fix = if ddl {
+        format!(
+            "GRANT {privilege} ON {database}.* TO {user}; or have an administrator create and migrate the \
+             tables (refund_sink_mysql::schema::create_statements, or one run with creating tables on) and \
+             run with --no-create-tables (`create_tables(false)`)"
+        )
+    } else {
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {object} TO {user} (the sink needs all four on its tables)")
+    };
+    SinkError::PrivilegeMissing {
+        privilege,
+        user,
+        object,
+        during,
+        fix,
+        source: Box::new(source),
+    }
+}
+
+/// True for a driver error that a fresh attempt can cure: a lost connection or a lost lock race.
+pub(crate) fn driver_error_is_retryable(e: &mysql_async::Error) -> bool {
+    driver_error_is_connection(e) || matches!(e, mysql_async::Error::Server(s) if LOCK_RACE_CODES.contains(&s.code))
 }
 
 /// True for a driver error that means the connection is gone.
@@ -376,6 +486,53 @@ mod tests {
         };
         assert!(!e.is_retryable());
         assert_eq!(server(1213).server_code(), Some(1213));
+    }
+
+    fn server_msg(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "42000".into(),
+        })
+    }
+
+    #[test]
+    fn a_refused_privilege_names_it_the_table_and_the_grant() {
+        let e = privilege_missing(
+            "creating a table",
+            Some("CREATE"),
+            server_msg(
+                1142,
+                "CREATE command denied to user 'etl'@'localhost' for table `shop`.`wdt_refund`",
+            ),
+        );
+        let s = e.to_string();
+        assert!(
+            matches!(&e, SinkError::PrivilegeMissing { privilege, .. } if privilege == "CREATE"),
+            "{s}"
+        );
+        assert!(
+            s.contains("'etl'@'localhost'") && s.contains("`shop`.`wdt_refund`"),
+            "{s}"
+        );
+        assert!(s.contains("GRANT CREATE ON `shop`.* TO 'etl'@'localhost'"), "{s}");
+        assert!(s.contains("--no-create-tables"), "{s}");
+        let e = SinkError::mysql("deleting removed lines")(server_msg(
+            1142,
+            "DELETE command denied to user 'etl'@'%' for table 'f'",
+        ));
+        let s = e.to_string();
+        assert!(s.contains("lacks the DELETE privilege on `f`"), "{s}");
+        assert!(
+            s.contains("GRANT SELECT, INSERT, UPDATE, DELETE ON `f` TO 'etl'@'%'"),
+            "{s}"
+        );
+        let e = SinkError::ddl("creating a table", "CREATE")(server_msg(
+            1044,
+            "Access denied for user 'etl'@'%' to database 'shop'",
+        ));
+        assert!(e.to_string().contains("lacks the CREATE privilege on `shop`"), "{e}");
+        assert!(matches!(server(1213), SinkError::Mysql { .. }));
     }
 
     #[test]

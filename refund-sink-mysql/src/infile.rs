@@ -34,7 +34,8 @@ pub(crate) fn load_sql_for_file(table: Table, name: &str, file: &str, replace: b
     )
 }
 
-/// The sink's LOAD DATA statement for `table` (see [`load_sql_for_file`]).
+/// The sink's LOAD DATA statement into `name` (the table, or its staging table) with the columns
+/// of `table`; `replace` adds `REPLACE` (see [`crate::overwrite`] for when the sink uses it).
 pub(crate) fn load_sql(table: Table, name: &str, replace: bool) -> String {
     load_sql_for_file(table, name, FILE_NAME, replace)
 }
@@ -44,7 +45,8 @@ pub(crate) fn load_sql(table: Table, name: &str, replace: bool) -> String {
 pub(crate) struct LoadInfo {
     /// Rows read from the data.
     pub records: u64,
-    /// Stored rows replaced by a different row (`REPLACE`); identical rows are not counted.
+    /// Stored rows replaced (`REPLACE`); identical rows are not counted when the row is replaced
+    /// in place (no trigger or foreign key on the table).
     pub deleted: u64,
     /// Rows not written (duplicate keys without `REPLACE`).
     pub skipped: u64,

@@ -1,4 +1,4 @@
-//! The fallback write path: multi-row `INSERT` / `REPLACE` / upsert statements with
+//! The fallback write path: multi-row `INSERT` / upsert statements with
 //! placeholders, each bounded by the 65,535 placeholders of one statement and by
 //! `max_allowed_packet`.
 
@@ -65,9 +65,7 @@ impl Encoding for ParamEncoding {
 pub(crate) enum Verb {
     /// Fails on it (`INSERT`).
     Insert,
-    /// Replaces the row (`REPLACE`).
-    Replace,
-    /// Updates the row in place (`INSERT … ON DUPLICATE KEY UPDATE`).
+    /// Updates the row in place (`INSERT … ON DUPLICATE KEY UPDATE`, the sink's columns only).
     Upsert,
 }
 
@@ -81,11 +79,7 @@ pub(crate) fn statement_sql(verb: Verb, table: Table, name: &str, rows: usize, d
         row.push_str(if i == 0 { "?" } else { ",?" });
     }
     row.push(')');
-    let head = match verb {
-        Verb::Replace => "REPLACE",
-        Verb::Insert | Verb::Upsert => "INSERT",
-    };
-    let mut sql = format!("{head} INTO {} ({}) VALUES ", quote_ident(name), quoted_list(&names));
+    let mut sql = format!("INSERT INTO {} ({}) VALUES ", quote_ident(name), quoted_list(&names));
     sql.reserve(rows * (row.len() + 1) + 64);
     for i in 0..rows {
         if i > 0 {
@@ -109,6 +103,11 @@ fn wire_size(v: &Value) -> usize {
         Value::Date(..) | Value::Time(..) => 12,
         _ => 8,
     }
+}
+
+/// Bytes `values` take in a COM_STMT_EXECUTE packet.
+pub(crate) fn params_size(values: &[Value]) -> usize {
+    values.iter().map(wire_size).sum()
 }
 
 /// Splits `rows` (with their values in `values`) into statements of at most `max_rows` rows,
@@ -170,8 +169,8 @@ mod tests {
             my.contains(" AS `new` ON DUPLICATE KEY UPDATE `refund_type` = `new`.`refund_type`"),
             "{my}"
         );
-        let rep = statement_sql(Verb::Replace, Table::Flat, "f", 1, &d);
-        assert!(rep.starts_with("REPLACE INTO `f` (`refund_id`, `src_tids`") && !rep.contains("DUPLICATE"));
+        let ins = statement_sql(Verb::Insert, Table::Flat, "f", 1, &d);
+        assert!(ins.starts_with("INSERT INTO `f` (`refund_id`, `src_tids`") && !ins.contains("DUPLICATE"));
     }
 
     fn rows(n: usize, cols: usize) -> (Vec<RowMeta>, Vec<Value>) {

@@ -37,6 +37,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use wdt_qimen::sync::StreamId;
 
+use crate::checkpoint::check_stream;
 use crate::conn::HeldConn;
 use crate::dialect::Dialect;
 use crate::error::SinkError;
@@ -810,30 +811,6 @@ pub(crate) fn select_sql(table: &str, lock: bool) -> String {
     )
 }
 
-/// Refuses a stream id the bookkeeping keys cannot hold apart: longer than 128 characters, or
-/// ending with a space where the key collation ignores trailing spaces (MySQL before 8.0.17).
-pub(crate) fn check_stream(stream: &StreamId, dialect: &Dialect) -> Result<(), SinkError> {
-    for (what, value) in [("account", &stream.account), ("method", &stream.method)] {
-        if value.chars().count() > 128 {
-            return Err(SinkError::InvalidConfig {
-                problem: format!("the stream {what} {value:?} has more than 128 characters"),
-                fix: format!("shorten the stream {what}"),
-            });
-        }
-        if dialect.key_collation_pads() && value.ends_with(' ') {
-            return Err(SinkError::InvalidConfig {
-                problem: format!(
-                    "the stream {what} {value:?} ends with a space, which this server's collation \
-                     ({}) ignores",
-                    dialect.key_collation()
-                ),
-                fix: format!("remove the trailing space from the stream {what}, or use MySQL 8.0.17+ or MariaDB"),
-            });
-        }
-    }
-    Ok(())
-}
-
 fn check_ttl(ttl: Duration) -> Result<(), SinkError> {
     if (MIN_TTL..=MAX_TTL).contains(&ttl) {
         return Ok(());
@@ -891,19 +868,11 @@ mod tests {
     }
 
     #[test]
-    fn bad_ttls_and_streams_are_refused_naming_the_value() {
+    fn bad_ttls_are_refused_naming_the_value() {
         let e = check_ttl(Duration::from_millis(500)).unwrap_err().to_string();
         assert!(e.contains("500ms") && e.contains("from 1 s to 86400 s"), "{e}");
         assert!(check_ttl(Duration::from_secs(2)).is_ok());
-        let maria = Dialect::mariadb((10, 11, 0));
-        let long = StreamId::new("a".repeat(129), "m");
-        assert!(check_stream(&long, &maria).unwrap_err().to_string().contains("128"));
-        let spaced = StreamId::new("shop1 ", "m");
-        assert!(check_stream(&spaced, &maria).is_ok());
-        let e = check_stream(&spaced, &Dialect::mysql((5, 7, 44)))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"shop1 \"") && e.contains("trailing space"), "{e}");
+        assert!(check_ttl(MAX_TTL + Duration::from_secs(1)).is_err());
     }
 
     #[test]

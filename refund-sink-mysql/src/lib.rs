@@ -53,8 +53,10 @@
 //!   [`MySqlSink::run_finished`], [`MySqlSink::recent_runs`], [`MySqlSink::prune_runs`]).
 //! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
 //! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
-//!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `insert` (the multi-row
-//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint`, `setup`, `conn`
+//!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `overwrite` (stored rows
+//!   changed in place: provably safe `REPLACE`, or a staging table), `insert` (the multi-row
+//!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint` (per stream and
+//!   data table), `setup` (connect-time checks, DDL only for what is missing), `migrate`, `conn`
 //!   (timeouts, the abandon switch, connections closed rather than pooled when in doubt),
 //!   `retried` (the retry loop of the lease and run-history statements).
 //!
@@ -63,9 +65,11 @@
 //! versions of the batch's refunds are read with `SELECT … FOR UPDATE` (dense id chunks as one
 //! range); refunds whose stored copy is newer are skipped (`upsert`). The rest are mapped on a
 //! blocking thread and the first table's rows are streamed to `LOAD DATA LOCAL INFILE` while they
-//! are encoded (`REPLACE` when some keys are stored), so the server loads while the client
-//! encodes and memory stays bounded. The stored rows of each written refund that are not in its
-//! new row set are deleted. When the server refuses local infile, the same rows go through
+//! are encoded, so the server loads while the client encodes and memory stays bounded. Stored
+//! rows are changed in place, never deleted and inserted again, so columns the user added to a
+//! table, `ON DELETE CASCADE` children and delete triggers are left alone (`REPLACE` only where
+//! that provably changes nothing else, else a temporary staging table merged with `UPDATE`).
+//! The stored rows of each written refund that are not in its new row set are deleted. When the server refuses local infile, the same rows go through
 //! multi-row statements instead. A value the server rejects sends the batch through again one
 //! refund at a time (savepoints), so only that refund becomes a dead letter.
 //!
@@ -145,7 +149,9 @@ mod encode;
 mod flat;
 mod infile;
 mod insert;
+mod migrate;
 mod normalized;
+mod overwrite;
 mod prepare;
 mod retried;
 mod row;

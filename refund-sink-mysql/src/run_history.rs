@@ -17,9 +17,10 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 use wdt_qimen::sync::{StreamId, SyncReport};
 
+use crate::checkpoint::check_stream;
 use crate::conn::HeldConn;
 use crate::error::SinkError;
-use crate::lease::{check_stream, LeaseHolder, LeaseOwner};
+use crate::lease::{LeaseHolder, LeaseOwner};
 use crate::names::{quote_ident, TableNames};
 use crate::retried::retried;
 use crate::sink::{redact_url, MySqlSink};

@@ -9,7 +9,7 @@ use crate::names::{quote_ident, TableNames};
 use crate::Layout;
 
 /// The newest schema version this build knows (see [`MIGRATIONS`]).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The SQL type of a column, as far as the sink cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,10 @@ pub enum ColumnType {
     DateTime(u8),
     /// `VARCHAR(n)`: up to `n` characters.
     Varchar(u16),
+    /// `VARCHAR(n)` compared byte for byte ([`Dialect::key_collation`], no padding): the
+    /// bookkeeping keys (stream account and method), so that `Shop1`, `shop1 ` and `ＳＨＯＰ１`
+    /// stay three streams.
+    Key(u16),
     /// `TEXT`: up to 65,535 bytes.
     Text,
     /// `LONGTEXT`: raw JSON.
@@ -42,7 +46,7 @@ impl ColumnType {
             ColumnType::Decimal => "DECIMAL(19,4)".into(),
             ColumnType::DateTime(0) => "DATETIME".into(),
             ColumnType::DateTime(p) => format!("DATETIME({p})"),
-            ColumnType::Varchar(n) => format!("VARCHAR({n})"),
+            ColumnType::Varchar(n) | ColumnType::Key(n) => format!("VARCHAR({n})"),
             ColumnType::Text => "TEXT".into(),
             ColumnType::LongText => "LONGTEXT".into(),
         }
@@ -50,7 +54,10 @@ impl ColumnType {
 
     /// True for the string types (they need a utf8mb4 character set).
     pub fn is_text(&self) -> bool {
-        matches!(self, ColumnType::Varchar(_) | ColumnType::Text | ColumnType::LongText)
+        matches!(
+            self,
+            ColumnType::Varchar(_) | ColumnType::Key(_) | ColumnType::Text | ColumnType::LongText
+        )
     }
 }
 
@@ -68,9 +75,14 @@ pub struct Column {
 }
 
 impl Column {
-    /// The column definition as written in `CREATE TABLE` / `ALTER TABLE … MODIFY`.
-    pub fn ddl(&self) -> String {
+    /// The column definition as written in `CREATE TABLE` / `ALTER TABLE … MODIFY` for
+    /// `dialect` (which names the collation of [`ColumnType::Key`] columns).
+    pub fn ddl(&self, dialect: &Dialect) -> String {
         let mut s = format!("{} {}", quote_ident(self.name), self.ty.sql());
+        if let ColumnType::Key(_) = self.ty {
+            s.push_str(" CHARACTER SET utf8mb4 COLLATE ");
+            s.push_str(dialect.key_collation());
+        }
         s.push_str(if self.nullable { " NULL" } else { " NOT NULL" });
         if let Some(extra) = self.extra {
             s.push(' ');
@@ -107,7 +119,7 @@ const fn req_with(name: &'static str, ty: ColumnType, extra: &'static str) -> Co
     }
 }
 
-use ColumnType::{BigInt, Bool, DateTime, Decimal, Int, LongText, Text, Varchar};
+use ColumnType::{BigInt, Bool, DateTime, Decimal, Int, Key, LongText, Text, Varchar};
 
 const V: ColumnType = Varchar(255);
 const V_LONG: ColumnType = Varchar(512);
@@ -326,10 +338,12 @@ pub static REFUND_AMOUNT_DETAIL_COLUMNS: [Column; 13] = [
     col("remark", Text),
 ];
 
-/// `wdt_sync_state`: one checkpoint per stream (account + method).
-pub static SYNC_STATE_COLUMNS: [Column; 4] = [
-    req("account", Varchar(128)),
-    req("method", Varchar(128)),
+/// `wdt_sync_state`: one checkpoint per stream (account + method) and data table (its name
+/// without the prefix): a table added to the layout later has none and is filled from the start.
+pub static SYNC_STATE_COLUMNS: [Column; 5] = [
+    req("account", Key(128)),
+    req("method", Key(128)),
+    req("data_table", Key(64)),
     req("window_end", DateTime(6)),
     req("updated_at", DT_MS),
 ];
@@ -337,8 +351,8 @@ pub static SYNC_STATE_COLUMNS: [Column; 4] = [
 /// `wdt_sync_dead_letter`: records the sink could not write, with the reason.
 pub static DEAD_LETTER_COLUMNS: [Column; 10] = [
     req_with("id", BigInt, "AUTO_INCREMENT"),
-    req("account", Varchar(128)),
-    req("method", Varchar(128)),
+    req("account", Key(128)),
+    req("method", Key(128)),
     col("record_key", V),
     req("raw_sha256", Varchar(64)),
     req("reason", Text),
@@ -358,11 +372,11 @@ pub static SCHEMA_VERSION_COLUMNS: [Column; 3] = [
 /// `wdt_sync_lease`: one lease per stream (account + method), so one runner at a time syncs it.
 /// Times are the database server's clock (`NOW(6)` in the sink's Beijing-time session).
 pub static LEASE_COLUMNS: [Column; 10] = [
-    req("account", Varchar(128)),
-    req("method", Varchar(128)),
+    req("account", Key(128)),
+    req("method", Key(128)),
     req("owner_host", V),
     req("owner_pid", BigInt),
-    req("owner_token", Varchar(64)),
+    req("owner_token", Key(64)),
     req("generation", BigInt),
     req("acquired_at", DateTime(6)),
     req("heartbeat_at", DateTime(6)),
@@ -373,11 +387,11 @@ pub static LEASE_COLUMNS: [Column; 10] = [
 /// `wdt_sync_run`: one row per stream per run, written when the run starts and when it ends.
 pub static RUN_COLUMNS: [Column; 25] = [
     req_with("id", BigInt, "AUTO_INCREMENT"),
-    req("account", Varchar(128)),
-    req("method", Varchar(128)),
+    req("account", Key(128)),
+    req("method", Key(128)),
     req("host", V),
     req("pid", BigInt),
-    req("token", Varchar(64)),
+    req("token", Key(64)),
     req("started_at", DateTime(6)),
     col("ended_at", DateTime(6)),
     col("window_from", DateTime(6)),
@@ -444,7 +458,7 @@ impl Table {
             Table::Flat => &["refund_id", "detail_list_rec_id"],
             Table::Refund => &["refund_id"],
             Table::RefundDetail | Table::RefundAmountDetail => &["refund_id", "rec_id"],
-            Table::SyncState => &["account", "method"],
+            Table::SyncState => &["account", "method", "data_table"],
             Table::DeadLetter => &["id"],
             Table::SchemaVersion => &["version"],
             Table::Lease => &["account", "method"],
@@ -511,24 +525,36 @@ impl Table {
         Table::Lease,
         Table::Run,
     ];
-
-    /// The table's default collation. The lease and run tables compare their text byte for
-    /// byte without padding ([`Dialect::key_collation`]), so stream ids that differ only in
-    /// case, width or trailing spaces are different streams.
-    pub fn collation(self, dialect: &Dialect) -> &'static str {
-        match self {
-            Table::Lease | Table::Run => dialect.key_collation(),
-            _ => dialect.collation(),
-        }
-    }
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for one table.
 pub fn create_table_sql(table: Table, names: &TableNames, dialect: &Dialect) -> String {
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (\n", quote_ident(table.name(names)));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={} ROW_FORMAT=DYNAMIC",
+        quote_ident(table.name(names)),
+        columns_and_keys(table, dialect),
+        dialect.collation()
+    )
+}
+
+/// `CREATE TEMPORARY TABLE` named `name` with the columns and primary key of `table`, in the
+/// dialect's staging engine: a staging table private to the connection.
+pub(crate) fn create_temporary_sql(table: Table, name: &str, dialect: &Dialect) -> String {
+    format!(
+        "CREATE TEMPORARY TABLE {} {}\n) ENGINE={} DEFAULT CHARSET=utf8mb4 COLLATE={}",
+        quote_ident(name),
+        columns_and_keys(table, dialect),
+        dialect.staging_engine(),
+        dialect.collation()
+    )
+}
+
+/// `(` and the column and key definitions of `table`, without the closing parenthesis.
+fn columns_and_keys(table: Table, dialect: &Dialect) -> String {
+    let mut sql = String::from("(\n");
     for c in table.columns() {
         sql.push_str("  ");
-        sql.push_str(&c.ddl());
+        sql.push_str(&c.ddl(dialect));
         sql.push_str(",\n");
     }
     sql.push_str("  PRIMARY KEY (");
@@ -541,10 +567,6 @@ pub fn create_table_sql(table: Table, names: &TableNames, dialect: &Dialect) -> 
         sql.push_str(&quoted_list(cols));
         sql.push(')');
     }
-    sql.push_str(&format!(
-        "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={} ROW_FORMAT=DYNAMIC",
-        table.collation(dialect)
-    ));
     sql
 }
 
@@ -572,13 +594,21 @@ pub struct Migration {
     pub description: &'static str,
 }
 
-/// The migrations of this build, oldest first. Version 1 is the first release: its tables are
-/// created by [`create_statements`]. A later version adds its `ALTER`s here, applied to the
-/// tables that exist.
+/// The migrations of this build, oldest first. Tables are created in their newest shape by
+/// [`create_statements`]; a table of an older shape is brought forward when the sink starts
+/// with creating tables on (each step checks what the table looks like first, so an
+/// interrupted migration finishes on the next start).
 ///
-/// Version 2 adds two new tables, `wdt_sync_lease` (one runner per stream) and `wdt_sync_run`
-/// (run history); no existing table changes. Creating tables on creates them; with creating
-/// tables off, the sink names the missing table and the statement to run.
+/// Version 2 keys `wdt_sync_state` by data table too (a checkpoint belongs to the tables it
+/// describes) and compares stream keys byte for byte. An existing checkpoint row goes to the
+/// data tables that hold rows when they are those of one layout (flat, or the three normalized
+/// ones); when both hold rows it cannot tell which the checkpoint covered, keeps it aside
+/// (`data_table = ''`) and logs how to copy it, and the next sync reads from the configured
+/// start.
+///
+/// Version 3 adds two tables, `wdt_sync_lease` (one runner per stream) and `wdt_sync_run` (run
+/// history), and changes none: they are created with the others when creating tables is on;
+/// when it is off, the sink names the missing table.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -586,6 +616,10 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
+        description: "a checkpoint per data table; stream keys compared byte for byte",
+    },
+    Migration {
+        version: 3,
         description: "stream leases and run history: wdt_sync_lease, wdt_sync_run",
     },
 ];
@@ -613,6 +647,8 @@ pub struct FoundColumn {
     pub datetime_precision: Option<u64>,
     /// `CHARACTER_SET_NAME`.
     pub charset: Option<String>,
+    /// `COLLATION_NAME`.
+    pub collation: Option<String>,
 }
 
 /// What the sink learned about an existing table.
@@ -620,6 +656,8 @@ pub struct FoundColumn {
 pub struct FoundTable {
     /// `ENGINE` from `information_schema.TABLES`.
     pub engine: String,
+    /// `ROW_FORMAT` from `information_schema.TABLES` (`Dynamic`, `Compact`, …).
+    pub row_format: String,
     /// Its columns.
     pub columns: Vec<FoundColumn>,
     /// The primary key columns, in order.
@@ -628,8 +666,31 @@ pub struct FoundTable {
     pub unique_keys: Vec<(String, Vec<String>)>,
 }
 
+/// True for a collation that compares utf8mb4 byte for byte without padding (or the dialect's
+/// own key collation, which pads on MySQL before 8.0.17).
+pub(crate) fn is_key_collation(collation: &str, dialect: &Dialect) -> bool {
+    collation.eq_ignore_ascii_case(dialect.key_collation())
+        || collation.eq_ignore_ascii_case("utf8mb4_nopad_bin")
+        || collation.eq_ignore_ascii_case("utf8mb4_0900_bin")
+}
+
+/// A warning for a table in an InnoDB row format that keeps the first 768 bytes of every long
+/// value in the row (`COMPACT`, `REDUNDANT`): a refund with several long texts then exceeds the
+/// row size limit (error 1118 "Row size too large") and becomes a dead letter. The sink keeps
+/// writing (every other refund fits); the advice names the fix.
+pub fn row_format_advice(table: &str, row_format: &str) -> Option<String> {
+    let old = row_format.eq_ignore_ascii_case("compact") || row_format.eq_ignore_ascii_case("redundant");
+    old.then(|| {
+        format!(
+            "table {table} uses ROW_FORMAT={row_format}, which keeps 768 bytes of every long value in the row: \
+             a refund with several long texts exceeds the row size limit (error 1118) and becomes a dead letter; \
+             fix: ALTER TABLE {table} ROW_FORMAT=DYNAMIC"
+        )
+    })
+}
+
 /// Why a found column type cannot hold what the sink writes, if it cannot.
-fn type_problem(want: ColumnType, found: &FoundColumn) -> Option<String> {
+fn type_problem(want: ColumnType, found: &FoundColumn, dialect: &Dialect) -> Option<String> {
     let dt = found.data_type.as_str();
     let unsigned = found.column_type.contains("unsigned");
     let ok = match want {
@@ -652,14 +713,25 @@ fn type_problem(want: ColumnType, found: &FoundColumn) -> Option<String> {
             _ => false,
         },
         ColumnType::LongText => dt == "longtext",
+        ColumnType::Key(n) => {
+            let collation = found.collation.as_deref().unwrap_or("");
+            if matches!(dt, "varchar" | "char") && !is_key_collation(collation, dialect) {
+                return Some(format!(
+                    "uses collation {collation}, under which different stream ids (`Shop1`, `shop1 `) \
+                     are equal"
+                ));
+            }
+            matches!(dt, "varchar" | "char") && found.char_len.unwrap_or(0) >= u64::from(n)
+        }
     };
     (!ok).then(|| format!("is {}, which cannot hold {}", found.column_type, want.sql()))
 }
 
 /// Checks that an existing table fits what the sink writes into it: every column present with
 /// a type that holds the values (wider is fine), utf8mb4 text, NULL allowed where the sink writes
-/// NULL, no extra NOT NULL column without a default, InnoDB, and the same keys.
-pub fn check_table(table: Table, name: &str, found: &FoundTable) -> Result<(), SinkError> {
+/// NULL, no extra NOT NULL column without a default, InnoDB, the same keys, and a byte-for-byte
+/// collation on the bookkeeping keys. Fixes are written for `dialect`.
+pub fn check_table(table: Table, name: &str, found: &FoundTable, dialect: &Dialect) -> Result<(), SinkError> {
     let qt = quote_ident(name);
     let mismatch = |column: String, problem: String, fix: String| SinkError::SchemaMismatch {
         table: qt.clone(),
@@ -680,11 +752,11 @@ pub fn check_table(table: Table, name: &str, found: &FoundTable) -> Result<(), S
             return Err(mismatch(
                 qc,
                 "is missing".into(),
-                format!("ALTER TABLE {qt} ADD COLUMN {}", want.ddl()),
+                format!("ALTER TABLE {qt} ADD COLUMN {}", want.ddl(dialect)),
             ));
         };
-        let modify = format!("ALTER TABLE {qt} MODIFY {}", want.ddl());
-        if let Some(problem) = type_problem(want.ty, f) {
+        let modify = format!("ALTER TABLE {qt} MODIFY {}", want.ddl(dialect));
+        if let Some(problem) = type_problem(want.ty, f, dialect) {
             return Err(mismatch(qc, problem, modify));
         }
         if want.nullable && !f.nullable {
@@ -773,6 +845,8 @@ impl fmt::Display for Table {
 mod tests {
     use super::*;
 
+    const MARIA: Dialect = Dialect::mariadb((10, 11, 0));
+
     /// The flat column list as integration platforms publish it, in order.
     const DESIGN_FLAT: &str = "refund_id, src_tids, refund_no, remark, type, stockin_status, flag_name, \
         return_goods_count, receiver_telno, receiver_name, modified, note_count, shop_no, from_type, created, \
@@ -824,7 +898,7 @@ mod tests {
                 .columns()
                 .iter()
                 .map(|c| match c.ty {
-                    Varchar(n) => u32::from(n) * 4 + 2,
+                    Varchar(n) | Key(n) => u32::from(n) * 4 + 2,
                     _ => 12,
                 })
                 .sum();
@@ -850,9 +924,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn old_row_formats_get_advice_with_the_fix() {
+        let a = row_format_advice("`f`", "Compact").unwrap();
+        assert!(
+            a.contains("ROW_FORMAT=Compact") && a.contains("ALTER TABLE `f` ROW_FORMAT=DYNAMIC"),
+            "{a}"
+        );
+        assert!(row_format_advice("`f`", "REDUNDANT").is_some());
+        assert!(row_format_advice("`f`", "Dynamic").is_none() && row_format_advice("`f`", "").is_none());
+    }
+
     fn found_from(table: Table) -> FoundTable {
         FoundTable {
             engine: "InnoDB".into(),
+            row_format: "Dynamic".into(),
             columns: table
                 .columns()
                 .iter()
@@ -863,7 +949,7 @@ mod tests {
                         Bool => ("tinyint", None, Some(3), Some(0), None),
                         Decimal => ("decimal", None, Some(19), Some(4), None),
                         DateTime(f) => ("datetime", None, None, None, Some(u64::from(f))),
-                        Varchar(n) => ("varchar", Some(u64::from(n)), None, None, None),
+                        Varchar(n) | Key(n) => ("varchar", Some(u64::from(n)), None, None, None),
                         Text => ("text", Some(65_535), None, None, None),
                         LongText => ("longtext", Some(4_294_967_295), None, None, None),
                     };
@@ -878,6 +964,10 @@ mod tests {
                         scale: s,
                         datetime_precision: fsp,
                         charset: c.ty.is_text().then(|| "utf8mb4".into()),
+                        collation: c.ty.is_text().then(|| match c.ty {
+                            Key(_) => "utf8mb4_nopad_bin".into(),
+                            _ => "utf8mb4_unicode_ci".into(),
+                        }),
                     }
                 })
                 .collect(),
@@ -888,9 +978,49 @@ mod tests {
 
     #[test]
     fn a_table_as_created_fits() {
-        for t in [Table::Flat, Table::Refund, Table::RefundDetail, Table::SyncState] {
-            check_table(t, "x", &found_from(t)).unwrap();
+        for t in [
+            Table::Flat,
+            Table::Refund,
+            Table::RefundDetail,
+            Table::SyncState,
+            Table::DeadLetter,
+        ] {
+            check_table(t, "x", &found_from(t), &MARIA).unwrap();
         }
+    }
+
+    #[test]
+    fn stream_keys_need_a_byte_for_byte_collation() {
+        let sql = create_table_sql(Table::SyncState, &TableNames::new("").unwrap(), &MARIA);
+        assert!(
+            sql.contains("`account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL"),
+            "{sql}"
+        );
+        assert!(sql.contains("PRIMARY KEY (`account`, `method`, `data_table`)"), "{sql}");
+        let my = create_table_sql(
+            Table::DeadLetter,
+            &TableNames::new("").unwrap(),
+            &Dialect::mysql((8, 0, 36)),
+        );
+        assert!(
+            my.contains("`method` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL"),
+            "{my}"
+        );
+        let mut f = found_from(Table::SyncState);
+        f.columns[1].collation = Some("utf8mb4_unicode_ci".into());
+        let e = check_table(Table::SyncState, "s", &f, &MARIA).unwrap_err().to_string();
+        assert!(e.contains("`method`") && e.contains("utf8mb4_unicode_ci"), "{e}");
+        assert!(
+            e.contains(
+                "ALTER TABLE `s` MODIFY `method` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL"
+            ),
+            "{e}"
+        );
+        // A padding binary collation lets `shop1` and `shop1 ` collide.
+        f.columns[1].collation = Some("utf8mb4_bin".into());
+        assert!(check_table(Table::SyncState, "s", &f, &MARIA).is_err());
+        f.columns[1].collation = Some("utf8mb4_0900_bin".into());
+        check_table(Table::SyncState, "s", &f, &MARIA).unwrap();
     }
 
     #[test]
@@ -900,7 +1030,7 @@ mod tests {
         c.precision = Some(10);
         c.scale = Some(2);
         c.column_type = "decimal(10,2)".into();
-        let e = check_table(Table::Flat, "aftersales_refund_refund_search", &f)
+        let e = check_table(Table::Flat, "aftersales_refund_refund_search", &f, &MARIA)
             .unwrap_err()
             .to_string();
         assert!(e.contains("`aftersales_refund_refund_search`"), "{e}");
@@ -912,7 +1042,7 @@ mod tests {
     fn missing_columns_wrong_keys_and_engines_are_refused() {
         let mut f = found_from(Table::Flat);
         f.columns.retain(|c| c.name != "wms_code");
-        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        let e = check_table(Table::Flat, "t", &f, &MARIA).unwrap_err().to_string();
         assert!(
             e.contains("`wms_code`") && e.contains("ADD COLUMN `wms_code` VARCHAR(255) NULL"),
             "{e}"
@@ -920,19 +1050,19 @@ mod tests {
 
         let mut f = found_from(Table::Flat);
         f.primary_key = vec!["refund_id".into()];
-        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        let e = check_table(Table::Flat, "t", &f, &MARIA).unwrap_err().to_string();
         assert!(e.contains("primary key") && e.contains("ADD PRIMARY KEY (`refund_id`, `detail_list_rec_id`)"));
 
         let mut f = found_from(Table::Flat);
         f.engine = "MyISAM".into();
-        assert!(check_table(Table::Flat, "t", &f)
+        assert!(check_table(Table::Flat, "t", &f, &MARIA)
             .unwrap_err()
             .to_string()
             .contains("ENGINE=InnoDB"));
 
         let mut f = found_from(Table::Flat);
         f.unique_keys = vec![("uk_no".into(), vec!["refund_no".into()])];
-        assert!(check_table(Table::Flat, "t", &f)
+        assert!(check_table(Table::Flat, "t", &f, &MARIA)
             .unwrap_err()
             .to_string()
             .contains("DROP INDEX `uk_no`"));
@@ -945,19 +1075,19 @@ mod tests {
         c.data_type = "bigint".into();
         let c = f.columns.iter_mut().find(|c| c.name == "shop_no").unwrap();
         c.data_type = "text".into();
-        check_table(Table::Flat, "t", &f).unwrap();
+        check_table(Table::Flat, "t", &f, &MARIA).unwrap();
 
         let mut f = found_from(Table::Flat);
         let c = f.columns.iter_mut().find(|c| c.name == "modified").unwrap();
         c.datetime_precision = Some(0);
         c.column_type = "datetime".into();
-        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        let e = check_table(Table::Flat, "t", &f, &MARIA).unwrap_err().to_string();
         assert!(e.contains("`modified`") && e.contains("DATETIME(3)"), "{e}");
 
         let mut f = found_from(Table::Flat);
         let c = f.columns.iter_mut().find(|c| c.name == "remark").unwrap();
         c.charset = Some("utf8mb3".into());
-        assert!(check_table(Table::Flat, "t", &f)
+        assert!(check_table(Table::Flat, "t", &f, &MARIA)
             .unwrap_err()
             .to_string()
             .contains("utf8mb4"));
@@ -974,32 +1104,41 @@ mod tests {
             scale: Some(0),
             datetime_precision: None,
             charset: None,
+            collation: None,
         });
-        let e = check_table(Table::Flat, "t", &f).unwrap_err().to_string();
+        let e = check_table(Table::Flat, "t", &f, &MARIA).unwrap_err().to_string();
         assert!(
             e.contains("`bi_tag`") && e.contains("NOT NULL without a default"),
             "{e}"
         );
         f.columns.last_mut().unwrap().has_default = true;
-        check_table(Table::Flat, "t", &f).unwrap();
+        check_table(Table::Flat, "t", &f, &MARIA).unwrap();
     }
 
     #[test]
-    fn lease_and_run_tables_compare_stream_ids_byte_for_byte() {
+    fn lease_and_run_tables_compare_stream_ids_and_tokens_byte_for_byte() {
         let names = TableNames::new("p_").unwrap();
-        let maria = Dialect::mariadb((10, 11, 0));
-        let lease = create_table_sql(Table::Lease, &names, &maria);
+        let lease = create_table_sql(Table::Lease, &names, &MARIA);
         assert!(
             lease.starts_with("CREATE TABLE IF NOT EXISTS `p_wdt_sync_lease` ("),
             "{lease}"
         );
         assert!(lease.contains("PRIMARY KEY (`account`, `method`)"), "{lease}");
+        for key in [
+            "`account` VARCHAR(128)",
+            "`method` VARCHAR(128)",
+            "`owner_token` VARCHAR(64)",
+        ] {
+            assert!(
+                lease.contains(&format!(
+                    "{key} CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL"
+                )),
+                "{key}: {lease}"
+            );
+        }
         assert!(lease.contains("`expires_at` DATETIME(6) NOT NULL"), "{lease}");
         assert!(lease.contains("`released_at` DATETIME(6) NULL"), "{lease}");
-        assert!(
-            lease.contains("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"),
-            "{lease}"
-        );
+        assert!(lease.contains("ENGINE=InnoDB"), "{lease}");
         let run = create_table_sql(Table::Run, &names, &Dialect::mysql((8, 0, 36)));
         assert!(
             run.starts_with("CREATE TABLE IF NOT EXISTS `p_wdt_sync_run` ("),
@@ -1011,22 +1150,28 @@ mod tests {
             run.contains("UNIQUE KEY `uk_run_stream` (`account`, `method`, `id`)"),
             "{run}"
         );
-        assert!(run.contains("COLLATE=utf8mb4_0900_bin"), "{run}");
-        // The other tables keep the dialect's collation.
-        assert!(create_table_sql(Table::SyncState, &names, &maria).contains("COLLATE=utf8mb4_unicode_ci"));
+        assert!(
+            run.contains("`token` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin NOT NULL"),
+            "{run}"
+        );
         for t in [Table::Lease, Table::Run] {
             assert!(Table::BOOKKEEPING.contains(&t), "{t}");
-            check_table(t, "x", &found_from(t)).unwrap();
+            check_table(t, "x", &found_from(t), &MARIA).unwrap();
             let bytes: u32 = t
                 .columns()
                 .iter()
                 .map(|c| match c.ty {
-                    Varchar(n) => u32::from(n) * 4 + 2,
+                    Varchar(n) | Key(n) => u32::from(n) * 4 + 2,
                     _ => 12,
                 })
                 .sum();
             assert!(bytes < 65_535, "{t}: {bytes}");
         }
+        // A case-insensitive token column would let two owners' tokens collide.
+        let mut f = found_from(Table::Lease);
+        f.columns[4].collation = Some("utf8mb4_unicode_ci".into());
+        let e = check_table(Table::Lease, "l", &f, &MARIA).unwrap_err().to_string();
+        assert!(e.contains("`owner_token`") && e.contains("utf8mb4_nopad_bin"), "{e}");
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
     }
 }

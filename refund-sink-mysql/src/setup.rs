@@ -7,8 +7,11 @@ use mysql_async::{from_row_opt, Conn, Row};
 use crate::config::Layout;
 use crate::dialect::Dialect;
 use crate::error::SinkError;
+use crate::migrate;
 use crate::names::{quote_ident, TableNames};
-use crate::schema::{check_table, create_table_sql, FoundColumn, FoundTable, Table, MIGRATIONS, SCHEMA_VERSION};
+use crate::schema::{
+    check_table, create_table_sql, row_format_advice, FoundColumn, FoundTable, Table, MIGRATIONS, SCHEMA_VERSION,
+};
 
 /// What the sink learned about the server.
 #[derive(Debug, Clone, Copy)]
@@ -42,19 +45,22 @@ pub(crate) async fn server_info(conn: &mut Conn) -> Result<ServerInfo, SinkError
 
 /// Reads what `information_schema` says about table `name`; `None` when it does not exist.
 pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<FoundTable>, SinkError> {
-    let engine: Option<Option<String>> = conn
+    let found: Option<(Option<String>, Option<String>)> = conn
         .exec_first(
-            "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            "SELECT ENGINE, ROW_FORMAT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
             (name,),
         )
         .await
         .map_err(SinkError::mysql("looking up a table"))?;
-    let Some(engine) = engine else { return Ok(None) };
+    let Some((engine, row_format)) = found else {
+        return Ok(None);
+    };
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, \
              (COLUMN_DEFAULT IS NOT NULL OR EXTRA LIKE '%auto_increment%' OR EXTRA LIKE '%GENERATED%'), \
-             CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, CHARACTER_SET_NAME \
+             CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, CHARACTER_SET_NAME, \
+             COLLATION_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
              ORDER BY ORDINAL_POSITION",
             (name,),
@@ -74,8 +80,9 @@ pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<Found
             Option<u64>,
             Option<u64>,
             Option<String>,
+            Option<String>,
         );
-        let (name, data_type, column_type, nullable, has_default, char_len, precision, scale, fsp, charset): ColumnRow =
+        let (name, data_type, column_type, nullable, has_default, char_len, precision, scale, fsp, charset, collation): ColumnRow =
             from_row_opt(row).map_err(|e| SinkError::InvalidConfig {
                 problem: format!("unexpected information_schema.COLUMNS row: {e}"),
                 fix: "report this with the server version".into(),
@@ -91,6 +98,7 @@ pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<Found
             scale,
             datetime_precision: fsp,
             charset,
+            collation,
         });
     }
     let keys: Vec<(String, String)> = conn
@@ -104,6 +112,7 @@ pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<Found
         .map_err(SinkError::mysql("reading a table's keys"))?;
     let mut found = FoundTable {
         engine: engine.unwrap_or_default(),
+        row_format: row_format.unwrap_or_default(),
         columns,
         ..Default::default()
     };
@@ -121,7 +130,10 @@ pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<Found
 }
 
 /// Creates what is missing (when `create` is on), applies migrations and checks every table of
-/// `layout` plus the bookkeeping tables. Serialized across processes with `GET_LOCK`.
+/// `layout` plus the bookkeeping tables. Serialized across processes with `GET_LOCK`, which on a
+/// Galera cluster holds on one node only: there, sinks starting at once on different nodes run
+/// these steps side by side, so each step is idempotent (`CREATE TABLE IF NOT EXISTS`, versions
+/// recorded with [`record_migration_sql`]).
 pub(crate) async fn ensure_schema(
     conn: &mut Conn,
     names: &TableNames,
@@ -156,6 +168,47 @@ pub(crate) async fn ensure_schema(
     result
 }
 
+/// The statement that records an applied migration: a version already recorded (by a sink
+/// starting at the same time on another Galera node) is left as it is.
+fn record_migration_sql(version_table: &str) -> String {
+    format!(
+        "INSERT INTO {version_table} (`version`, `description`) VALUES (?, ?) \
+         ON DUPLICATE KEY UPDATE `version` = `version`"
+    )
+}
+
+/// Times a migration record is tried when it loses a certification conflict (1213).
+const RECORD_ATTEMPTS: u32 = 5;
+
+/// Records migration `version`. On Galera two nodes' records of one version conflict at
+/// certification; the loser (1213, after the server's own autocommit retry) tries again, and then
+/// finds the other's row.
+async fn record_migration(
+    conn: &mut Conn,
+    version_table: &str,
+    version: u32,
+    description: &str,
+) -> Result<(), SinkError> {
+    let sql = record_migration_sql(version_table);
+    let mut attempt = 1;
+    loop {
+        match conn.exec_drop(sql.as_str(), (version, description)).await {
+            Ok(()) => return Ok(()),
+            Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < RECORD_ATTEMPTS => {
+                tracing::debug!(version, attempt, "recording a migration lost a conflict; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(SinkError::Mysql {
+                    during: "recording a migration",
+                    source,
+                })
+            }
+        }
+    }
+}
+
 async fn ensure_schema_locked(
     conn: &mut Conn,
     names: &TableNames,
@@ -168,20 +221,25 @@ async fn ensure_schema_locked(
         .chain(Table::data_tables(layout))
         .copied()
         .collect();
+    // Only what is missing gets DDL, so a user without CREATE can run against existing tables.
     for table in &tables {
         let name = table.name(names);
-        if create {
-            conn.query_drop(create_table_sql(*table, names, dialect))
-                .await
-                .map_err(SinkError::mysql("creating a table"))?;
-        } else if describe(conn, name).await?.is_none() {
+        if describe(conn, name).await?.is_some() {
+            continue;
+        }
+        if !create {
             return Err(SinkError::MissingTable {
                 table: quote_ident(name),
-                fix: "create it with the statements of `refund_sink_mysql::schema::create_statements`, \
-                      or build the sink with `.create_tables(true)`"
+                fix: "create it as an administrator with the statements of \
+                      `refund_sink_mysql::schema::create_statements`, or build the sink with \
+                      `.create_tables(true)` (leave out --no-create-tables) as a user with the CREATE privilege"
                     .into(),
             });
         }
+        conn.query_drop(create_table_sql(*table, names, dialect))
+            .await
+            .map_err(SinkError::ddl("creating a table", "CREATE"))?;
+        tracing::info!(table = %quote_ident(name), "table created");
     }
     let version_table = quote_ident(&names.schema_version);
     let current: Option<Option<u32>> = conn
@@ -196,33 +254,26 @@ async fn ensure_schema_locked(
             supported: SCHEMA_VERSION,
         });
     }
+    // Each migration looks at the tables first: tables created above are already current, and
+    // without `create` a migration that needs DDL is an error naming the statements.
     let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > current).collect();
-    if let (Some(m), false) = (pending.first(), create) {
-        return Err(SinkError::MissingTable {
-            table: version_table,
-            fix: format!(
-                "schema version {} is not applied; build the sink once with `.create_tables(true)`",
-                m.version
-            ),
-        });
+    for m in &pending {
+        migrate::apply(conn, names, dialect, m, create).await?;
     }
-    // Version 1's tables were created above; a later version runs its statements here.
     for table in &tables {
         let name = table.name(names);
         let found = describe(conn, name).await?.ok_or_else(|| SinkError::MissingTable {
             table: quote_ident(name),
             fix: "it vanished while the sink started; start the sink again".into(),
         })?;
-        check_table(*table, name, &found)?;
+        check_table(*table, name, &found, dialect)?;
+        if let Some(advice) = row_format_advice(&quote_ident(name), &found.row_format) {
+            tracing::warn!(table = %quote_ident(name), row_format = %found.row_format, "{advice}");
+        }
     }
     // Recorded only once every table fits.
     for m in pending {
-        conn.exec_drop(
-            format!("INSERT INTO {version_table} (`version`, `description`) VALUES (?, ?)"),
-            (m.version, m.description),
-        )
-        .await
-        .map_err(SinkError::mysql("recording a migration"))?;
+        record_migration(conn, &version_table, m.version, m.description).await?;
         tracing::info!(
             version = m.version,
             description = m.description,

@@ -51,6 +51,9 @@ pub(crate) struct Limits {
     pub lookup_chunk: usize,
     /// Bytes per LOAD DATA packet.
     pub infile_chunk: usize,
+    /// The server's `max_allowed_packet`: no statement may be larger (the server would drop
+    /// the connection, and every retry would send it again).
+    pub max_packet: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +63,7 @@ impl Default for Limits {
             max_statement_bytes: 8 << 20,
             lookup_chunk: 5_000,
             infile_chunk: 1 << 20,
+            max_packet: 4 << 20,
         }
     }
 }
@@ -93,6 +97,8 @@ pub(crate) struct Inner {
     /// The stream leases held through this sink: their batches are fenced.
     pub fences: crate::lease::Fences,
     infile: AtomicBool,
+    /// Whether the server lets the sink create its temporary staging tables.
+    staging: AtomicBool,
     dead_letters: AtomicU64,
 }
 
@@ -109,6 +115,16 @@ impl Inner {
     /// Switches to multi-row statements for good (the server refused LOAD DATA LOCAL).
     pub(crate) fn disable_infile(&self) {
         self.infile.store(false, Ordering::Relaxed);
+    }
+
+    /// True while stored rows may go through a temporary staging table (LOAD DATA path).
+    pub(crate) fn staging_allowed(&self) -> bool {
+        self.staging.load(Ordering::Relaxed)
+    }
+
+    /// Stops using staging tables for good (the server refused to create one).
+    pub(crate) fn disable_staging(&self) {
+        self.staging.store(false, Ordering::Relaxed);
     }
 
     /// Dead letters committed by this sink so far.
@@ -221,8 +237,10 @@ impl MySqlSinkBuilder {
         self
     }
 
-    /// Create missing tables and apply migrations (default on). Off: a missing table is an
-    /// error naming it.
+    /// Create missing tables and apply migrations (default on; tables that exist get no DDL).
+    /// Off: no DDL at all, for a MySQL user with only `SELECT`, `INSERT`, `UPDATE` and `DELETE`
+    /// on tables an administrator created ([`create_statements`](crate::schema::create_statements));
+    /// a missing table or a needed migration is an error naming the fix.
     pub fn create_tables(mut self, on: bool) -> Self {
         self.create_tables = on;
         self
@@ -381,6 +399,7 @@ impl MySqlSinkBuilder {
         let mut limits = self.limits;
         limits.max_statement_bytes = limits.max_statement_bytes.min(packet_budget).max(1024);
         limits.infile_chunk = limits.infile_chunk.min(packet_budget / 2).max(1024);
+        limits.max_packet = usize::try_from(info.max_allowed_packet).unwrap_or(usize::MAX);
         let infile = self.local_infile && info.local_infile;
         tracing::info!(
             url = %redacted,
@@ -391,7 +410,11 @@ impl MySqlSinkBuilder {
             "MySQL sink ready"
         );
         let sql = Sql {
-            checkpoint_upsert: checkpoint::upsert_sql(&names.sync_state, &info.dialect),
+            checkpoint_upsert: checkpoint::upsert_sql(
+                &names.sync_state,
+                &info.dialect,
+                crate::schema::Table::data_tables(self.layout).len(),
+            ),
             checkpoint_select: checkpoint::select_sql(&names.sync_state),
             checkpoint_reset: checkpoint::reset_sql(&names.sync_state),
             dead_letter_insert: dead_letter::insert_sql(&names.dead_letter, &info.dialect),
@@ -413,6 +436,7 @@ impl MySqlSinkBuilder {
                 sql,
                 fences: Default::default(),
                 infile: AtomicBool::new(infile),
+                staging: AtomicBool::new(true),
                 dead_letters: AtomicU64::new(0),
             }),
         })
@@ -548,6 +572,7 @@ impl Sink<Refund> for MySqlSink {
 
     /// Reads the checkpoint; a lost connection is retried like a commit's.
     async fn load_checkpoint(&self, stream: &StreamId) -> Result<Option<Checkpoint>, SinkError> {
+        checkpoint::check_stream(stream, &self.inner.dialect)?;
         let inner = &self.inner;
         let mut retries = Retries::new(&inner.retry);
         loop {
@@ -555,7 +580,9 @@ impl Sink<Refund> for MySqlSink {
                 .bounds
                 .run("reading the checkpoint", async {
                     let mut held = HeldConn::get(&inner.pool).await?;
-                    let checkpoint = checkpoint::load(held.conn(), &inner.sql.checkpoint_select, stream).await?;
+                    let tables = crate::schema::Table::data_tables(inner.layout);
+                    let checkpoint =
+                        checkpoint::load(held.conn(), &inner.sql.checkpoint_select, stream, tables).await?;
                     held.release();
                     Ok::<_, SinkError>(checkpoint)
                 })
@@ -581,13 +608,17 @@ impl Sink<Refund> for MySqlSink {
             tracing::info!(%stream, window_end = %checkpoint.window_end, "dry run: the checkpoint is not moved back");
             return Ok(());
         }
-        let mut conn = self
-            .inner
-            .pool
-            .get_conn()
+        checkpoint::check_stream(stream, &self.inner.dialect)?;
+        let inner = &self.inner;
+        inner
+            .bounds
+            .run("moving the checkpoint back", async {
+                let mut held = HeldConn::get(&inner.pool).await?;
+                checkpoint::reset(held.conn(), &inner.sql.checkpoint_reset, stream, checkpoint).await?;
+                held.release();
+                Ok::<_, SinkError>(())
+            })
             .await
-            .map_err(SinkError::mysql("connecting"))?;
-        checkpoint::reset(&mut conn, &self.inner.sql.checkpoint_reset, stream, checkpoint).await
     }
 }
 

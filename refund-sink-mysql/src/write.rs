@@ -6,14 +6,19 @@
 //!    `modified`), and decide per refund: skip it when the stored copy is newer (`upsert`);
 //! 2. map the refunds to be written into rows; on the LOAD DATA path the first table's text is
 //!    encoded on a blocking thread and streamed to the server as it is produced;
-//! 3. per table, write the rows (LOAD DATA, with `REPLACE` when some keys are stored, or
-//!    multi-row statements) and delete the stored rows of written refunds that are not in their
-//!    new row set (a removed detail line disappears);
+//! 3. per table, write the rows and delete the stored rows of written refunds that are not in
+//!    their new row set (a removed detail line disappears). Stored rows are updated in place,
+//!    never deleted and inserted again (columns the user added, `ON DELETE CASCADE` children and
+//!    delete triggers are left alone): LOAD DATA straight into the table when none of its keys
+//!    is stored; else `REPLACE` where that provably changes the rows in place, or a staging
+//!    table merged with a multi-table `UPDATE` and `INSERT … SELECT` (see [`crate::overwrite`]);
+//!    or multi-row `INSERT` / upsert statements;
 //! 4. store the dead letters and the checkpoint, check the stream's lease when this sink holds
 //!    one (`lease::check_fence`), run the before-commit hook, `COMMIT`.
 //!
 //! Rows are counted exactly: keys not stored are inserted; of the stored ones, those the server
-//! reports as changed are updated and the rest unchanged.
+//! reports as changed are updated and the rest unchanged (except that a `REPLACE` into a table
+//! a foreign key points at reports every stored row as changed).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,7 +37,7 @@ use crate::dialect::is_local_infile_refusal;
 use crate::encode::chunk_ranges;
 use crate::error::SinkError;
 use crate::infile::{load, load_sql, parse_info, LoadInfo};
-use crate::insert::{split_statements, statement_sql, Verb};
+use crate::insert::{params_size, split_statements, statement_sql, Verb};
 use crate::names::quote_ident;
 use crate::prepare::{
     dead_letter, dedupe, prepare, prepare_streaming, Mapped, Payload, Prepared, TableData, WritePath,
@@ -41,14 +46,29 @@ use crate::retry::Retries;
 use crate::row::RowMeta;
 use crate::schema::Table;
 use crate::sink::{CommitContext, Inner};
-use crate::{checkpoint, dead_letter as dead_letters};
+use crate::{checkpoint, dead_letter as dead_letters, overwrite};
 
 /// Server errors that belong to one record's values (the bulk write is redone per refund to
 /// find it): out of range, truncated, bad value, too long, NULL into NOT NULL, foreign key,
-/// check constraint.
+/// check constraint, a row too large for the table's row format (1118, and 139 from older
+/// servers), a statement larger than `max_allowed_packet` (1153).
 const RECORD_ERROR_CODES: &[u16] = &[
-    1048, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1452, 1690, 3819, 4025,
+    139, 1048, 1118, 1153, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1411, 1452, 1690, 3819, 4025,
 ];
+
+/// Why the server refused a value, with the fix when the table can be changed to take it.
+fn record_problem(inner: &Inner, table: Table, code: u16, message: &str) -> String {
+    let too_big_row = code == 1118 || code == 139 || (code == 1030 && message.contains("139"));
+    if too_big_row {
+        let t = quote_ident(table.name(&inner.names));
+        format!("{message} ({code}); fix: ALTER TABLE {t} ROW_FORMAT=DYNAMIC")
+    } else {
+        format!("{message} ({code})")
+    }
+}
+
+/// Bytes of a statement besides its parameters' values (header, types, null bitmap).
+const STATEMENT_OVERHEAD: usize = 4_096;
 
 /// LOAD DATA chunks buffered between the encoder and the connection.
 const STREAM_DEPTH: usize = 4;
@@ -58,6 +78,8 @@ const STREAM_DEPTH: usize = 4;
 enum AttemptError {
     /// The server refused LOAD DATA LOCAL: use statements.
     InfileRefused,
+    /// The server refused the staging table: write stored rows with statements.
+    StagingRefused(String),
     /// A bulk write hit a bad value: redo the batch one refund at a time.
     Isolate(String),
     /// Anything else (retryable or not, see [`SinkError::is_retryable`]).
@@ -91,14 +113,7 @@ pub(crate) async fn commit(inner: &Inner, batch: Batch<Refund>) -> Result<Commit
         dead_letters,
         checkpoint,
     } = batch;
-    for (what, value) in [("account", &stream.account), ("method", &stream.method)] {
-        if value.chars().count() > 128 {
-            return Err(SinkError::InvalidConfig {
-                problem: format!("the stream {what} has more than 128 characters"),
-                fix: format!("shorten the stream {what}"),
-            });
-        }
-    }
+    checkpoint::check_stream(&stream, &inner.dialect)?;
     let meta = BatchMeta {
         stream,
         window,
@@ -153,6 +168,10 @@ async fn run_attempts(inner: &Inner, meta: &BatchMeta, refunds: &Arc<Vec<Refund>
             Err(AttemptError::InfileRefused) => {
                 tracing::warn!("the server refuses LOAD DATA LOCAL INFILE; writing with multi-row statements");
                 inner.disable_infile();
+            }
+            Err(AttemptError::StagingRefused(reason)) => {
+                tracing::warn!(%reason, "the server refuses a temporary staging table; batches with stored rows are written with multi-row statements");
+                inner.disable_staging();
             }
             Err(AttemptError::Isolate(reason)) if !isolate => {
                 tracing::warn!(%reason, "a bulk write hit a bad value; writing the batch one refund at a time");
@@ -349,8 +368,15 @@ async fn transaction(
 
     let mut letters: Vec<DeadLetter> = meta.dead_letters.clone();
     let mut counts = Counts::default();
+    // Stored rows may need the staging table on the LOAD DATA path; without it, statements.
+    let touches_stored = inner.mode != WriteMode::Insert
+        && refunds
+            .iter()
+            .zip(write.iter())
+            .any(|(r, w)| *w && stored.keys.iter().any(|k| k.contains_key(&r.refund_id)));
+    let infile = path == WritePath::Infile && (inner.staging_allowed() || !touches_stored);
     // Nothing to write (only a checkpoint, or only older copies): no LOAD DATA round trip.
-    if path == WritePath::Infile && !isolate && write.iter().any(|w| *w) {
+    if infile && !isolate && write.iter().any(|w| *w) {
         let p = write_streamed(conn, inner, refunds, &write, &stored, &mut counts).await?;
         letters.extend(p.dead_letters);
     } else {
@@ -375,7 +401,7 @@ async fn transaction(
                         let r = &refunds[m.index];
                         letters.push(dead_letter(
                             r,
-                            format!("refund {}: the server refused it: {reason}", r.refund_id),
+                            format!("refund {} was not written: {reason}", r.refund_id),
                         ));
                     }
                     Err(e) => return Err(e),
@@ -409,11 +435,13 @@ async fn transaction(
         &meta.stream,
         &meta.window,
         &letters,
+        inner.limits.max_packet,
     )
     .await?;
     report.dead_lettered = letters.len() as u64;
     if let Some(cp) = &meta.checkpoint {
-        checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, cp).await?;
+        let tables = Table::data_tables(inner.layout);
+        checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, tables, cp).await?;
     }
     crate::lease::check_fence(conn, inner, &meta.stream).await?;
     if let Some(hook) = &inner.before_commit {
@@ -435,7 +463,7 @@ async fn transaction(
 }
 
 /// The LOAD DATA path: the first table is streamed while it is encoded, the other tables are
-/// loaded from memory afterwards; then the removed rows are deleted.
+/// loaded from memory afterwards (each as [`load_mode`] says); then the removed rows are deleted.
 async fn write_streamed(
     conn: &mut Conn,
     inner: &Inner,
@@ -445,11 +473,12 @@ async fn write_streamed(
     counts: &mut Counts,
 ) -> Result<Prepared, AttemptError> {
     let first = Table::data_tables(inner.layout)[0];
-    let replace = inner.mode != WriteMode::Insert
+    let any_stored = inner.mode != WriteMode::Insert
         && refunds
             .iter()
             .zip(write.iter())
             .any(|(r, w)| *w && stored.keys[0].contains_key(&r.refund_id));
+    let how = load_mode(conn, inner, first, any_stored).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_DEPTH);
     let job = {
         let (refunds, write, layout, mode, chunk) = (
@@ -461,16 +490,23 @@ async fn write_streamed(
         );
         tokio::task::spawn_blocking(move || prepare_streaming(&refunds, &write, layout, mode, chunk, &tx))
     };
-    let stream: InfileData = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<Bytes, std::io::Error>(chunk), rx))
+    // The encoder's chunks end on row boundaries and can be larger (one huge refund); every
+    // packet must stay under max_allowed_packet.
+    let limit = inner.limits.infile_chunk.max(1);
+    let stream: InfileData = futures::stream::unfold((rx, Bytes::new()), move |(mut rx, mut rest)| async move {
+        if rest.is_empty() {
+            rest = rx.recv().await?;
+        }
+        let piece = rest.split_to(rest.len().min(limit));
+        Some((Ok::<Bytes, std::io::Error>(piece), (rx, rest)))
     })
     .boxed();
-    let loaded = load_stream(conn, &load_sql(first, first.name(&inner.names), replace), stream).await;
+    let loaded = load_rows(conn, inner, first, how, Source::Stream(stream)).await;
     let p = job
         .await
         .map_err(|e| internal(format!("the row encoder failed: {e}")))?;
-    let info = loaded.map_err(|e| write_error(inner, first, "loading rows (LOAD DATA)", e))?;
-    counts.add(check_load(conn, inner, first, info, &p.tables[0].rows, 0, stored).await?);
+    let info = loaded?;
+    counts.add(finish_load(conn, inner, how, info, first, &p.tables[0].rows, 0, stored).await?);
     for (ti, td) in p.tables.iter().enumerate() {
         if ti > 0 {
             counts.add(write_rows(conn, inner, ti, td, &td.rows, stored).await?);
@@ -478,6 +514,75 @@ async fn write_streamed(
         counts.deleted += delete_keys(conn, inner, td.table, &stale_keys(ti, &p, stored)).await?;
     }
     Ok(p)
+}
+
+/// How the rows of one table are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoadMode {
+    /// Straight into the table: none of its keys is stored.
+    Direct,
+    /// `REPLACE` into the table with foreign key checks off ([`overwrite::replace_is_safe`]).
+    Replace,
+    /// Into the (created, empty) staging table, then merged ([`overwrite::merge`]).
+    Staged,
+}
+
+/// How to load rows of `table` when `any_stored` says whether some of their keys are stored;
+/// creates the staging table when it is needed.
+async fn load_mode(conn: &mut Conn, inner: &Inner, table: Table, any_stored: bool) -> Result<LoadMode, AttemptError> {
+    if !any_stored {
+        return Ok(LoadMode::Direct);
+    }
+    let name = table.name(&inner.names);
+    if overwrite::replace_is_safe(conn, &inner.dialect, table, name)
+        .await
+        .map_err(db("reading a table's columns, triggers and foreign keys"))?
+    {
+        return Ok(LoadMode::Replace);
+    }
+    create_staging(conn, inner, table).await?;
+    Ok(LoadMode::Staged)
+}
+
+/// Where LOAD DATA text comes from.
+enum Source {
+    /// Streamed while it is encoded.
+    Stream(InfileData),
+    /// From memory.
+    Chunks(Vec<Bytes>),
+}
+
+/// Runs the LOAD DATA of `table` that `how` says; around a REPLACE, foreign key checks are
+/// off and restored afterwards, whatever happened.
+async fn load_rows(
+    conn: &mut Conn,
+    inner: &Inner,
+    table: Table,
+    how: LoadMode,
+    source: Source,
+) -> Result<LoadInfo, AttemptError> {
+    let staging = overwrite::staging_name(table);
+    let target = match how {
+        LoadMode::Staged => staging.as_str(),
+        LoadMode::Direct | LoadMode::Replace => table.name(&inner.names),
+    };
+    let sql = load_sql(table, target, how == LoadMode::Replace);
+    if how == LoadMode::Replace {
+        conn.query_drop(overwrite::FK_CHECKS_OFF)
+            .await
+            .map_err(db("turning foreign key checks off"))?;
+    }
+    let result = match source {
+        Source::Stream(stream) => load_stream(conn, &sql, stream).await,
+        Source::Chunks(chunks) => load(conn, &sql, chunks).await,
+    };
+    if how == LoadMode::Replace {
+        let restored = conn.query_drop(overwrite::FK_CHECKS_RESTORE).await;
+        if result.is_ok() {
+            restored.map_err(db("restoring foreign key checks"))?;
+        }
+    }
+    result.map_err(|e| write_error(inner, table, "loading rows (LOAD DATA)", e))
 }
 
 /// Runs a LOAD DATA statement fed by `stream`. The stream is dropped when the statement
@@ -556,24 +661,75 @@ fn write_error(inner: &Inner, table: Table, during: &'static str, e: mysql_async
             }
             .into();
         }
-        if RECORD_ERROR_CODES.contains(&s.code) {
-            return AttemptError::Isolate(format!("{} ({})", s.message, s.code));
+        if RECORD_ERROR_CODES.contains(&s.code) || (s.code == 1030 && s.message.contains("139")) {
+            return AttemptError::Isolate(record_problem(inner, table, s.code, &s.message));
         }
     }
     SinkError::Mysql { during, source: e }.into()
 }
 
-/// Checks a LOAD DATA result against the `rows` sent and counts them. With `LOCAL` the server
-/// turns bad values and duplicates into warnings, so any warning fails the attempt.
-async fn check_load(
+/// Creates the (empty) staging table of `table`; a server that refuses temporary tables makes
+/// the sink write stored rows with statements from now on.
+async fn create_staging(conn: &mut Conn, inner: &Inner, table: Table) -> Result<(), AttemptError> {
+    match conn.query_drop(overwrite::create_sql(table, &inner.dialect)).await {
+        Ok(()) => Ok(()),
+        Err(mysql_async::Error::Server(s)) if overwrite::is_refusal(s.code) => {
+            Err(AttemptError::StagingRefused(format!("{} ({})", s.message, s.code)))
+        }
+        Err(e) => Err(db("creating a staging table")(e)),
+    }
+}
+
+/// Merges the `n` rows staged for `table` into it (see [`overwrite::merge`]) and counts them.
+async fn merge_staged(conn: &mut Conn, inner: &Inner, table: Table, n: u64) -> Result<Counts, AttemptError> {
+    let m = overwrite::merge(conn, table, table.name(&inner.names), n)
+        .await
+        .map_err(|(during, e)| write_error(inner, table, during, e))?;
+    Ok(Counts {
+        inserted: m.inserted,
+        updated: m.updated,
+        unchanged: m.unchanged,
+        deleted: 0,
+    })
+}
+
+/// Checks the LOAD DATA of `rows` of `table` (table `ti`) and counts them; staged rows are
+/// merged into the table first.
+#[allow(clippy::too_many_arguments)]
+async fn finish_load(
     conn: &mut Conn,
     inner: &Inner,
-    table: Table,
+    how: LoadMode,
     info: LoadInfo,
+    table: Table,
     rows: &[RowMeta],
     ti: usize,
     stored: &Stored,
 ) -> Result<Counts, AttemptError> {
+    let n = rows.len() as u64;
+    check_load(conn, inner, table, info, n).await?;
+    match how {
+        LoadMode::Direct => Ok(Counts {
+            inserted: n,
+            ..Counts::default()
+        }),
+        LoadMode::Replace => {
+            let stored_rows = rows.iter().filter(|r| stored.has(ti, r)).count() as u64;
+            let changed = info.deleted.min(stored_rows);
+            Ok(Counts {
+                inserted: n - stored_rows,
+                updated: changed,
+                unchanged: stored_rows - changed,
+                deleted: 0,
+            })
+        }
+        LoadMode::Staged => merge_staged(conn, inner, table, n).await,
+    }
+}
+
+/// Checks a LOAD DATA result against the `n` rows sent. With `LOCAL` the server turns bad
+/// values and duplicates into warnings, so any warning fails the attempt.
+async fn check_load(conn: &mut Conn, inner: &Inner, table: Table, info: LoadInfo, n: u64) -> Result<(), AttemptError> {
     let name = quote_ident(table.name(&inner.names));
     if info.warnings > 0 {
         let warnings: Vec<(String, u16, String)> = conn
@@ -582,7 +738,7 @@ async fn check_load(
             .map_err(db("reading warnings"))?;
         let first = warnings
             .first()
-            .map(|w| format!("{} ({})", w.2, w.1))
+            .map(|w| record_problem(inner, table, w.1, &w.2))
             .unwrap_or_default();
         if inner.mode == WriteMode::Insert && warnings.iter().any(|w| w.1 == 1062) {
             return Err(SinkError::Duplicate {
@@ -596,7 +752,6 @@ async fn check_load(
             info.warnings
         )));
     }
-    let n = rows.len() as u64;
     if info.records != n || info.skipped != 0 {
         return Err(SinkError::Inconsistent {
             table: name,
@@ -607,14 +762,7 @@ async fn check_load(
         }
         .into());
     }
-    let stored_rows = rows.iter().filter(|r| stored.has(ti, r)).count() as u64;
-    let changed = info.deleted.min(stored_rows);
-    Ok(Counts {
-        inserted: n - stored_rows,
-        updated: changed,
-        unchanged: stored_rows - changed,
-        deleted: 0,
-    })
+    Ok(())
 }
 
 /// Writes `rows` of table `ti` from memory; counts what happened.
@@ -634,12 +782,11 @@ async fn write_rows(
     match &td.payload {
         Payload::Streamed => Err(internal(format!("{table} was already streamed"))),
         Payload::Text(bytes) => {
-            let replace = inner.mode != WriteMode::Insert && rows.iter().any(|r| stored.has(ti, r));
+            let any_stored = inner.mode != WriteMode::Insert && rows.iter().any(|r| stored.has(ti, r));
+            let how = load_mode(conn, inner, table, any_stored).await?;
             let chunks = chunk_ranges(bytes, rows.iter().map(|r| (r.start, r.end)), inner.limits.infile_chunk);
-            let info = load(conn, &load_sql(table, name, replace), chunks)
-                .await
-                .map_err(|e| write_error(inner, table, "loading rows (LOAD DATA)", e))?;
-            check_load(conn, inner, table, info, rows, ti, stored).await
+            let info = load_rows(conn, inner, table, how, Source::Chunks(chunks)).await?;
+            finish_load(conn, inner, how, info, table, rows, ti, stored).await
         }
         Payload::Params(values) => {
             let mut counts = Counts::default();
@@ -647,13 +794,26 @@ async fn write_rows(
             let max_bytes = inner.limits.max_statement_bytes;
             for range in split_statements(rows, values, columns, inner.limits.max_rows_per_statement, max_bytes) {
                 let part = &rows[range];
+                if let [row] = part {
+                    // Sent, it would make the server drop the connection (and every retry).
+                    let size = params_size(&values[row.start..row.end]) + STATEMENT_OVERHEAD;
+                    if size > inner.limits.max_packet {
+                        return Err(AttemptError::Isolate(format!(
+                            "it is too large for one statement: its row in {} takes {size} bytes, more than \
+                             the server's max_allowed_packet ({}); fix: raise max_allowed_packet \
+                             (SET GLOBAL max_allowed_packet = …)",
+                            quote_ident(name),
+                            inner.limits.max_packet
+                        )));
+                    }
+                }
                 let n = part.len() as u64;
                 let stored_n = part.iter().filter(|r| stored.has(ti, r)).count() as u64;
+                // Stored rows are updated in place in `replace` mode too (never REPLACE INTO).
                 let verb = match inner.mode {
                     WriteMode::Insert => Verb::Insert,
                     _ if stored_n == 0 => Verb::Insert,
-                    WriteMode::Replace => Verb::Replace,
-                    WriteMode::Upsert => Verb::Upsert,
+                    WriteMode::Replace | WriteMode::Upsert => Verb::Upsert,
                 };
                 let sql = statement_sql(verb, table, name, part.len(), &inner.dialect);
                 let params: Vec<Value> = part
@@ -667,7 +827,6 @@ async fn write_rows(
                 let fresh = n - stored_n;
                 let changed = match verb {
                     Verb::Insert => 0,
-                    Verb::Replace => affected.saturating_sub(n),
                     Verb::Upsert => affected.saturating_sub(fresh) / 2,
                 }
                 .min(stored_n);

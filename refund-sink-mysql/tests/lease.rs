@@ -429,9 +429,9 @@ async fn bad_lease_settings_are_refused_naming_the_value() {
 }
 
 #[tokio::test]
-async fn a_database_of_schema_version_1_gains_the_lease_and_run_tables() {
+async fn a_database_of_schema_version_2_gains_the_lease_and_run_tables() {
     let db = TestDb::new("lease_upgrade").await;
-    // A database as version 1 left it: its tables, rows and a checkpoint, without the new ones.
+    // A database as version 2 left it: its tables, rows and a checkpoint, without the new ones.
     let sink = db.sink().build().await.unwrap();
     sink.commit(batch(vec![refund(1, at(10, 0), 2)], Some(at(100, 0))))
         .await
@@ -441,7 +441,7 @@ async fn a_database_of_schema_version_1_gains_the_lease_and_run_tables() {
     c.query_drop("DROP TABLE `wdt_sync_lease`, `wdt_sync_run`")
         .await
         .unwrap();
-    c.query_drop("DELETE FROM `wdt_schema_version` WHERE `version` > 1")
+    c.query_drop("DELETE FROM `wdt_schema_version` WHERE `version` > 2")
         .await
         .unwrap();
     c.disconnect().await.unwrap();
@@ -452,7 +452,7 @@ async fn a_database_of_schema_version_1_gains_the_lease_and_run_tables() {
     let sink = db.sink().build().await.unwrap();
     assert_eq!(
         db.rows("SELECT `version` FROM `wdt_schema_version` ORDER BY 1").await,
-        vec![vec![s("1")], vec![s("2")]]
+        vec![vec![s("1")], vec![s("2")], vec![s("3")]]
     );
     assert_eq!(db.count("aftersales_refund_refund_search").await, 2);
     assert_eq!(
@@ -461,17 +461,23 @@ async fn a_database_of_schema_version_1_gains_the_lease_and_run_tables() {
     );
     let collations = db
         .rows(
-            "SELECT DISTINCT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('wdt_sync_lease', 'wdt_sync_run') ORDER BY 1",
+            "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('wdt_sync_lease', 'wdt_sync_run') \
+             AND COLUMN_NAME IN ('account', 'method', 'owner_token', 'token') ORDER BY 1, 2",
         )
         .await;
-    assert_eq!(
-        collations,
-        vec![
-            vec![s("wdt_sync_lease"), s("utf8mb4_nopad_bin")],
-            vec![s("wdt_sync_run"), s("utf8mb4_nopad_bin")]
-        ]
-    );
+    let want: Vec<Vec<Option<String>>> = [
+        ("wdt_sync_lease", "account"),
+        ("wdt_sync_lease", "method"),
+        ("wdt_sync_lease", "owner_token"),
+        ("wdt_sync_run", "account"),
+        ("wdt_sync_run", "method"),
+        ("wdt_sync_run", "token"),
+    ]
+    .iter()
+    .map(|(t, c)| vec![s(t), s(c), s("utf8mb4_nopad_bin")])
+    .collect();
+    assert_eq!(collations, want);
     sink.lease(&stream(), Duration::from_secs(5))
         .await
         .unwrap()
@@ -482,20 +488,22 @@ async fn a_database_of_schema_version_1_gains_the_lease_and_run_tables() {
     db.drop_db().await;
 }
 
-/// The nodes of a MariaDB Galera cluster (`GALERA_URLS`: comma-separated URLs, one per node);
-/// `None` when the variable is not set, and the cross-node tests are skipped.
+/// The nodes of the MariaDB Galera cluster of `scripts/galera.sh` (`WDT_GALERA_NODES`:
+/// comma-separated URLs, one per node); `None` when the variable is not set, and the cross-node
+/// tests are skipped.
 fn galera_urls() -> Option<Vec<String>> {
-    let urls: Vec<String> = std::env::var("GALERA_URLS")
+    let urls: Vec<String> = std::env::var("WDT_GALERA_NODES")
         .ok()?
         .split(',')
         .map(|u| u.trim().to_owned())
         .filter(|u| !u.is_empty())
         .collect();
-    assert!(urls.len() >= 2, "GALERA_URLS names fewer than two nodes: {urls:?}");
+    assert!(urls.len() >= 2, "WDT_GALERA_NODES names fewer than two nodes: {urls:?}");
     Some(urls)
 }
 
-/// A database made through the first node (replicated to the others), one URL per node.
+/// A database made through the first node, once every node has it (causal reads), and its URL
+/// on each node.
 async fn galera_db(urls: &[String], tag: &str) -> (String, Vec<String>) {
     let name = format!("wdt_sink_{tag}_{}", std::process::id());
     let mut c = mysql_async::Conn::from_url(urls[0].as_str()).await.unwrap();
@@ -504,6 +512,12 @@ async fn galera_db(urls: &[String], tag: &str) -> (String, Vec<String>) {
         .await
         .unwrap();
     c.disconnect().await.unwrap();
+    for url in &urls[1..] {
+        let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        c.query_drop("SET SESSION wsrep_sync_wait = 1").await.unwrap();
+        c.query_drop(format!("USE `{name}`")).await.unwrap();
+        c.disconnect().await.unwrap();
+    }
     (name.clone(), urls.iter().map(|u| url_with_db(u, &name)).collect())
 }
 
@@ -531,7 +545,7 @@ async fn galera_conflicts(urls: &[String]) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn galera_acquirers_on_different_nodes_get_exactly_one_winner_per_round() {
     let Some(nodes) = galera_urls() else {
-        eprintln!("GALERA_URLS is not set: skipped");
+        eprintln!("skipped: WDT_GALERA_NODES is not set (start a cluster with scripts/galera.sh start)");
         return;
     };
     let (name, urls) = galera_db(&nodes, "galera_lease_race").await;
@@ -583,7 +597,7 @@ async fn galera_acquirers_on_different_nodes_get_exactly_one_winner_per_round() 
 #[tokio::test]
 async fn galera_a_stalled_holder_cannot_commit_after_a_takeover_through_another_node() {
     let Some(nodes) = galera_urls() else {
-        eprintln!("GALERA_URLS is not set: skipped");
+        eprintln!("skipped: WDT_GALERA_NODES is not set (start a cluster with scripts/galera.sh start)");
         return;
     };
     let (name, urls) = galera_db(&nodes, "galera_lease_fence").await;

@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::limit::{AccountLimiter, RateLimitConfig};
 use crate::pager::Page;
 use crate::retry::{decide, decide_damaged, Decision, RetryConfig, RetryState, Sleep, TokioSleep};
-use crate::server_time::{ClockOffset, ServerClock};
+use crate::server_time::{ClockOffset, ServerClock, Stamp};
 use crate::time::{Clock, SystemClock};
 use crate::transport::{self, ApiMethod, PageRequest, Prepared};
 
@@ -63,6 +63,23 @@ struct Inner {
 struct Sent {
     at: chrono::DateTime<chrono::Utc>,
     instant: std::time::Instant,
+}
+
+/// A 2xx answer: its body, and its `Date` header (measured once the body tells whether the
+/// request's timestamp was accepted).
+struct Answer {
+    body: Vec<u8>,
+    date: Option<String>,
+    answered: std::time::Instant,
+}
+
+/// What a decoded answer says of its request's timestamp `stamp`.
+fn stamp_verdict<T>(result: &Result<T, Error>, stamp: chrono::DateTime<chrono::Utc>) -> Stamp {
+    match result {
+        Ok(_) => Stamp::Accepted(stamp),
+        Err(e) if e.kind() == ErrorKind::Timestamp => Stamp::Refused,
+        Err(_) => Stamp::Unknown,
+    }
 }
 
 /// A client of one WDT account on one route. Cheap to clone (an `Arc` inside); share one per
@@ -276,10 +293,12 @@ impl Client {
         }
     }
 
-    /// The gateway's clock minus this host's, as the latest answer's `Date` header showed it.
-    /// `None` before the first answer that carried one, and when this host's clock has since
-    /// moved otherwise than the time elapsed (stepped by NTP, set by hand): the next answer
-    /// measures it again.
+    /// The gateway's clock minus this host's, as the `Date` header of the latest answer that
+    /// accepted its request's timestamp showed it (a `Date` that contradicts the accepted
+    /// timestamp is not the gateway's clock and is ignored; see
+    /// [`server_time`](crate::server_time)). `None` before the first such answer, after a
+    /// refused timestamp, and when this host's clock has since moved otherwise than the time
+    /// elapsed (stepped by NTP, set by hand): the next answer measures it again.
     pub fn clock_offset(&self) -> Option<ClockOffset> {
         self.clock_now().1
     }
@@ -321,15 +340,12 @@ impl Client {
         };
         self.with_retries(name, |client| async move {
             let sent = client.sent();
-            let prepared = transport::prepare(
-                &client.inner.route,
-                &method,
-                params,
-                Some(wire),
-                client.inner.server_clock.request_time(sent.at, sent.instant),
-            );
-            let body = client.exchange(name, &prepared, sent).await?;
-            let page = transport::decode_page::<T>(name, &body, page)?;
+            let stamp = client.inner.server_clock.request_time(sent.at, sent.instant);
+            let prepared = transport::prepare(&client.inner.route, &method, params, Some(wire), stamp);
+            let answer = client.exchange(name, &prepared, sent).await?;
+            let page = transport::decode_page::<T>(name, &answer.body, page);
+            client.observe_date(sent, &answer, stamp_verdict(&page, stamp));
+            let page = page?;
             Ok(if page.damaged() > 0 {
                 Outcome::Damaged(page)
             } else {
@@ -346,15 +362,12 @@ impl Client {
         let params = &transport::signable_params(&self.inner.route, &method, params)?;
         self.with_retries(name, |client| async move {
             let sent = client.sent();
-            let prepared = transport::prepare(
-                &client.inner.route,
-                &method,
-                params,
-                None,
-                client.inner.server_clock.request_time(sent.at, sent.instant),
-            );
-            let body = client.exchange(name, &prepared, sent).await?;
-            transport::decode_data::<T>(name, &body).map(Outcome::Done)
+            let stamp = client.inner.server_clock.request_time(sent.at, sent.instant);
+            let prepared = transport::prepare(&client.inner.route, &method, params, None, stamp);
+            let answer = client.exchange(name, &prepared, sent).await?;
+            let data = transport::decode_data::<T>(name, &answer.body);
+            client.observe_date(sent, &answer, stamp_verdict(&data, stamp));
+            data.map(Outcome::Done)
         })
         .await
     }
@@ -445,20 +458,22 @@ impl Client {
     }
 
     /// Measures the gateway's clock from an answer's `Date` header (every answer has one,
-    /// errors and throttles included).
-    fn observe_date(&self, sent: Sent, headers: &reqwest::header::HeaderMap) {
-        let date = headers.get(reqwest::header::DATE).and_then(|v| v.to_str().ok());
-        if let Some(offset) = self
-            .inner
-            .server_clock
-            .observe(sent.at, sent.instant, std::time::Instant::now(), date)
+    /// errors and throttles included), with what the answer said of the request's timestamp.
+    fn observe_date(&self, sent: Sent, answer: &Answer, stamp: Stamp) {
+        if let Some(offset) =
+            self.inner
+                .server_clock
+                .observe(sent.at, sent.instant, answer.answered, answer.date.as_deref(), stamp)
         {
-            metrics::gauge!("wdt_clock_offset_seconds").set(offset.estimate().as_seconds_f64());
+            if matches!(stamp, Stamp::Accepted(_)) {
+                metrics::gauge!("wdt_clock_offset_seconds").set(offset.estimate().as_seconds_f64());
+            }
         }
     }
 
-    /// One HTTP exchange; returns the body of a 2xx answer, as received.
-    async fn exchange(&self, method: &str, prepared: &Prepared, sent: Sent) -> Result<Vec<u8>, Error> {
+    /// One HTTP exchange; returns the body of a 2xx answer, as received, with its `Date` header
+    /// (the `Date` of any other answer is measured here).
+    async fn exchange(&self, method: &str, prepared: &Prepared, sent: Sent) -> Result<Answer, Error> {
         let transport_err = |e: reqwest::Error| Error::Transport {
             method: method.to_owned(),
             what: if e.is_timeout() {
@@ -481,30 +496,38 @@ impl Client {
             .send()
             .await
             .map_err(transport_err)?;
-        self.observe_date(sent, resp.headers());
+        let mut answer = Answer {
+            body: Vec::new(),
+            date: resp
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            answered: std::time::Instant::now(),
+        };
         let status = resp.status();
         let limit = self.inner.max_body_bytes;
-        let body = match read_capped(resp, limit).await {
-            Ok(body) => body,
-            Err(Some(e)) => return Err(transport_err(e)),
-            Err(None) => {
-                return Err(Error::BodyTooLarge {
-                    method: method.to_owned(),
-                    url: prepared.redacted_url(),
-                    limit,
-                })
+        let failed = match read_capped(resp, limit).await {
+            Ok(body) if status.is_success() => {
+                tracing::trace!(method, url = %prepared.redacted_url(), bytes = body.len(), "answer");
+                answer.body = body;
+                return Ok(answer);
             }
-        };
-        if !status.is_success() {
-            return Err(Error::Http {
+            Ok(body) => Error::Http {
                 method: method.to_owned(),
                 status: status.as_u16(),
                 url: prepared.redacted_url(),
                 excerpt: crate::excerpt::body_summary(&body),
-            });
-        }
-        tracing::trace!(method, url = %prepared.redacted_url(), bytes = body.len(), "answer");
-        Ok(body)
+            },
+            Err(Some(e)) => transport_err(e),
+            Err(None) => Error::BodyTooLarge {
+                method: method.to_owned(),
+                url: prepared.redacted_url(),
+                limit,
+            },
+        };
+        self.observe_date(sent, &answer, Stamp::Unknown);
+        Err(failed)
     }
 }
 

@@ -123,12 +123,13 @@ fn text_summary(body: &[u8]) -> String {
         };
     }
     let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let first_line = &first_line[..first_line.len().min(80)];
-    if first_line
-        .iter()
-        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
-    {
-        format!("text starting {:?}", String::from_utf8_lossy(first_line).trim())
+    // Text before JSON (a JSONP callback, a warning printed ahead of the answer) is shown up to
+    // where the JSON starts: what follows may be records.
+    let json_at = first_line.iter().position(|b| matches!(b, b'{' | b'[' | b'"'));
+    let shown = &first_line[..json_at.unwrap_or(first_line.len()).min(80)];
+    if shown.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r') {
+        let more = if shown.len() < first_line.len() { "…" } else { "" };
+        format!("text starting {:?}{more}", String::from_utf8_lossy(shown).trim())
     } else {
         "text that is not JSON".to_owned()
     }
@@ -244,6 +245,13 @@ mod tests {
         assert!(s.starts_with(r#"an HTML page titled "502 Bad Gateway""#), "{s}");
         assert_private(&s);
         assert!(body_summary(b"Service Unavailable").contains("Service Unavailable"));
+        // Text ahead of JSON is shown up to the JSON, never the records after it.
+        let jsonp = format!(r#"callback({{"status":0,"data":{{"order":[{RECORD}]}}}})"#);
+        let s = body_summary(jsonp.as_bytes());
+        assert_private(&s);
+        assert!(s.starts_with(r#"text starting "callback("…"#), "{s}");
+        let s = body_summary(br#"Warning: x "13800138000" y"#);
+        assert_private(&s);
         let s = body_summary("名字 张三".as_bytes());
         assert!(s.starts_with("text that is not JSON"), "{s}");
         assert_eq!(body_summary(b"  "), "an empty body (2 bytes)");

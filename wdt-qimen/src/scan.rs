@@ -9,6 +9,11 @@
 //! valid JSON always has one there, so valid text is split exactly, and an unescaped quote in a
 //! broken string (`"name":"a"b"`) does not throw the scanner out of step with the records
 //! around it.
+//!
+//! A string whose closing quote is missing or escaped (`"remark":"abc\"}`) runs on, as scanned,
+//! into the next record; records that lost the comma between them (`{…}{…}`) read as one. A
+//! damaged element is split in such places ([`split_damaged`]) only when the record split off
+//! is valid JSON by itself, so the damage stays with the one record it belongs to.
 
 use std::ops::Range;
 
@@ -171,6 +176,80 @@ pub(crate) fn elements(b: &[u8], start: usize) -> Option<(Vec<Range<usize>>, usi
     }
 }
 
+/// The most record boundaries [`split_damaged`] tries in one element.
+const MAX_RUN_ON_CANDIDATES: usize = 16;
+
+/// Where a string directly inside the object at `r.start` runs over a record boundary: a
+/// string whose closing quote is missing or escaped (`"remark":"abc\"}`) goes on, as scanned,
+/// through `}` `,` `{"` into the next record, up to that record's first key; the rest of the
+/// next record then reads as the rest of this one. Returns, for each such boundary, the end of
+/// the first record (after its `}`) and the start of the next (its `{`).
+fn run_on_boundaries(b: &[u8], r: Range<usize>) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    if b.get(r.start) != Some(&b'{') {
+        return out;
+    }
+    let mut depth = 0usize;
+    let mut i = r.start;
+    while i < r.end && out.len() < MAX_RUN_ON_CANDIDATES {
+        match b[i] {
+            b'"' => {
+                let end = string_end(b, i).unwrap_or(r.end).min(r.end);
+                if depth == 1 {
+                    let mut j = i + 1;
+                    while j < end && out.len() < MAX_RUN_ON_CANDIDATES {
+                        if b[j] == b'}' {
+                            let comma = skip_blank(b, j + 1);
+                            let open = skip_blank(b, comma + 1);
+                            let key = skip_blank(b, open + 1);
+                            if b.get(comma) == Some(&b',') && b.get(open) == Some(&b'{') && b.get(key) == Some(&b'"') {
+                                out.push((j + 1, open));
+                            }
+                        }
+                        j += 1;
+                    }
+                }
+                i = end;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Splits a damaged element (`r`, not `valid` as a whole) that holds more than one record:
+/// - two records because a string of the first runs on into the second (see
+///   [`run_on_boundaries`]): split at the first such boundary after which the rest of the
+///   element is `valid` by itself (the first part stays damaged);
+/// - records side by side without the comma between them (`{…}{…}`): split when every one is
+///   `valid`.
+///
+/// Returns `r` alone otherwise, so a record is never split on a guess that nothing confirms.
+pub(crate) fn split_damaged(b: &[u8], r: Range<usize>, valid: impl Fn(&[u8]) -> bool) -> Vec<Range<usize>> {
+    for (first_end, next) in run_on_boundaries(b, r.clone()) {
+        if valid(&b[next..r.end]) {
+            return vec![r.start..first_end, next..r.end];
+        }
+    }
+    let mut side_by_side = Vec::new();
+    let mut i = r.start;
+    while i < r.end && b[i] == b'{' {
+        match value_end(b, i) {
+            Some(end) if end <= r.end && valid(&b[i..end]) => side_by_side.push(i..end),
+            _ => break,
+        }
+        i = skip_blank(b, side_by_side.last().map_or(i, |p| p.end));
+    }
+    if i >= r.end && side_by_side.len() > 1 {
+        return side_by_side;
+    }
+    vec![r]
+}
+
 /// The value of the first member whose key satisfies `wanted`.
 pub(crate) fn member(b: &[u8], start: usize, wanted: impl Fn(&[u8]) -> bool) -> Option<Range<usize>> {
     let (found, _) = members(b, start);
@@ -228,6 +307,9 @@ pub(crate) fn escaped_text(b: &[u8]) -> String {
 }
 
 #[cfg(test)]
+mod against_serde;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -273,6 +355,72 @@ mod tests {
         assert_eq!(parts[0], r#"{"n":1}"#);
         assert_eq!(parts[1], r#"{"name":"\xE5\xBC"}"#);
         assert_eq!(parts[2], r#"\xFF{"n":3}"#);
+    }
+
+    fn split_on(text: &[u8]) -> Vec<String> {
+        let valid = |b: &[u8]| b.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok();
+        let (els, _) = elements(text, 0).expect("a closed array");
+        els.into_iter()
+            .flat_map(|r| split_damaged(text, r, valid))
+            .map(|r| escaped_text(&text[r]))
+            .collect()
+    }
+
+    #[test]
+    fn a_string_that_runs_on_into_the_next_record_is_split_off_it() {
+        // Unterminated, or its closing quote escaped: it runs on to the next record's first key.
+        for broken in [
+            r#"{"n":2,"s":"abc}"#,
+            r#"{"n":2,"s":"abc\"}"#,
+            r#"{ "n":2, "s":"a\"  } ,{"#,
+        ] {
+            let next = if broken.ends_with('{') {
+                r#" "n":3}"#
+            } else {
+                r#", {"n":3}"#
+            };
+            let text = format!(r#"[{{"n":1}},{broken}{next},{{"n":4}}]"#);
+            let (els, _) = elements(text.as_bytes(), 0).unwrap();
+            assert_eq!(els.len(), 3, "the scanner alone merges 2 and 3: {text}");
+            let parts = split_on(text.as_bytes());
+            assert_eq!(parts.len(), 4, "{text}: {parts:?}");
+            assert_eq!(parts[2].replace(' ', ""), r#"{"n":3}"#);
+            assert_eq!(parts[3], r#"{"n":4}"#);
+        }
+    }
+
+    #[test]
+    fn records_that_lost_the_comma_between_them_are_split() {
+        let text = br#"[{"n":1},{"n":2,"s":"}{"} {"n":3}{"n":4},{"n":5}]"#;
+        assert_eq!(
+            split_on(text),
+            [
+                r#"{"n":1}"#,
+                r#"{"n":2,"s":"}{"}"#,
+                r#"{"n":3}"#,
+                r#"{"n":4}"#,
+                r#"{"n":5}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_damaged_record_is_not_split_on_a_guess() {
+        for text in [
+            // Inside a nested list the boundary is a detail line's, not a record's.
+            &br#"[{"n":2,"lines":[{"s":"abc\"},{"id":1}],"x":1}]"#[..],
+            br#"[{"n":2,"lines":[{"s":"abc\"},{"id":1},{"id":2}]}]"#,
+            // What follows the boundary is no record by itself.
+            br#"[{"n":2,"s":"abc\"},{"n":3,"t":"x"y"}]"#,
+            br#"[{"n":2,"s":"abc\"},{"n":3} tail]"#,
+            // An unescaped quote ends a string early: the first part would pass for a record.
+            br#"[{"n":2,"s":"a"}{b","m":1}]"#,
+            br#"[{"n":2,"s":"a"}{"b":1}x]"#,
+        ] {
+            let (els, _) = elements(text, 0).unwrap();
+            let whole: Vec<String> = els.into_iter().map(|r| escaped_text(&text[r])).collect();
+            assert_eq!(split_on(text), whole, "{}", escaped_text(text));
+        }
     }
 
     #[test]

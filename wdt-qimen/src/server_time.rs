@@ -22,6 +22,16 @@
 //! A measurement is dropped as soon as the host's clock moves otherwise than the monotonic clock
 //! (a host that boots with a slow clock and is stepped by NTP later would otherwise plan windows
 //! by the old offset, ahead of the gateway).
+//!
+//! A `Date` header is not always the gateway's: a proxy in front of it, or the load balancer
+//! that writes an error page, may have a clock of its own, hours or days off. Windows therefore
+//! follow only a *trusted* measurement ([`ServerClock::offset`]): one from an answer whose
+//! request the gateway accepted, with a `Date` that agrees with that request's timestamp within
+//! [`MAX_ACCEPTED_SKEW`] (the gateway would have refused it otherwise). A `Date` that contradicts
+//! the timestamp the gateway just accepted is ignored. Any other answer (a refused timestamp, a
+//! throttle, an error page) only corrects the timestamps of the next requests
+//! ([`ServerClock::request_time`]): a wrong correction is refused by the gateway, and the
+//! refusal measures again.
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -153,48 +163,118 @@ struct Sample {
     sent_instant: Instant,
 }
 
+impl Sample {
+    /// The offset, when the host's clock reads `host` at monotonic `at`; `None` when the host's
+    /// clock has moved more than [`STEP_TOLERANCE`] otherwise than the monotonic clock since.
+    fn holding(&self, host: DateTime<Utc>, at: Instant) -> Option<ClockOffset> {
+        let wall = host - self.sent;
+        let monotonic = TimeDelta::from_std(at.saturating_duration_since(self.sent_instant)).ok()?;
+        let tolerance = TimeDelta::from_std(STEP_TOLERANCE).expect("a small duration");
+        ((wall - monotonic).abs() <= tolerance).then_some(self.offset)
+    }
+}
+
+/// What an answer says of the timestamp its request was sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stamp {
+    /// The gateway accepted the request stamped with this time: its clock was within
+    /// [`MAX_ACCEPTED_SKEW`] of it.
+    Accepted(DateTime<Utc>),
+    /// The gateway refused the request's timestamp.
+    Refused,
+    /// The answer does not tell (a throttle, an error page, a body that could not be read).
+    Unknown,
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    /// The latest measurement of any answer.
+    latest: Option<Sample>,
+    /// The latest measurement of an answer that accepted its request's timestamp and agrees
+    /// with it.
+    trusted: Option<Sample>,
+}
+
 /// The latest [`ClockOffset`] measured by one client, shared by all its requests.
 #[derive(Debug, Default)]
 pub struct ServerClock {
-    latest: Mutex<Option<Sample>>,
+    samples: Mutex<Samples>,
 }
 
 impl ServerClock {
     /// Records what an answer's `Date` header (`date`, unparsed) shows of a request sent at host
-    /// time `sent` (monotonic `sent_instant`) and answered at monotonic `answered`; an absent or
-    /// unreadable header changes nothing. Returns the new offset.
+    /// time `sent` (monotonic `sent_instant`) and answered at monotonic `answered`, and what the
+    /// answer said of the request's timestamp (`stamp`). An absent or unreadable header changes
+    /// nothing, except that a refused timestamp stops the trusted offset from correcting the
+    /// next requests; a `Date` that contradicts an accepted timestamp (it cannot be the
+    /// gateway's clock) is ignored. Returns the offset recorded.
     pub fn observe(
         &self,
         sent: DateTime<Utc>,
         sent_instant: Instant,
         answered: Instant,
         date: Option<&str>,
+        stamp: Stamp,
     ) -> Option<ClockOffset> {
         let round_trip = answered.saturating_duration_since(sent_instant);
-        let offset = ClockOffset::from_answer(sent, round_trip, parse_http_date(date?)?);
-        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Sample {
+        let measured = date
+            .and_then(parse_http_date)
+            .map(|d| ClockOffset::from_answer(sent, round_trip, d));
+        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        if stamp == Stamp::Refused {
+            samples.trusted = None;
+        }
+        let offset = measured?;
+        let sample = Sample {
             offset,
             sent,
             sent_instant,
-        });
+        };
+        if let Stamp::Accepted(at) = stamp {
+            // The gateway's clock read within the accepted skew of the stamp somewhere during
+            // the round trip.
+            let rt = TimeDelta::from_std(round_trip).unwrap_or(TimeDelta::MAX);
+            // (A stamp is sent in whole seconds: up to one second earlier than `at`.)
+            let used = at - sent;
+            let low = used
+                .checked_sub(&(MAX_ACCEPTED_SKEW + TimeDelta::seconds(1)))
+                .and_then(|l| l.checked_sub(&rt));
+            let agrees = low.is_none_or(|l| offset.high() >= l) && offset.low() <= used + MAX_ACCEPTED_SKEW;
+            if !agrees {
+                tracing::warn!(
+                    clock_offset = %offset,
+                    "an answer's Date header contradicts the request timestamp the gateway accepted \
+                     (a proxy with a clock of its own?); it is ignored"
+                );
+                return None;
+            }
+            samples.trusted = Some(sample);
+        }
+        samples.latest = Some(sample);
         Some(offset)
     }
 
-    /// The latest offset, when the host's clock reads `host` at monotonic `at`. `None` before the
-    /// first answer with a `Date` header, and when the host's clock has since moved more than
-    /// [`STEP_TOLERANCE`] otherwise than the monotonic clock (the next answer measures again).
+    /// The trusted offset (see the [module](self) documentation), when the host's clock reads
+    /// `host` at monotonic `at`. `None` before the first answer that accepted its request's
+    /// timestamp with a `Date` header agreeing with it, after a refused timestamp, and when the
+    /// host's clock has since moved more than [`STEP_TOLERANCE`] otherwise than the monotonic
+    /// clock (the next answer measures again).
     pub fn offset(&self, host: DateTime<Utc>, at: Instant) -> Option<ClockOffset> {
-        let sample = (*self.latest.lock().unwrap_or_else(PoisonError::into_inner))?;
-        let wall = host - sample.sent;
-        let monotonic = TimeDelta::from_std(at.saturating_duration_since(sample.sent_instant)).ok()?;
-        let tolerance = TimeDelta::from_std(STEP_TOLERANCE).expect("a small duration");
-        ((wall - monotonic).abs() <= tolerance).then_some(sample.offset)
+        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        samples.trusted?.holding(host, at)
     }
 
     /// The time to stamp a request with when the host's clock reads `host` at monotonic `at`:
-    /// `host` itself while no offset holds.
+    /// moved by the trusted offset, else by the latest answer's (a refused timestamp's `Date`
+    /// corrects the retry), else `host` itself.
     pub fn request_time(&self, host: DateTime<Utc>, at: Instant) -> DateTime<Utc> {
-        self.offset(host, at).map_or(host, |o| o.request_time(host))
+        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let offset = [samples.trusted, samples.latest]
+            .into_iter()
+            .flatten()
+            .find_map(|s| s.holding(host, at));
+        offset.map_or(host, |o| o.request_time(host))
     }
 }
 
@@ -276,14 +356,84 @@ mod tests {
         let c = ServerClock::default();
         let sent = at("2026-12-01T00:00:00Z");
         let i = Instant::now();
+        let ok = Stamp::Accepted(sent);
         assert_eq!(c.request_time(sent, i), sent);
-        assert!(c.observe(sent, i, i, None).is_none());
-        assert!(c.observe(sent, i, i, Some("not a date")).is_none());
+        assert!(c.observe(sent, i, i, None, ok).is_none());
+        assert!(c.observe(sent, i, i, Some("not a date"), ok).is_none());
         assert_eq!(c.offset(sent, i), None);
-        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:05:00 GMT"));
+        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:05:00 GMT"), ok);
         assert_eq!(c.request_time(sent, i), at("2026-12-01T00:05:00Z"));
-        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:00:00 GMT"));
+        assert!(c.offset(sent, i).is_some());
+        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:00:00 GMT"), ok);
         assert_eq!(c.request_time(sent, i), sent);
+    }
+
+    #[test]
+    fn only_an_answer_that_accepted_its_timestamp_is_trusted_for_windows() {
+        let c = ServerClock::default();
+        let sent = at("2026-12-01T00:00:00Z");
+        let i = Instant::now();
+        // A refused timestamp (host 7 minutes fast): its Date stamps the retry, plans nothing.
+        let o = c.observe(sent, i, i, Some("Mon, 30 Nov 2026 23:53:00 GMT"), Stamp::Refused);
+        assert!(o.is_some());
+        assert_eq!(c.offset(sent, i), None);
+        let retry = c.request_time(sent, i);
+        assert_eq!(retry, at("2026-11-30T23:53:01Z"));
+        // The retry, stamped by it, is accepted: now it is trusted.
+        c.observe(
+            sent,
+            i,
+            i,
+            Some("Mon, 30 Nov 2026 23:53:00 GMT"),
+            Stamp::Accepted(retry),
+        );
+        assert_eq!(c.offset(sent, i), o);
+        // A throttle or an error page with another clock corrects nothing that is trusted.
+        c.observe(sent, i, i, Some("Wed, 02 Dec 2026 00:00:00 GMT"), Stamp::Unknown);
+        assert_eq!(c.offset(sent, i), o);
+        assert_eq!(c.request_time(sent, i), retry);
+        // A refusal stops trusting it; the latest answer's Date stamps the next request.
+        c.observe(sent, i, i, Some("Tue, 01 Dec 2026 00:00:00 GMT"), Stamp::Refused);
+        assert_eq!(c.offset(sent, i), None);
+        assert_eq!(c.request_time(sent, i), sent);
+    }
+
+    #[test]
+    fn a_date_that_contradicts_an_accepted_timestamp_is_ignored() {
+        let sent = at("2026-12-01T00:00:00Z");
+        let i = Instant::now();
+        let rt = i + Duration::from_millis(200);
+        for (date, trusted) in [
+            // Within the accepted skew of the stamp (the host's own time here): kept.
+            ("Tue, 01 Dec 2026 00:09:59 GMT", true),
+            ("Mon, 30 Nov 2026 23:50:00 GMT", true),
+            // Beyond it: the gateway would have refused the stamp, so this is not its clock.
+            ("Tue, 01 Dec 2026 00:10:02 GMT", false),
+            ("Mon, 30 Nov 2026 23:49:57 GMT", false),
+            ("Thu, 03 Dec 2026 00:00:00 GMT", false),
+            ("Mon, 30 Nov 2026 16:00:00 GMT", false),
+        ] {
+            let c = ServerClock::default();
+            let kept = c.observe(sent, i, rt, Some(date), Stamp::Accepted(sent));
+            assert_eq!(kept.is_some(), trusted, "{date}");
+            assert_eq!(c.offset(sent, i).is_some(), trusted, "{date}");
+            if !trusted {
+                assert_eq!(c.request_time(sent, i), sent, "{date}");
+            }
+        }
+        // Measured against the stamp actually sent: a host 8 hours slow, corrected, agrees.
+        let c = ServerClock::default();
+        let stamp = sent + TimeDelta::hours(8);
+        assert!(c
+            .observe(
+                sent,
+                i,
+                rt,
+                Some("Tue, 01 Dec 2026 08:00:00 GMT"),
+                Stamp::Accepted(stamp)
+            )
+            .is_some());
+        assert!(c.offset(sent, i).is_some());
     }
 
     #[test]
@@ -296,6 +446,7 @@ mod tests {
             i,
             i + Duration::from_millis(80),
             Some("Tue, 01 Dec 2026 00:07:00 GMT"),
+            Stamp::Accepted(sent),
         );
         // Ten minutes later by both clocks, it holds.
         let later = i + Duration::from_secs(600);

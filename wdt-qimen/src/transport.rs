@@ -570,28 +570,41 @@ fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<PageParts<Raw
     };
     let records = elements
         .into_iter()
-        .map(|range| {
-            let bytes = &body[range];
-            match std::str::from_utf8(bytes) {
-                Err(e) => RawRecord::Damaged {
-                    bytes,
-                    reason: format!(
-                        "not UTF-8: byte 0x{:02X} at offset {} of the record (kept with such bytes written \\xNN)",
-                        bytes[e.valid_up_to()],
-                        e.valid_up_to()
-                    ),
-                },
-                Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                    Ok(_) => RawRecord::Parsed(text),
-                    Err(e) => RawRecord::Damaged {
-                        bytes,
-                        reason: format!("not valid JSON: {}", without_values(&e.to_string())),
-                    },
-                },
-            }
+        .flat_map(|range| match classify_record(&body[range.clone()]) {
+            RawRecord::Parsed(text) => vec![RawRecord::Parsed(text)],
+            // A damaged element may hold a record that is whole: one that a string of the
+            // damaged record ran on into, or one that lost the comma before it.
+            RawRecord::Damaged { .. } => crate::scan::split_damaged(body, range, |b| {
+                std::str::from_utf8(b)
+                    .is_ok_and(|t| t.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
+            })
+            .into_iter()
+            .map(|piece| classify_record(&body[piece]))
+            .collect(),
         })
         .collect();
     Some(Ok(PageParts { total_count, records }))
+}
+
+/// One element of `data.order` as split by the scanner: valid JSON, or damaged with the reason.
+fn classify_record(bytes: &[u8]) -> RawRecord<'_> {
+    match std::str::from_utf8(bytes) {
+        Err(e) => RawRecord::Damaged {
+            bytes,
+            reason: format!(
+                "not UTF-8: byte 0x{:02X} at offset {} of the record (kept with such bytes written \\xNN)",
+                bytes[e.valid_up_to()],
+                e.valid_up_to()
+            ),
+        },
+        Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => RawRecord::Parsed(text),
+            Err(e) => RawRecord::Damaged {
+                bytes,
+                reason: format!("not valid JSON: {}", without_values(&e.to_string())),
+            },
+        },
+    }
 }
 
 /// Decodes the body of a 200 answer to a paged call into a [`Page`].
@@ -600,7 +613,8 @@ fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<PageParts<Raw
 /// path, so nothing is lost. A record that is not even valid JSON, or not UTF-8, does not fail
 /// the page: the `order` array is split into records by a tolerant scanner, and such a record
 /// is rejected too, its text kept as received (bytes that are not UTF-8 written `\xNN`) and
-/// counted in [`Page::damaged`]. The page fails as a whole only when the damage is outside the
+/// counted in [`Page::damaged`]; a whole record that such a record ran on into (a string
+/// without its closing quote) or that lost the comma before it is split off and decoded. The page fails as a whole only when the damage is outside the
 /// records or the body is cut off (a [`ErrorKind::Transient`](crate::ErrorKind::Transient)
 /// error), or when it holds more records than `page.page_size` ([`Error::OversizePage`]).
 pub fn decode_page<T: DeserializeOwned>(

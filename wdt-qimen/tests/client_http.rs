@@ -6,7 +6,8 @@
 //! problem and answered with an authentication error (never retried), and every test ends with
 //! [`Gateway::assert_clean`]. It then serves pages of refunds from a list, or replays a script of
 //! faults first. The first requests of both routes are also compared with literal values taken
-//! from `wdt-protocol.md` §3e (V3, V5) or computed once by hand with the Python reference of §3d.
+//! from WDT's published examples (the native V3 request, the Qimen V5 `wdt_sign`) or computed once by hand
+//! with an independent reference implementation of the three schemes.
 //!
 //! The gateway's clock is the test's: every answer's `Date` header says the time its request was
 //! stamped with, so the client, which corrects its timestamps by the offset answers show, sends
@@ -52,7 +53,7 @@ const TARGET_APP_KEY: &str = "21363512";
 const NATIVE_METHOD: &str = "aftersales.refund.Refund.search";
 const QIMEN_METHOD: &str = "wdt.aftersales.refund.refund.search";
 
-/// Unix time of V3 (`wdt-protocol.md` §3e): WDT timestamp 454601419.
+/// Unix time of the published native example V3: WDT timestamp 454601419.
 const V3_UNIX: i64 = 1_779_948_619;
 /// Unix time of 2026-01-02 03:04:05 in Beijing, the `datetime`/`timestamp` of V5/V6.
 const V5_UNIX: i64 = 1_767_294_245;
@@ -61,14 +62,14 @@ const V5_UNIX: i64 = 1_767_294_245;
 const SECRETS: [&str; 3] = [WDT_SECRET, WDT_SALT, QM_SECRET];
 
 // ---------------------------------------------------------------------------------------------
-// Independent signing (a second implementation of wdt-protocol.md §3a-3c, for the responder)
+// Independent signing (a second implementation of the three schemes, for the responder)
 // ---------------------------------------------------------------------------------------------
 
 fn md5_hex(s: &str) -> String {
     Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// §3a: md5(secret + sorted k+v of every param except sign, with `body` + secret), lowercase.
+/// Native sign: md5(secret + sorted k+v of every param except sign, with `body` + secret), lowercase.
 fn expected_native_sign(query: &BTreeMap<String, String>, body: &str, secret: &str) -> String {
     let mut all: BTreeMap<&str, &str> = query
         .iter()
@@ -80,7 +81,7 @@ fn expected_native_sign(query: &BTreeMap<String, String>, body: &str, secret: &s
     md5_hex(&format!("{secret}{concat}{secret}"))
 }
 
-/// §3b flattening: sorted keys, `wdt3_customer_id`/`wdt_sign`/nulls skipped at every level,
+/// `wdt_sign` flattening: sorted keys, `wdt3_customer_id`/`wdt_sign`/nulls skipped at every level,
 /// JSON-string values parsed and flattened, lists without index keys.
 fn flatten(out: &mut String, v: &Value) {
     match v {
@@ -106,7 +107,7 @@ fn flatten(out: &mut String, v: &Value) {
     }
 }
 
-/// §3b: the inner `wdt_sign` over the form fields plus `method`.
+/// The inner `wdt_sign` over the form fields plus `method`.
 fn expected_wdt_sign(form: &BTreeMap<String, String>, method: &str, secret: &str) -> String {
     let mut m: Map<String, Value> = form
         .iter()
@@ -118,7 +119,7 @@ fn expected_wdt_sign(form: &BTreeMap<String, String>, method: &str, secret: &str
     md5_hex(&format!("{secret}{flat}{secret}"))
 }
 
-/// §3c with `sign_method=md5`: UPPER(md5(secret + sorted k+v of query ∪ form + secret)).
+/// TOP sign with `sign_method=md5`: UPPER(md5(secret + sorted k+v of query ∪ form + secret)).
 fn expected_top_md5(query: &BTreeMap<String, String>, form: &BTreeMap<String, String>, secret: &str) -> String {
     let all: BTreeMap<&str, &str> = query
         .iter()
@@ -791,7 +792,7 @@ async fn qimen_first_page_request_is_vector_v5_literally() {
             ("format", "json"),
             ("v", "2.0"),
             ("sign_method", "md5"),
-            // By hand with wdt-protocol §3d top_sign (V6's inputs, but `params` as this SDK
+            // By hand with the reference TOP sign (V6's inputs, but `params` as this SDK
             // sends it, keys sorted; V6's own order gives F4AB2214BA4918A16C07A350D67D84AC).
             ("sign", "2B4B7EC7D72ADE273E64B25184A896FB"),
         ])
@@ -827,7 +828,7 @@ async fn qimen_first_page_request_is_vector_v5_literally() {
 
 #[test]
 fn qimen_hmac_gateway_signs_match_hand_computed_values() {
-    // The request of the test above with the other two sign methods (values from §3d top_sign).
+    // The request of the test above with the other two sign methods (values from the reference TOP sign).
     let now = DateTime::from_timestamp(V5_UNIX, 0).unwrap();
     for (method, want) in [
         (SignMethod::Hmac, "4C8ABFCAB947B4369882C636F9044032"),
@@ -1181,7 +1182,7 @@ async fn native_timestamp_rejection_is_retried_once_with_a_fresh_timestamp() {
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].timestamp, "454601419");
     assert_eq!(seen[0].query["sign"], "b10ba319a20d07ec8be942bef901c537");
-    // By hand with §3d native_request(unix 1779948624).
+    // By hand with the reference native sign (unix 1779948624).
     assert_eq!(seen[1].timestamp, "454601424");
     assert_eq!(seen[1].query["sign"], "675b917f058901967fb40cc137682dd2");
     assert_eq!(seen[0].body, seen[1].body);
@@ -1207,7 +1208,7 @@ async fn qimen_timestamp_rejection_is_retried_once_with_a_fresh_timestamp() {
     assert_eq!(seen[0].timestamp, "2026-01-02 03:04:05");
     assert_eq!(seen[0].form["wdt_sign"], "9f7a85182a4b43674651a877dfaa2e11");
     assert_eq!(seen[0].query["sign"], "2B4B7EC7D72ADE273E64B25184A896FB");
-    // By hand with §3d (datetime = timestamp = 2026-01-02 03:04:10).
+    // By hand with the reference signs (datetime = timestamp = 2026-01-02 03:04:10).
     assert_eq!(seen[1].timestamp, "2026-01-02 03:04:10");
     assert_eq!(seen[1].form["datetime"], "2026-01-02 03:04:10");
     assert_eq!(seen[1].form["wdt_sign"], "0d6cb2d26507a24548b48e45423ce01b");

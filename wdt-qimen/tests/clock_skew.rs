@@ -92,7 +92,7 @@ async fn a_host_clock_beyond_the_gateways_slack_is_corrected_after_the_first_ans
 }
 
 #[tokio::test]
-async fn throttles_and_failures_carry_the_clock_too() {
+async fn refusals_and_throttles_correct_the_stamps_but_only_an_accepted_answer_is_trusted() {
     let sim = sim().await;
     sim.set_throttle_rate(1.0);
     let client = Client::builder(Route::Native {
@@ -104,18 +104,41 @@ async fn throttles_and_failures_carry_the_clock_too() {
     .retry(RetryConfig::default().with_max_attempts(1))
     .build()
     .unwrap();
-    // Refused for the timestamp (3 minutes slow), then throttled: the call fails, and the
-    // clock is measured all the same.
+    // Refused for the timestamp (3 minutes slow), then throttled: the refusal's Date stamped the
+    // second request right (else it would be refused again), but no window follows it.
     let e = client.refund_page(&search(), 1).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timestamp, "{e}");
-    let offset = client.clock_offset().expect("measured from an error answer");
-    assert!(near(offset.estimate(), TimeDelta::minutes(3)), "{offset}");
+    assert_eq!(client.clock_offset(), None, "a refused answer is not trusted");
     let e = client.refund_page(&search(), 1).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
     sim.set_throttle_rate(0.0);
     sim.set_transient_rate(1.0);
-    let before = client.clock_offset();
     let e = client.refund_page(&search(), 1).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
-    assert_ne!(client.clock_offset(), before, "a failed answer was not measured");
+    assert_eq!(client.clock_offset(), None, "a failed answer is not trusted");
+    // An answer that accepted its (corrected) timestamp is.
+    sim.set_transient_rate(0.0);
+    client.refund_page(&search(), 1).await.unwrap();
+    let offset = client.clock_offset().expect("trusted once accepted");
+    assert!(near(offset.estimate(), TimeDelta::minutes(3)), "{offset}");
+    assert_eq!(sim.stats().auth_failures, 1);
+}
+
+#[tokio::test]
+async fn a_proxys_date_far_off_does_not_get_the_requests_refused() {
+    // A proxy writes its own Date, two days ahead; the gateway and this host agree. Stamping
+    // requests by that Date would get every one refused.
+    for qimen in [false, true] {
+        let sim = sim().await;
+        sim.set_date_shift(TimeDelta::days(2));
+        let client = client(&sim, qimen, TimeDelta::zero());
+        for no in 1..=3 {
+            client
+                .refund_page(&search(), no)
+                .await
+                .unwrap_or_else(|e| panic!("qimen={qimen}, page {no}: {e}"));
+        }
+        assert_eq!(sim.stats().auth_failures, 0, "qimen={qimen}");
+        assert_eq!(client.clock_offset(), None, "qimen={qimen}");
+    }
 }

@@ -203,6 +203,33 @@ async fn a_record_that_is_not_json_is_read_again_then_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_string_that_runs_on_into_the_next_record_does_not_take_that_record_with_it() {
+    // Record 2's last string lost its closing quote, or ends in a backslash that escapes it:
+    // as scanned, it runs on through `},{"` into record 3, whose rest then reads as record 2's.
+    let last = r#""modified":"2024-06-01 10:00:02"}"#;
+    let run_ons = [
+        r#""modified":"2024-06-01 10:00:02\"}"#,
+        r#""modified":"2024-06-01 10:00:02}"#,
+    ];
+    for wire in [Wire::Native, Wire::Qimen] {
+        for run_on in run_ons {
+            let text = String::from_utf8(record(2)).unwrap();
+            assert!(text.ends_with(last));
+            let broken = text.replace(last, run_on).into_bytes();
+            let body = page_body(wire, &[record(1), broken.clone(), record(3), record(4)], 4);
+            let s = Setup::new(wire, 200, vec![body], RetryConfig::default()).await;
+            let page = s.client.refund_page(&search(10), 1).await.unwrap();
+            assert_eq!(ids(&page), [1, 3, 4], "{wire:?} {run_on}");
+            assert_eq!(page.rejected.len(), 1, "{wire:?} {run_on}");
+            let dead = &page.rejected[0];
+            assert_eq!(dead.key.as_deref(), Some("2"));
+            assert_eq!(dead.raw_json.as_bytes(), broken, "record 2 alone, as received");
+            assert_eq!(page.damaged(), 1);
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_passing_corruption_is_gone_on_the_next_read() {
     let broken = page_body(Wire::Qimen, &[record(1), broken_record(), record(3)], 3);
     let good = page_body(Wire::Qimen, &[record(1), record(2), record(3)], 3);

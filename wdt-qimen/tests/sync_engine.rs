@@ -457,6 +457,63 @@ async fn a_host_clock_stepped_between_runs_is_measured_again() {
 }
 
 #[tokio::test]
+async fn a_proxys_date_far_off_the_gateways_clock_moves_no_window() {
+    for (qimen, shift) in [(true, TimeDelta::days(2)), (false, TimeDelta::hours(-8))] {
+        let now = now_beijing();
+        // A proxy in front of the gateway writes its own Date, days ahead or hours behind; the
+        // gateway (and this host) keep the right time and accept the host's timestamps.
+        let clock = Arc::new(ShiftedClock::default());
+        let sim = recent_data(33, 300, TimeDelta::days(2))
+            .clock(clock.clone())
+            .start()
+            .await;
+        sim.set_date_shift(shift);
+        let engine = SyncEngine::new(
+            client_with_clock(&sim, qimen, clock.clone()),
+            MemSink::default(),
+            cfg(now - TimeDelta::days(3), 50),
+        );
+        let first = engine.run().await.unwrap_or_else(|e| panic!("qimen={qimen}: {e}"));
+        let cp = first.checkpoint.expect("a checkpoint");
+        assert!(
+            cp <= to_beijing(clock.now()),
+            "qimen={qimen}: checkpoint {cp} follows the proxy's Date"
+        );
+        assert_eq!(first.clock_offset, None, "qimen={qimen}: {first:?}");
+        assert_equal(&truth(&sim), &stored(engine.sink()), &format!("qimen={qimen}"));
+    }
+}
+
+#[tokio::test]
+async fn an_error_page_with_a_wrong_date_between_runs_moves_no_window() {
+    let now = now_beijing();
+    let clock = Arc::new(ShiftedClock::default());
+    let sim = recent_data(35, 300, TimeDelta::days(2))
+        .clock(clock.clone())
+        .start()
+        .await;
+    let client = client_with_clock(&sim, false, clock.clone());
+    let engine = SyncEngine::new(client.clone(), MemSink::default(), cfg(now - TimeDelta::days(3), 50));
+    engine.run().await.unwrap();
+    // Between runs, a proxy answers with error pages that carry its own clock, a day ahead.
+    sim.set_transient_rate(1.0);
+    sim.set_date_shift(TimeDelta::days(1));
+    let search = wdt_qimen::RefundSearch::modified_between("2024-01-01 00:00:00", "2024-01-02 00:00:00").unwrap();
+    client.refund_page(&search, 1).await.unwrap_err();
+    sim.set_transient_rate(0.0);
+    sim.set_date_shift(TimeDelta::zero());
+    // (The clocks are not moved: a host clock that moves otherwise than the time elapsed drops
+    // every measurement.)
+    let second = engine.run().await.unwrap();
+    let cp = second.checkpoint.expect("a checkpoint");
+    assert!(
+        cp <= to_beijing(clock.now()),
+        "checkpoint {cp} planned by the error page's Date"
+    );
+    assert_equal(&truth(&sim), &stored(engine.sink()), "after the second run");
+}
+
+#[tokio::test]
 async fn measuring_the_gateways_clock_costs_no_request_when_the_host_clock_is_in_step() {
     let now = now_beijing();
     // One window of one page.

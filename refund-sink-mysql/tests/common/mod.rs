@@ -61,6 +61,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The server URL the database was made on (and is dropped through).
+    pub base: String,
     dropped: bool,
 }
 
@@ -71,13 +73,14 @@ impl Drop for TestDb {
         }
         // A panicking test: drop the database from a thread with its own runtime.
         let name = self.name.clone();
+        let base = self.base.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok(mut conn) = Conn::from_url(base_url()).await {
+                if let Ok(mut conn) = Conn::from_url(base).await {
                     let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await;
                     let _ = conn.disconnect().await;
                 }
@@ -88,13 +91,16 @@ impl Drop for TestDb {
 }
 
 impl TestDb {
-    /// Creates `wdt_sink_<tag>_<pid>_<n>`.
+    /// Creates `wdt_sink_<tag>_<pid>_<n>` on the server of `MYSQL_URL`.
     pub async fn new(tag: &str) -> TestDb {
+        TestDb::on(&base_url(), tag).await
+    }
+
+    /// Creates `wdt_sink_<tag>_<pid>_<n>` on the server at `base`.
+    pub async fn on(base: &str, tag: &str) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("wdt_sink_{tag}_{}_{n}", std::process::id());
-        let mut conn = Conn::from_url(base_url())
-            .await
-            .expect("MariaDB must be running (MYSQL_URL)");
+        let mut conn = Conn::from_url(base).await.expect("MariaDB must be running (MYSQL_URL)");
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
             .await
             .unwrap();
@@ -102,10 +108,11 @@ impl TestDb {
             .await
             .unwrap();
         conn.disconnect().await.unwrap();
-        let url = url_with_db(&base_url(), &name);
+        let url = url_with_db(base, &name);
         TestDb {
             name,
             url,
+            base: base.to_owned(),
             dropped: false,
         }
     }
@@ -123,20 +130,9 @@ impl TestDb {
     /// Rows of a query as text (`None` for NULL), as the text protocol returns them.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let mut c = self.conn().await;
-        let rows: Vec<Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows = query_rows(&mut c, sql).await;
         c.disconnect().await.unwrap();
-        rows.into_iter()
-            .map(|r| {
-                r.unwrap()
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::NULL => None,
-                        Value::Bytes(b) => Some(String::from_utf8(b).expect("utf-8")),
-                        other => Some(other.as_sql(true)),
-                    })
-                    .collect()
-            })
-            .collect()
+        rows
     }
 
     /// `SELECT COUNT(*) FROM table`.
@@ -148,13 +144,106 @@ impl TestDb {
     }
 
     /// Drops the database.
-    pub async fn drop_db(self) {
-        let mut conn = Conn::from_url(base_url()).await.unwrap();
+    pub async fn drop_db(mut self) {
+        self.dropped = true;
+        let mut conn = Conn::from_url(self.base.clone()).await.unwrap();
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
             .await
             .unwrap();
         conn.disconnect().await.unwrap();
     }
+}
+
+/// A MySQL account made for one test on both hosts (`%` and `localhost`: an anonymous
+/// `''@'localhost'` account would otherwise shadow `%`); dropped by [`TestUser::drop_user`],
+/// and by `Drop` when a test fails before that.
+pub struct TestUser {
+    pub name: String,
+    pub url: String,
+    dropped: bool,
+}
+
+impl TestUser {
+    /// Creates `name` with `password` and runs `grants` (`GRANT … TO {user}`, where `{user}`
+    /// is replaced by the account) for each host; `url` connects as it to `db`.
+    pub async fn new(db: &TestDb, name: &str, password: &str, grants: &[String]) -> TestUser {
+        let mut root = db.conn().await;
+        for host in ["%", "localhost"] {
+            let account = format!("'{name}'@'{host}'");
+            root.query_drop(format!("DROP USER IF EXISTS {account}")).await.unwrap();
+            root.query_drop(format!("CREATE USER {account} IDENTIFIED BY '{password}'"))
+                .await
+                .unwrap();
+            for g in grants {
+                root.query_drop(g.replace("{user}", &account)).await.unwrap();
+            }
+        }
+        root.disconnect().await.unwrap();
+        let host = db.url.split('@').nth(1).unwrap().to_owned();
+        TestUser {
+            name: name.to_owned(),
+            url: format!("mysql://{name}:{password}@{host}"),
+            dropped: false,
+        }
+    }
+
+    fn drop_sql(&self) -> Vec<String> {
+        ["%", "localhost"]
+            .iter()
+            .map(|host| format!("DROP USER IF EXISTS '{}'@'{host}'", self.name))
+            .collect()
+    }
+
+    /// Drops the account.
+    pub async fn drop_user(mut self) {
+        let mut root = Conn::from_url(base_url()).await.unwrap();
+        for sql in self.drop_sql() {
+            root.query_drop(sql).await.unwrap();
+        }
+        root.disconnect().await.unwrap();
+        self.dropped = true;
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let sql = self.drop_sql();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = Conn::from_url(base_url()).await {
+                    for s in sql {
+                        let _ = conn.query_drop(s).await;
+                    }
+                    let _ = conn.disconnect().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Rows of a query on `conn` as text (`None` for NULL), as the text protocol returns them.
+pub async fn query_rows(conn: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
+    let rows: Vec<Row> = conn.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    Value::NULL => None,
+                    Value::Bytes(b) => Some(String::from_utf8(b).expect("utf-8")),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// `@@local_infile` of the server: whether the LOAD DATA path can be tested at all.

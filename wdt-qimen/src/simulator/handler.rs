@@ -102,11 +102,12 @@ impl Respond for Gateway {
             _ => Reply::html(404, "<html><body><h1>404 Not Found</h1></body></html>"),
         };
         let latency = st.latency;
+        let date = now + st.date_shift;
         drop(st);
         // Like the real gateways, every answer says the server's time (the HTTP server would
         // otherwise write the system clock's).
         let template = ResponseTemplate::new(reply.http)
-            .insert_header("Date", format_http_date(now).as_str())
+            .insert_header("Date", format_http_date(date).as_str())
             .set_body_raw(reply.body, reply.mime);
         if latency.is_zero() {
             template

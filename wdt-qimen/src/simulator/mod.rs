@@ -25,7 +25,8 @@
 //!   [`SimulatorBuilder::string_status`] every other WDT answer on this route writes the status
 //!   as a string (`"0"`).
 //! - **Both**: every answer carries an HTTP `Date` header with the server's clock
-//!   ([`SimulatorBuilder::clock`], default the system clock), as the real gateways' answers do.
+//!   ([`SimulatorBuilder::clock`], default the system clock), as the real gateways' answers do
+//!   ([`Simulator::set_date_shift`] moves it off, as a proxy with a clock of its own would).
 //!   `modified_from` / `modified_to` (Beijing `yyyy-MM-dd HH:mm:ss`) are required
 //!   (status 100 "参数中必须包含起止时间"), unparseable dates give status 100
 //!   "Unparseable date: …", a span over 30 days status 100
@@ -381,6 +382,13 @@ impl Simulator {
     /// Changes the transient-failure probability (0..=1).
     pub fn set_transient_rate(&self, rate: f64) {
         lock(&self.state).faults.set_transient_rate(rate);
+    }
+
+    /// Writes the `Date` header of every answer `shift` off the server's clock, as a proxy in
+    /// front of the gateway with a clock of its own would (zero: the server's time, the default).
+    /// Request timestamps are still checked against the server's clock.
+    pub fn set_date_shift(&self, shift: chrono::TimeDelta) {
+        lock(&self.state).date_shift = shift;
     }
 
     /// Changes the delay added to every answer.

@@ -39,6 +39,9 @@ pub(crate) struct State {
     pub request_ids: u64,
     /// Refunds served damaged: how, and how many more times (`None`: always).
     pub damaged: HashMap<u64, (Damage, Option<u64>)>,
+    /// How far the `Date` header is off the server's clock (a proxy in front that writes its
+    /// own); zero by default.
+    pub date_shift: chrono::TimeDelta,
 }
 
 /// Locks the state, also after a panic in another request (the state stays usable).
@@ -64,6 +67,7 @@ impl State {
             qimen_answers: 0,
             request_ids: 0,
             damaged: HashMap::new(),
+            date_shift: chrono::TimeDelta::zero(),
         }
     }
 

@@ -11,8 +11,9 @@
 //!
 //! # Time
 //! "Now" is the gateway's clock, not this host's: the client measures it from the `Date` header
-//! of every answer ([`Client::clock_offset`]), and a run ends at the earliest time that clock can
-//! show minus the settle lag. A host clock minutes fast would otherwise store a checkpoint ahead
+//! of the answers that accepted their request's timestamp ([`Client::clock_offset`]; a `Date`
+//! that contradicts the accepted timestamp, such as a proxy's, is ignored), and a run ends at the
+//! earliest time that clock can show minus the settle lag. A host clock minutes fast would otherwise store a checkpoint ahead
 //! of WDT's data, and refunds modified in between would never be read. A client that has not
 //! been answered yet learns the clock from the run's first request: page 1 of the first window
 //! as this host's clock plans it, which is kept when the gateway's clock plans the same window
@@ -406,7 +407,10 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         }
         let now = self.now();
         if now.offset.is_none() {
-            tracing::warn!("the gateway's answers carry no Date header; windows follow this host's clock");
+            tracing::warn!(
+                "no answer carried a Date header that agrees with the request timestamp the gateway accepted \
+                 (none at all, or a proxy's clock); windows follow this host's clock"
+            );
         }
         let mut span = plan::span(stored, &now, &self.cfg);
         let mut first_page = None;

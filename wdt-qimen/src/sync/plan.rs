@@ -186,4 +186,38 @@ mod tests {
         assert!(!clock_is_far_off(&between(-600, 400), TimeDelta::zero()));
         assert!(clock_is_far_off(&between(100, 1100), TimeDelta::zero()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_window_ends_after_the_gateways_earliest_time_minus_the_lag(
+            stored_s in proptest::option::of(-3_000_000i64..3_000_000),
+            low_ms in -30_000_000i64..30_000_000,
+            width_ms in 0i64..120_000,
+            lag_s in 0i64..3_600,
+            overlap_s in 0i64..600,
+            host_ms in 0i64..1_000,
+        ) {
+            let base = t("2026-12-01 12:00:00");
+            let mut c = cfg();
+            c.settle_lag = TimeDelta::seconds(lag_s);
+            c.overlap = TimeDelta::seconds(overlap_s);
+            c.start = base - TimeDelta::days(40);
+            let offset = ClockOffset::between(TimeDelta::milliseconds(low_ms), TimeDelta::milliseconds(low_ms + width_ms));
+            let now = Now { host: from_beijing(base) + TimeDelta::milliseconds(host_ms), offset };
+            let stored = stored_s.map(|s| base + TimeDelta::seconds(s));
+            let s = span(stored, &now, &c);
+            let limit = now.earliest() - c.settle_lag;
+            proptest::prop_assert!(s.end <= limit);
+            for w in s.windows(&c) {
+                proptest::prop_assert!(w.to <= limit && w.from < w.to, "{w:?}");
+            }
+            if let Some(ahead) = s.ahead {
+                proptest::prop_assert!(ahead.reset_to <= s.end && ahead.reset_to <= ahead.stored - MAX_ACCEPTED_SKEW);
+                proptest::prop_assert_eq!(s.checkpoint, Some(ahead.reset_to));
+            } else {
+                proptest::prop_assert_eq!(s.checkpoint, stored);
+                proptest::prop_assert!(stored.is_none_or(|c| c <= now.latest()));
+            }
+        }
+    }
 }
