@@ -50,7 +50,7 @@ pub enum WriteModeArg {
 /// Sync WangDianTong Ultimate refunds (退换单) into MySQL.
 // No `Debug`: the values hold the MySQL password and the webhook token.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 pub struct Cli {
     /// Settings of every subcommand.
     #[command(flatten)]

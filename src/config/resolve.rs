@@ -599,3 +599,244 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
         named: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = r#"
+[defaults]
+page_size = 50
+route = "simulator"
+
+[[account]]
+name = "a"
+page_size = 20
+table_prefix = "a_"
+
+[[account]]
+name = "b"
+table_prefix = "b_"
+"#;
+
+    fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    fn plan(text: &str, s: &Settings, run: Option<&RunArgs>) -> Result<Plan, String> {
+        plan_env(text, s, run, &env_with(&[]))
+    }
+
+    fn plan_env(text: &str, s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, String> {
+        let path = Path::new("sync.toml");
+        let file = ConfigFile::parse(path, text).map_err(|e| e.to_string())?;
+        from_file(path, file, s, run, env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_flag_overrides_the_file_and_the_file_overrides_the_defaults() {
+        let p = plan(TWO, &Settings::default(), None).unwrap();
+        let sizes: Vec<u32> = p.accounts.iter().map(|a| a.page_size).collect();
+        assert_eq!(sizes, [20, 50]);
+        assert_eq!(p.accounts[0].layout, Layout::Flat, "the built-in default");
+        assert_eq!(p.accounts[1].stream_account.as_deref(), Some("b"));
+        assert!(p.named);
+        let flags = Settings {
+            page_size: Some(7),
+            ..Settings::default()
+        };
+        let p = plan(TWO, &flags, None).unwrap();
+        assert!(p.accounts.iter().all(|a| a.page_size == 7));
+
+        let text = format!("[schedule]\nevery = \"5m\"\nlag = \"2m\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&RunArgs::default())).unwrap();
+        assert_eq!(p.schedule.every, Some(Duration::from_secs(300)));
+        assert_eq!(p.schedule.lag, Duration::from_secs(120));
+        let once = RunArgs {
+            once: true,
+            ..RunArgs::default()
+        };
+        assert_eq!(
+            plan(&text, &Settings::default(), Some(&once)).unwrap().schedule.every,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let e = plan(
+            &format!("[schedule]\nevery = \"five minutes\"\n{TWO}"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.every = \"five minutes\": not a duration"),
+            "{e}"
+        );
+        let e = plan(
+            &TWO.replace("page_size = 20", "page_size = 500"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("account \"a\": page_size = 500: out of range"), "{e}");
+        let e = plan(
+            &TWO.replace("name = \"b\"", "name = \"b\"\nroute = \"qimne\""),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("account \"b\": route = \"qimne\": not a known value") && e.contains("\"qimen\""),
+            "{e}"
+        );
+        let e = plan(
+            &TWO.replace("name = \"b\"", "name = \"shop b\""),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("account \"shop b\": name = \"shop b\""), "{e}");
+        let e = plan(&TWO.replace("\"b_\"", "\"b-\""), &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("account \"b\": table_prefix = \"b-\""), "{e}");
+        let e = plan("[[account]]\nroute = \"simulator\"\n", &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("name of [[account]] number 1 is not set"), "{e}");
+    }
+
+    const QIMEN: &str = r#"
+[[account]]
+name = "shop_a"
+route = "qimen"
+[account.qimen]
+app_key = "qk"
+app_secret_env = "SHOP_A_QIMEN"
+[account.wdt]
+sid = "sid_a"
+app_key = "wk"
+app_secret_env = "SHOP_A_WDT"
+"#;
+
+    #[test]
+    fn secrets_come_from_the_env_vars_the_file_names_and_a_missing_one_is_named() {
+        let env = env_with(&[("SHOP_A_QIMEN", "qsecret"), ("SHOP_A_WDT", "wsecret:salt")]);
+        let p = plan_env(QIMEN, &Settings::default(), None, &env).unwrap();
+        let RouteSpec::Qimen { url, qimen, wdt } = &p.accounts[0].route else {
+            panic!("{:?}", p.accounts[0].route)
+        };
+        assert_eq!(
+            (url.as_str(), qimen.app_key(), wdt.sid()),
+            (DEFAULT_QIMEN_URL, "qk", "sid_a")
+        );
+        let debug = format!("{p:?}");
+        assert!(
+            !debug.contains("qsecret") && !debug.contains("wsecret"),
+            "no secret in Debug: {debug}"
+        );
+
+        let e = plan_env(QIMEN, &Settings::default(), None, &env_with(&[("SHOP_A_QIMEN", "q")])).unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_a\": wdt.app_secret_env = \"SHOP_A_WDT\": the env var SHOP_A_WDT is not set"),
+            "{e}"
+        );
+        let e = plan_env(
+            &QIMEN.replace("app_secret_env = \"SHOP_A_WDT\"\n", ""),
+            &Settings::default(),
+            None,
+            &env,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_a\": wdt.app_secret_env (or wdt.app_secret_file) is not set"),
+            "{e}"
+        );
+        let plain = QIMEN.replace("app_secret_env = \"SHOP_A_QIMEN\"", "app_secret = \"hunter2\"");
+        let e = plan_env(&plain, &Settings::default(), None, &env).unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_a\": qimen.app_secret = [hidden]: a secret is never written"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2") && e.contains("qimen.app_secret_env"), "{e}");
+    }
+
+    #[test]
+    fn the_mysql_url_is_never_a_plain_password_and_a_flag_or_its_env_var_overrides_it() {
+        let e = plan(
+            &format!("[mysql]\nurl = \"mysql://app:pw@db/erp\"\n{TWO}"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("mysql.url = mysql://***@db/erp: it holds a password"),
+            "{e}"
+        );
+        assert!(!e.contains("pw"), "{e}");
+        let env = env_with(&[("DB_URL", "mysql://app:pw@db/erp")]);
+        let text = format!("[mysql]\nurl_env = \"DB_URL\"\ntimeout = \"30s\"\n{TWO}");
+        let p = plan_env(&text, &Settings::default(), None, &env).unwrap();
+        assert_eq!(p.mysql.url, "mysql://app:pw@db/erp");
+        assert_eq!(p.mysql.timeout, Duration::from_secs(30));
+        assert!(!format!("{:?}", p.mysql).contains("pw"));
+        let flag = Settings {
+            mysql_url: Some("mysql://root@other/db".into()),
+            no_create_tables: true,
+            ..Settings::default()
+        };
+        let p = plan_env(&text, &flag, None, &env).unwrap();
+        assert_eq!(p.mysql.url, "mysql://root@other/db");
+        assert!(!p.mysql.create_tables);
+    }
+
+    #[test]
+    fn two_accounts_writing_into_the_same_tables_are_refused_naming_both() {
+        let e = plan(&TWO.replace("\"b_\"", "\"a_\""), &Settings::default(), None).unwrap_err();
+        assert!(
+            e.starts_with("accounts \"a\" and \"b\" would write into the same tables (table_prefix = \"a_\")"),
+            "{e}"
+        );
+        assert!(e.contains("table_prefix = \"b_\""), "the fix: {e}");
+        let e = plan(
+            &TWO.replace("table_prefix = \"a_\"\n", "")
+                .replace("table_prefix = \"b_\"\n", ""),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("(no table_prefix)"), "{e}");
+        let e = plan(&TWO.replace("name = \"b\"", "name = \"a\""), &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("two accounts are named \"a\""), "{e}");
+    }
+
+    #[test]
+    fn flags_of_the_single_account_are_refused_with_a_config_file() {
+        let s = Settings {
+            route: Some(RouteKind::Native),
+            ..Settings::default()
+        };
+        let e = plan(TWO, &s, None).unwrap_err();
+        assert!(
+            e.starts_with("--route (or WDT_ROUTE) describes the single account"),
+            "{e}"
+        );
+        let e = plan(
+            &TWO.replace(
+                "table_prefix = \"a_\"",
+                "table_prefix = \"a_\"\n[account.qimen]\napp_key = \"k\"",
+            ),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("[account.qimen] table it does not use"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_example_config_resolves() {
+        let p = plan(include_str!("../../examples/sync.toml"), &Settings::default(), None).unwrap();
+        let names: Vec<&str> = p.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["shop_a", "shop_b"]);
+        assert!(p.accounts.iter().all(|a| matches!(a.route, RouteSpec::Simulator(_))));
+        assert_eq!(p.mysql.url, crate::config::DEFAULT_MYSQL_URL);
+    }
+}
