@@ -832,6 +832,33 @@ app_secret_env = "SHOP_A_WDT"
     }
 
     #[test]
+    fn the_readme_config_resolves_up_to_its_secret_file() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("a TOML example in the README") + 8;
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let env = env_with(&[
+            ("MYSQL_URL", "mysql://u:p@db/erp"),
+            ("QIMEN_APP_SECRET", "q"),
+            ("SHOP_A_SECRET", "s:salt"),
+        ]);
+        let e = plan_env(text, &Settings::default(), None, &env).unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_b\": wdt.app_secret_file = \"/run/secrets/shop_b\": cannot read"),
+            "{e}"
+        );
+        let path = std::env::temp_dir().join(format!("wdt-readme-secret-{}", std::process::id()));
+        std::fs::write(&path, "b:salt\n").unwrap();
+        let text = text.replace("/run/secrets/shop_b", path.to_str().unwrap());
+        let p = plan_env(&text, &Settings::default(), None, &env).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(p.schedule.every, Some(Duration::from_secs(300)));
+        assert!(matches!(p.accounts[0].route, RouteSpec::Qimen { .. }));
+        assert!(matches!(p.accounts[1].route, RouteSpec::Native { .. }));
+        assert_eq!(p.accounts[1].page_size, 200);
+        assert_eq!(p.accounts[0].rate_limit.as_ref().map(|r| r.per_second), Some(1.0));
+    }
+
+    #[test]
     fn the_shipped_example_config_resolves() {
         let p = plan(include_str!("../../examples/sync.toml"), &Settings::default(), None).unwrap();
         let names: Vec<&str> = p.accounts.iter().map(|a| a.name.as_str()).collect();
