@@ -29,7 +29,7 @@ impl ProgressView {
         }
     }
 
-    /// The hook of one account; `name` labels its bar or its log lines (empty: no label).
+    /// The hook of one account; `name` labels its bar (empty: no label).
     pub fn hook(&self, name: &str) -> ProgressHook {
         match &self.bars {
             Some(bars) => {
@@ -57,18 +57,14 @@ impl ProgressView {
             None => {
                 // Plain lines: one every 5 seconds at most, and one when the last window is done.
                 let last = Mutex::new((0u64, Instant::now()));
-                let name = name.to_owned();
+                // The account is named by the span its task runs in.
                 Arc::new(move |p: &Progress| {
                     let mut l = last.lock().expect("progress lock");
                     let finished = p.windows_done == p.windows_planned && p.windows_done != l.0;
                     if finished || (p.windows_done != l.0 && l.1.elapsed() >= Duration::from_secs(5)) {
                         *l = (p.windows_done, Instant::now());
                         let windows = format!("{}/{}", p.windows_done, p.windows_planned);
-                        if name.is_empty() {
-                            tracing::info!(windows = %windows, pages = p.pages, refunds = p.refunds, "progress");
-                        } else {
-                            tracing::info!(account = %name, windows = %windows, pages = p.pages, refunds = p.refunds, "progress");
-                        }
+                        tracing::info!(windows = %windows, pages = p.pages, refunds = p.refunds, "progress");
                     }
                 })
             }

@@ -182,3 +182,62 @@ app_secret_env = "WDT_APP_TEST_BAD_SECRET"
     std::fs::remove_file(path).unwrap();
     db.drop().await;
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_the_accounts_keep_running_until_a_signal_stops_them_all() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let db = Db::new("every").await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml");
+    let mut child = Command::new(binary())
+        .args([
+            "--config",
+            config,
+            "--mysql-url",
+            &db_url(&db.name),
+            "run",
+            "--every",
+            "1h",
+        ])
+        .env_remove("MYSQL_URL")
+        .env_remove("ALERT_WEBHOOK")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    // Both accounts finish their first run, then wait for the next interval.
+    let mut done = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some((name, _)) = line.split_once(": checkpoint: ") {
+            done.push(name.to_owned());
+        }
+        if done.len() == 2 {
+            break;
+        }
+    }
+    done.sort();
+    assert_eq!(done, ["shop_a", "shop_b"]);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // A guard against a hang, not a measurement: the process waits an hour otherwise.
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the program did not stop at SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0), "a signal ends a scheduled run cleanly");
+    db.drop().await;
+}
