@@ -144,73 +144,73 @@ pub struct Settings {
     /// (see examples/sync.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Which gateway: qimen, native or simulator [default: qimen when QIMEN_APP_KEY is set, else
-    /// native when WDT_SID is set, else simulator]
+    /// Which gateway: qimen, native or simulator (default: qimen when QIMEN_APP_KEY is set, else
+    /// native when WDT_SID is set, else simulator)
     #[arg(long, global = true, env = "WDT_ROUTE", value_enum)]
     pub route: Option<RouteKind>,
-    /// Qimen gateway URL [default: http://3ldsmu02o9.api.taobao.com/router/qm]
+    /// Qimen gateway URL (default: `http://3ldsmu02o9.api.taobao.com/router/qm`)
     #[arg(long, global = true, env = "QIMEN_URL")]
     pub qimen_url: Option<String>,
-    /// Native open API URL [default: https://wdt.wangdian.cn/openapi]
+    /// Native open API URL (default: `https://wdt.wangdian.cn/openapi`)
     #[arg(long, global = true, env = "WDT_URL")]
     pub wdt_url: Option<String>,
     /// MySQL URL (percent-encode / ? # @ : in the password); TLS with
     /// `?ssl-mode=VERIFY_CA&ssl-ca=/path/ca.pem` (see the README)
-    /// [default: mysql://root@127.0.0.1:3306/test]
+    /// (default: mysql://root@127.0.0.1:3306/test)
     #[arg(long, global = true, env = "MYSQL_URL", hide_env_values = true)]
     pub mysql_url: Option<String>,
     /// Longest wait for MySQL per operation (keep it above innodb_lock_wait_timeout)
-    /// [default: 120s]
+    /// (default: 120s)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub mysql_timeout: Option<Duration>,
     /// How long a lost MySQL connection (restart, failover) is retried before the run fails
-    /// [default: 2m]
+    /// (default: 2m)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub mysql_retry_budget: Option<Duration>,
     /// Do not create missing tables or apply migrations: a missing table is an error naming it
     /// (for a database user without CREATE/ALTER rights).
     #[arg(long, global = true)]
     pub no_create_tables: bool,
-    /// Where the first run starts (Beijing time, yyyy-MM-dd HH:mm:ss) [default: 2024-01-01 00:00:00]
+    /// Where the first run starts (Beijing time, yyyy-MM-dd HH:mm:ss) (default: 2024-01-01 00:00:00)
     #[arg(long = "start", global = true, env = "SYNC_START", value_parser = parse_time)]
     pub start: Option<NaiveDateTime>,
-    /// Settle lag: the newest part (by the gateway's clock) left for the next run [default: 1m]
+    /// Settle lag: the newest part (by the gateway's clock) left for the next run (default: 1m)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub lag: Option<Duration>,
-    /// Re-read this much before the checkpoint [default: 1m]
+    /// Re-read this much before the checkpoint (default: 1m)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub overlap: Option<Duration>,
-    /// Longest window of one query (at most 30 days) [default: 29days]
+    /// Longest window of one query (at most 30 days) (default: 29days)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub max_window: Option<Duration>,
-    /// Page size (1..=200) [default: 100]
+    /// Page size (1..=200) (default: 100)
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub page_size: Option<u32>,
-    /// Table layout [default: flat]
+    /// Table layout (default: flat)
     #[arg(long, global = true, value_enum)]
     pub layout: Option<LayoutArg>,
     /// Write mode: upsert (a newer `modified` wins), replace (last write wins), or insert (fails
     /// on any key already stored: only for a one-off load into empty tables, since every run
-    /// re-reads an overlap) [default: upsert]
+    /// re-reads an overlap) (default: upsert)
     #[arg(long, global = true, value_enum)]
     pub write_mode: Option<WriteModeArg>,
-    /// A prefix for every table name (letters, digits, `_`) [default: none]
+    /// A prefix for every table name (letters, digits, `_`) (default: none)
     #[arg(long, global = true)]
     pub table_prefix: Option<String>,
     /// Fetch, map and write in a rolled-back transaction; report what would change.
     #[arg(long, global = true)]
     pub dry_run: bool,
-    /// Refunds the simulator generates (simulator route only) [default: 3000]
+    /// Refunds the simulator generates (simulator route only) (default: 3000)
     #[arg(long, global = true)]
     pub sim_refunds: Option<usize>,
-    /// Seed of the simulator's data set (simulator route only) [default: 42]
+    /// Seed of the simulator's data set (simulator route only) (default: 42)
     #[arg(long, global = true)]
     pub sim_seed: Option<u64>,
-    /// Latest `modified` of the simulator's data [default: one hour ago, on the hour, so reruns
-    /// within the hour see the same data] (simulator route only).
+    /// Latest `modified` of the simulator's data (default: one hour ago, on the hour, so reruns
+    /// within the hour see the same data) (simulator route only).
     #[arg(long, global = true, value_parser = parse_time)]
     pub sim_until: Option<NaiveDateTime>,
-    /// Latency of every simulator answer, e.g. 20ms (simulator route only) [default: 0s]
+    /// Latency of every simulator answer, e.g. 20ms (simulator route only) (default: 0s)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub sim_latency: Option<Duration>,
 }

@@ -34,7 +34,7 @@ pub struct RunOutcome {
 
 /// What the run shares between accounts.
 struct Shared {
-    plan_mysql: crate::config::MysqlSettings,
+    mysql: crate::config::MysqlSettings,
     schedule: Schedule,
     dry_run: bool,
     named: bool,
@@ -55,7 +55,7 @@ enum AccountEnd {
 /// `program` starts the error lines (`wdt-refund-sync: shop_a: …`).
 pub async fn run(plan: Plan, alerts: Alerts, shutdown: Shutdown, program: &str) -> Result<RunOutcome, AppError> {
     let shared = Arc::new(Shared {
-        plan_mysql: plan.mysql,
+        mysql: plan.mysql,
         schedule: plan.schedule,
         dry_run: plan.dry_run,
         named: plan.named,
@@ -108,16 +108,12 @@ struct Ready {
 
 async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> {
     let connected = route::connect(account).await?;
-    let sink = sink::open(&shared.plan_mysql, account, shared.dry_run).await?;
+    let sink = sink::open(&shared.mysql, account, shared.dry_run).await?;
     let abandon = sink.clone();
     shared.shutdown.on_abandon(move || abandon.abandon());
     report::print_block(
         &prefix(shared, account),
-        &format!(
-            "route: {}, MySQL: {}\n",
-            connected.label,
-            shared.plan_mysql.redacted_url()
-        ),
+        &format!("route: {}, MySQL: {}\n", connected.label, shared.mysql.redacted_url()),
     );
     let mut engine = SyncEngine::new(connected.client.clone(), sink, sync_config(&shared.schedule, account)?)
         .with_progress(shared.progress.hook(if shared.named { &account.name } else { "" }));
@@ -199,7 +195,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                 Err(SyncError::Sink(SinkError::Abandoned)) => return AccountEnd::Abandoned,
                 Err(source) => {
                     failure = Some(AppError::Sync {
-                        mysql_url: shared.plan_mysql.redacted_url(),
+                        mysql_url: shared.mysql.redacted_url(),
                         source: Box::new(source),
                     })
                 }

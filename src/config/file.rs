@@ -1,7 +1,7 @@
 //! The config file as written: TOML tables with every key optional, unknown keys refused.
 //!
 //! Durations, times and names of routes, layouts and write modes are kept as text here and
-//! checked by [`resolve`](super::resolve), which names the key, the value and the fix.
+//! checked by [`resolve`](super::resolve()), which names the key, the value and the fix.
 
 use std::path::Path;
 
