@@ -1,12 +1,12 @@
-//! The example as a user meets it when something is wrong: a one-line cause, a non-zero exit,
-//! and the failure posted to the alert webhook in the DingTalk/WeCom robot text format.
+//! The program (`wdt-refund-sync`, also the `refund_sync` example) as a user meets it when
+//! something is wrong: a one-line cause, a non-zero exit, and the failure posted to the alert
+//! webhook in the DingTalk/WeCom robot text format.
 
 mod common;
 
 use std::process::Command;
 
-use common::{base_url, db_url, example_binary};
-use mysql_async::prelude::Queryable;
+use common::binary;
 
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -21,19 +21,19 @@ async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {
         .mount(&robot)
         .await;
     // Port 9 (discard) on loopback: nothing listens there.
-    let out = Command::new(example_binary())
+    let out = Command::new(binary())
         .args(["--route", "simulator", "--sim-refunds", "10"])
         .args(["--mysql-url", "mysql://root:topsecretpw@127.0.0.1:9/test"])
         .args(["--alert-webhook", &robot.uri()])
         .env_remove("QIMEN_APP_KEY")
         .env_remove("WDT_SID")
         .output()
-        .expect("run the example");
-    assert!(!out.status.success());
+        .expect("run the program");
+    assert_eq!(out.status.code(), Some(1), "a failure, not a bad setting");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stderr
         .lines()
-        .find(|l| l.starts_with("refund_sync: "))
+        .find(|l| l.starts_with("wdt-refund-sync: "))
         .expect("a one-line cause");
     assert!(line.contains("MYSQL_URL") && line.contains("start MariaDB"), "{line}");
     assert!(!stderr.contains("topsecretpw"), "the password leaked: {stderr}");
@@ -52,20 +52,24 @@ async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {
 
 #[test]
 fn bad_settings_are_refused_with_the_setting_named() {
-    let out = Command::new(example_binary())
+    let out = Command::new(binary())
         .args(["--page-size", "500"])
         .output()
-        .expect("run the example");
-    assert!(!out.status.success());
+        .expect("run the program");
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--page-size") && stderr.contains("500"), "{stderr}");
 
-    let out = Command::new(example_binary())
+    let out = Command::new(binary())
         .args(["--route", "native"])
         .env_remove("WDT_SID")
         .output()
-        .expect("run the example");
-    assert!(!out.status.success());
+        .expect("run the program");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "settings are refused before anything is attempted"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("WDT_SID is not set"), "{stderr}");
 }
@@ -80,21 +84,21 @@ async fn passwords_with_reserved_characters_and_the_webhook_token_are_never_prin
     let webhook = format!("{}/robot/send?access_token=tok3nXYZ", robot.uri());
     let secret_bits = ["to/p", "se#", "cr?et", "p?se", "tok3nXYZ", "access_token"];
     for password in ["to/p?se#cr?et@x", "pw/with?all#of@them"] {
-        let out = Command::new(example_binary())
+        let out = Command::new(binary())
             .args(["--route", "simulator", "--sim-refunds", "10"])
             .env("MYSQL_URL", format!("mysql://root:{password}@127.0.0.1:9/test"))
             .env("ALERT_WEBHOOK", &webhook)
             .env_remove("QIMEN_APP_KEY")
             .env_remove("WDT_SID")
             .output()
-            .expect("run the example");
+            .expect("run the program");
         assert!(!out.status.success());
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(text.contains("refund_sync: "), "{text}");
+        assert!(text.contains("wdt-refund-sync: "), "{text}");
         for bit in secret_bits.iter().chain(&["with?all", "of@them"]) {
             assert!(!text.contains(bit), "{bit:?} leaked: {text}");
         }
@@ -107,48 +111,13 @@ async fn passwords_with_reserved_characters_and_the_webhook_token_are_never_prin
     assert!(!posted.is_empty());
 
     // `--help` shows which env vars are read, never their values.
-    let out = Command::new(example_binary())
+    let out = Command::new(binary())
         .arg("--help")
         .env("MYSQL_URL", "mysql://root:helpsecret@127.0.0.1/test")
         .env("ALERT_WEBHOOK", &webhook)
         .output()
-        .expect("run the example");
+        .expect("run the program");
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("ALERT_WEBHOOK") && help.contains("MYSQL_URL"), "{help}");
     assert!(!help.contains("helpsecret") && !help.contains("tok3nXYZ"), "{help}");
-}
-
-#[tokio::test]
-async fn no_create_tables_creates_nothing_and_names_the_missing_table() {
-    let db = format!("example_nocreate_{}", std::process::id());
-    let mut admin = mysql_async::Conn::from_url(base_url())
-        .await
-        .expect("MariaDB must run at MYSQL_URL (see README)");
-    admin
-        .query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
-        .await
-        .unwrap();
-    admin.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
-    let out = Command::new(example_binary())
-        .args(["--route", "simulator", "--sim-refunds", "10", "--no-create-tables"])
-        .args(["--mysql-url", &db_url(&db)])
-        .env_remove("QIMEN_APP_KEY")
-        .env_remove("WDT_SID")
-        .output()
-        .expect("run the example");
-    let tables: Vec<String> = admin
-        .query(format!(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}'"
-        ))
-        .await
-        .unwrap();
-    admin.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
-    admin.disconnect().await.unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("does not exist") && stderr.contains("create_statements"),
-        "{stderr}"
-    );
-    assert!(tables.is_empty(), "{tables:?}");
 }

@@ -1,4 +1,4 @@
-//! The example when a stored checkpoint is ahead of the gateway's clock (left by a run on a host
+//! The program when a stored checkpoint is ahead of the gateway's clock (left by a run on a host
 //! whose clock was fast): it says so, moves the checkpoint back in MySQL, reads the skipped time
 //! again, and a `--once` run exits with status 3.
 
@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use chrono::{NaiveDateTime, TimeDelta};
-use common::{base_url, db_url, example_binary};
+use common::{base_url, binary, db_url};
 use mysql_async::prelude::Queryable;
 use wdt_qimen::time::{format_wdt, to_beijing};
 
@@ -15,7 +15,7 @@ const SEED: &str = "8";
 const REFUNDS: &str = "200";
 
 fn run(db: &str, start: NaiveDateTime) -> std::process::Output {
-    Command::new(example_binary())
+    Command::new(binary())
         .args(["--route", "simulator", "--once", "--mysql-url", &db_url(db)])
         .args([
             "--start",
@@ -29,7 +29,7 @@ fn run(db: &str, start: NaiveDateTime) -> std::process::Output {
         .env_remove("WDT_SID")
         .env("RUST_LOG", "warn")
         .output()
-        .expect("run the example")
+        .expect("run the program")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,8 @@
-//! Crash safety of the complete example: the `refund_sync` process is killed with SIGKILL at
+//! Crash safety of the complete program: the `wdt-refund-sync` process is killed with SIGKILL at
 //! random points, rerun, and must end with the table equal to the simulator's data; after every
 //! kill, the checkpoint is never ahead of the data.
 //!
-//! Needs MariaDB/MySQL at MYSQL_URL (default `mysql://root@127.0.0.1:3306/test`) and the example
+//! Needs MariaDB/MySQL at MYSQL_URL (default `mysql://root@127.0.0.1:3306/test`) and the
 //! binary, which `cargo test` builds.
 
 mod common;
@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use common::{base_url, db_url, example_binary};
+use common::{base_url, binary, db_url};
 use mysql_async::prelude::Queryable;
 use rand::{Rng, SeedableRng};
 use wdt_qimen::simulator::Simulator;
@@ -24,7 +24,7 @@ const REFUNDS: usize = 3000;
 const SEED: u64 = 5;
 
 fn command(db: &str) -> Command {
-    let mut c = Command::new(example_binary());
+    let mut c = Command::new(binary());
     c.args([
         "--route",
         "simulator",
@@ -116,7 +116,7 @@ async fn killed_at_random_points_the_sync_still_ends_equal_to_the_data() {
     let mut last_cp: Option<NaiveDateTime> = None;
     while kills < 10 && runs < 30 {
         runs += 1;
-        let mut child = command(&db).spawn().expect("start the example");
+        let mut child = command(&db).spawn().expect("start the program");
         let after = Duration::from_millis(rng.gen_range(100..900));
         tokio::time::sleep(after).await;
         if child.try_wait().unwrap().is_none() {

@@ -2,30 +2,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::Command;
 
-/// Builds the `refund_sync` example (a `cargo test --test NAME` alone would not) and returns its
-/// path.
-pub fn example_binary() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--example", "refund_sync"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --example refund_sync failed");
-    });
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("examples")
-        .join("refund_sync");
-    assert!(bin.exists(), "{} is missing after cargo build", bin.display());
-    bin
+/// The `wdt-refund-sync` binary, which cargo builds for the package's integration tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wdt-refund-sync"))
 }
 
 /// The MySQL server to test against (`MYSQL_URL`, default the local MariaDB).

@@ -1,0 +1,254 @@
+//! The command line: settings shared by every subcommand, and the subcommands.
+//!
+//! A setting given as a flag (or its env var) overrides the config file, which overrides the
+//! defaults; so the flags here have no clap defaults (`None` = not given), and the defaults
+//! live in [`config`](crate::config). Subcommands are variants of [`Command`]; without one,
+//! the program runs ([`Command::Run`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// Which gateway an account is read through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RouteKind {
+    /// Alibaba's Qimen gateway.
+    Qimen,
+    /// WDT's native open API.
+    Native,
+    /// The built-in simulator of the gateway (a generated data set).
+    Simulator,
+}
+
+/// Which tables are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// `aftersales_refund_refund_search`, one row per detail line.
+    Flat,
+    /// `wdt_refund`, `wdt_refund_detail`, `wdt_refund_amount_detail`.
+    Normalized,
+    /// Both.
+    Both,
+}
+
+/// How rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WriteModeArg {
+    /// A newer `modified` wins.
+    Upsert,
+    /// Last write wins.
+    Replace,
+    /// Fails on any key already stored.
+    Insert,
+}
+
+/// Sync WangDianTong Ultimate refunds (退换单) into MySQL.
+// No `Debug`: the values hold the MySQL password and the webhook token.
+#[derive(Parser)]
+#[command(version)]
+pub struct Cli {
+    /// Settings of every subcommand.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do (default `run`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `run`'s own flags, when no subcommand is named.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl Cli {
+    /// Parses the process's arguments, or prints the error or the help and exits (status 2
+    /// for a bad command line).
+    pub fn parse_args() -> Self {
+        Self::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the first is the program). `run`'s flags given before another
+    /// subcommand are refused.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut cmd = Self::command();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
+            for id in ["once", "every", "metrics_addr", "alert_webhook"] {
+                if matches.value_source(id) == Some(ValueSource::CommandLine) {
+                    return Err(cmd.error(
+                        ErrorKind::ArgumentConflict,
+                        format!(
+                            "--{} is a flag of `run`: write it after `run`, and not with `{name}`",
+                            id.replace('_', "-")
+                        ),
+                    ));
+                }
+            }
+        }
+        Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+
+    /// The subcommand to carry out: `run` when none is named.
+    pub fn into_parts(self) -> (Settings, Command) {
+        let command = self.command.unwrap_or(Command::Run(self.run));
+        (self.settings, command)
+    }
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Sync every account (the default): once, or every interval until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+    /// Check the configuration, each account's gateway (one small request) and MySQL, print one
+    /// line per check, and exit 0 when all pass (for deploy pipelines).
+    Check(CheckArgs),
+}
+
+/// `run`'s flags.
+#[derive(Args, Clone, Default)]
+pub struct RunArgs {
+    /// Run once and exit (the default unless the config file's `[schedule] every` is set).
+    #[arg(long, conflicts_with = "every")]
+    pub once: bool,
+    /// Run every interval (e.g. 5m) until Ctrl-C or SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub every: Option<Duration>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Post a failure alert to this DingTalk/WeCom robot webhook (its URL carries a token and
+    /// is never printed).
+    #[arg(long, env = "ALERT_WEBHOOK", hide_env_values = true)]
+    pub alert_webhook: Option<String>,
+}
+
+/// `check`'s flags.
+#[derive(Args, Clone, Default)]
+pub struct CheckArgs {}
+
+/// Settings shared by every subcommand. With `--config`, these override the file for every
+/// account; the ones that describe the single account of a run without a file (`--route`, the
+/// URLs, `--table-prefix`, `--sim-*`) are refused with `--config`.
+#[derive(Args, Clone, Default)]
+pub struct Settings {
+    /// A config file (TOML) describing MySQL, the schedule and any number of accounts
+    /// (see examples/sync.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Which gateway: qimen, native or simulator (default: qimen when QIMEN_APP_KEY is set, else
+    /// native when WDT_SID is set, else simulator)
+    #[arg(long, global = true, env = "WDT_ROUTE", value_enum)]
+    pub route: Option<RouteKind>,
+    /// Qimen gateway URL (default: `http://3ldsmu02o9.api.taobao.com/router/qm`)
+    #[arg(long, global = true, env = "QIMEN_URL")]
+    pub qimen_url: Option<String>,
+    /// Native open API URL (default: `https://wdt.wangdian.cn/openapi`)
+    #[arg(long, global = true, env = "WDT_URL")]
+    pub wdt_url: Option<String>,
+    /// MySQL URL (percent-encode / ? # @ : in the password); TLS with
+    /// `?ssl-mode=VERIFY_CA&ssl-ca=/path/ca.pem` (see the README)
+    /// (default: mysql://root@127.0.0.1:3306/test)
+    #[arg(long, global = true, env = "MYSQL_URL", hide_env_values = true)]
+    pub mysql_url: Option<String>,
+    /// Longest wait for MySQL per operation (keep it above innodb_lock_wait_timeout)
+    /// (default: 120s)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub mysql_timeout: Option<Duration>,
+    /// How long a lost MySQL connection (restart, failover) is retried before the run fails
+    /// (default: 2m)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub mysql_retry_budget: Option<Duration>,
+    /// Do not create missing tables or apply migrations: a missing table is an error naming it
+    /// (for a database user without CREATE/ALTER rights).
+    #[arg(long, global = true)]
+    pub no_create_tables: bool,
+    /// Where the first run starts (Beijing time, yyyy-MM-dd HH:mm:ss) (default: 2024-01-01 00:00:00)
+    #[arg(long = "start", global = true, env = "SYNC_START", value_parser = parse_time)]
+    pub start: Option<NaiveDateTime>,
+    /// Settle lag: the newest part (by the gateway's clock) left for the next run (default: 1m)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub lag: Option<Duration>,
+    /// Re-read this much before the checkpoint (default: 1m)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub overlap: Option<Duration>,
+    /// Longest window of one query (at most 30 days) (default: 29days)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub max_window: Option<Duration>,
+    /// Page size (1..=200) (default: 100)
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub page_size: Option<u32>,
+    /// Table layout (default: flat)
+    #[arg(long, global = true, value_enum)]
+    pub layout: Option<LayoutArg>,
+    /// Write mode: upsert (a newer `modified` wins), replace (last write wins), or insert (fails
+    /// on any key already stored: only for a one-off load into empty tables, since every run
+    /// re-reads an overlap) (default: upsert)
+    #[arg(long, global = true, value_enum)]
+    pub write_mode: Option<WriteModeArg>,
+    /// A prefix for every table name (letters, digits, `_`) (default: none)
+    #[arg(long, global = true)]
+    pub table_prefix: Option<String>,
+    /// Fetch, map and write in a rolled-back transaction; report what would change.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Refunds the simulator generates (simulator route only) (default: 3000)
+    #[arg(long, global = true)]
+    pub sim_refunds: Option<usize>,
+    /// Seed of the simulator's data set (simulator route only) (default: 42)
+    #[arg(long, global = true)]
+    pub sim_seed: Option<u64>,
+    /// Latest `modified` of the simulator's data (default: one hour ago, on the hour, so reruns
+    /// within the hour see the same data) (simulator route only).
+    #[arg(long, global = true, value_parser = parse_time)]
+    pub sim_until: Option<NaiveDateTime>,
+    /// Latency of every simulator answer, e.g. 20ms (simulator route only) (default: 0s)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub sim_latency: Option<Duration>,
+}
+
+/// Parses Beijing wall time, `yyyy-MM-dd HH:mm:ss`.
+pub fn parse_time(s: &str) -> Result<NaiveDateTime, String> {
+    wdt_qimen::time::parse_wdt(s).map_err(|_| format!("{s:?} is not Beijing time as yyyy-MM-dd HH:mm:ss"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<(Settings, Command), clap::Error> {
+        Cli::try_parse_args(std::iter::once("wdt-refund-sync").chain(args.iter().copied())).map(Cli::into_parts)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_is_the_default_and_settings_go_before_or_after_the_subcommand() {
+        let (s, c) = parse(&["--page-size", "7", "--every", "5m"]).unwrap();
+        assert_eq!(s.page_size, Some(7));
+        assert!(matches!(c, Command::Run(r) if r.every == Some(Duration::from_secs(300))));
+        let (s, c) = parse(&["run", "--once", "--page-size", "9"]).unwrap();
+        assert_eq!(s.page_size, Some(9));
+        assert!(matches!(c, Command::Run(r) if r.once));
+        let (s, c) = parse(&["--config", "x.toml", "check"]).unwrap();
+        assert_eq!(s.config, Some(PathBuf::from("x.toml")));
+        assert!(matches!(c, Command::Check(_)));
+        assert!(parse(&["check", "--every", "5m"]).is_err(), "--every is run's");
+        let e = parse(&["--once", "check"])
+            .err()
+            .expect("run's flags before another subcommand");
+        assert!(e.to_string().contains("--once is a flag of `run`"), "{e}");
+        assert!(parse(&["--once", "--every", "5m"]).is_err());
+    }
+}

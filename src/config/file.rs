@@ -1,0 +1,264 @@
+//! The config file as written: TOML tables with every key optional, unknown keys refused.
+//!
+//! Durations, times and names of routes, layouts and write modes are kept as text here and
+//! checked by [`resolve`](super::resolve()), which names the key, the value and the fix.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::AppError;
+
+/// A whole config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[mysql]`: the database every account writes into.
+    #[serde(default)]
+    pub mysql: MysqlFile,
+    /// `[schedule]`: when and how far runs read.
+    #[serde(default)]
+    pub schedule: ScheduleFile,
+    /// `[defaults]`: account keys that every `[[account]]` inherits.
+    #[serde(default)]
+    pub defaults: AccountFile,
+    /// `[[account]]`: one block per WDT account.
+    #[serde(default)]
+    pub account: Vec<AccountFile>,
+}
+
+/// `[mysql]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlFile {
+    /// The URL, without a password (`mysql://user@host:3306/db`).
+    pub url: Option<String>,
+    /// The env var that holds the URL (for a URL with a password).
+    pub url_env: Option<String>,
+    /// A file that holds the URL (a Kubernetes secret).
+    pub url_file: Option<String>,
+    /// Longest wait per operation (`120s`).
+    pub timeout: Option<String>,
+    /// How long a lost connection is retried (`2m`).
+    pub retry_budget: Option<String>,
+    /// Create missing tables (default true).
+    pub create_tables: Option<bool>,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    /// Run every interval (`5m`); absent: once.
+    pub every: Option<String>,
+    /// Settle lag (`1m`).
+    pub lag: Option<String>,
+    /// Re-read before the checkpoint (`1m`).
+    pub overlap: Option<String>,
+    /// Longest window of one query (`29days`).
+    pub max_window: Option<String>,
+}
+
+/// `[[account]]` and `[defaults]`: every key optional; an account's keys override the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountFile {
+    /// The account's name (letters, digits, `_`, `-`, `.`): its checkpoint stream and its label.
+    pub name: Option<String>,
+    /// `qimen`, `native` or `simulator`.
+    pub route: Option<String>,
+    /// Where the first run starts (Beijing time, `yyyy-MM-dd HH:mm:ss`).
+    pub start: Option<String>,
+    /// Page size, 1..=200.
+    pub page_size: Option<u32>,
+    /// `flat`, `normalized` or `both`.
+    pub layout: Option<String>,
+    /// `upsert`, `replace` or `insert`.
+    pub write_mode: Option<String>,
+    /// A prefix for every table of this account.
+    pub table_prefix: Option<String>,
+    /// Requests per second.
+    pub rate_limit: Option<f64>,
+    /// Requests allowed at once after a pause (the token bucket's burst).
+    pub burst: Option<u32>,
+    /// Requests in flight at once.
+    pub max_in_flight: Option<u32>,
+    /// `[account.qimen]`: the Qimen app (route `qimen`).
+    pub qimen: Option<QimenFile>,
+    /// `[account.wdt]`: the WDT account (routes `qimen` and `native`).
+    pub wdt: Option<WdtFile>,
+    /// `[account.simulator]`: the generated data set (route `simulator`).
+    pub simulator: Option<SimulatorFile>,
+}
+
+/// `[account.qimen]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QimenFile {
+    /// The gateway URL.
+    pub url: Option<String>,
+    /// The Qimen app key.
+    pub app_key: Option<String>,
+    /// Refused: a secret is never written in the file.
+    pub app_secret: Option<toml::Value>,
+    /// The env var holding the Qimen app secret.
+    pub app_secret_env: Option<String>,
+    /// A file holding the Qimen app secret.
+    pub app_secret_file: Option<String>,
+    /// The target app key (default WDT Ultimate's).
+    pub target_app_key: Option<String>,
+    /// `md5`, `hmac` or `hmac-sha256`.
+    pub sign_method: Option<String>,
+}
+
+/// `[account.wdt]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WdtFile {
+    /// The native open API URL (route `native`).
+    pub url: Option<String>,
+    /// The seller account.
+    pub sid: Option<String>,
+    /// The WDT app key.
+    pub app_key: Option<String>,
+    /// Refused: a secret is never written in the file.
+    pub app_secret: Option<toml::Value>,
+    /// The env var holding the app secret (`secret:salt`).
+    pub app_secret_env: Option<String>,
+    /// A file holding the app secret (`secret:salt`).
+    pub app_secret_file: Option<String>,
+}
+
+/// `[account.simulator]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorFile {
+    /// Refunds generated.
+    pub refunds: Option<usize>,
+    /// Seed of the data set.
+    pub seed: Option<u64>,
+    /// Latest `modified` of the data (Beijing time).
+    pub until: Option<String>,
+    /// Latency of every answer (`20ms`).
+    pub latency: Option<String>,
+}
+
+/// Fills every key `self` leaves unset from `defaults`.
+trait Inherit {
+    fn inherit(self, defaults: &Self) -> Self;
+}
+
+macro_rules! inherit_fields {
+    ($t:ty { $($plain:ident),* } { $($nested:ident),* }) => {
+        impl Inherit for $t {
+            fn inherit(self, d: &Self) -> Self {
+                Self {
+                    $($plain: self.$plain.or_else(|| d.$plain.clone()),)*
+                    $($nested: match (self.$nested, &d.$nested) {
+                        (Some(a), Some(b)) => Some(a.inherit(b)),
+                        (a, b) => a.or_else(|| b.clone()),
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+inherit_fields!(QimenFile { url, app_key, app_secret, app_secret_env, app_secret_file, target_app_key, sign_method } {});
+inherit_fields!(WdtFile { url, sid, app_key, app_secret, app_secret_env, app_secret_file } {});
+inherit_fields!(SimulatorFile { refunds, seed, until, latency } {});
+inherit_fields!(AccountFile {
+    name, route, start, page_size, layout, write_mode, table_prefix, rate_limit, burst, max_in_flight
+} { qimen, wdt, simulator });
+
+impl AccountFile {
+    /// This account with every key it leaves unset taken from `[defaults]`.
+    pub fn with_defaults(self, defaults: &AccountFile) -> AccountFile {
+        self.inherit(defaults)
+    }
+}
+
+impl ConfigFile {
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, AppError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AppError::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` (read from `path`, which errors name).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, AppError> {
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start).min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            AppError::ConfigSyntax {
+                path: path.to_owned(),
+                line,
+                key: key_of(text.lines().nth(line - 1).unwrap_or_default()),
+                message: e.message().trim().replace('\n', " "),
+            }
+        })
+    }
+}
+
+/// What a line names: the key of `key = value`, or a `[table]` header; never the value, which
+/// may be a secret written under a mistyped key.
+fn key_of(line: &str) -> String {
+    let line = line.trim();
+    let key = match line.split_once('=') {
+        Some((k, _)) => k.trim(),
+        None if line.starts_with('[') => line.split('#').next().unwrap_or_default().trim(),
+        None => "",
+    };
+    key.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        ConfigFile::parse(Path::new("sync.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_line_and_name_and_never_its_value() {
+        let e = parse("[[account]]\nname = \"a\"\n[account.wdt]\napp_secrt = \"hunter2:salt\"\n").unwrap_err();
+        assert!(
+            e.starts_with("sync.toml:4: app_secrt: unknown field `app_secrt`"),
+            "{e}"
+        );
+        assert!(e.contains("app_secret_env"), "the known keys are listed: {e}");
+        assert!(!e.contains("hunter2"), "the value leaked: {e}");
+        let e = parse("[mysql]\nurl = \"mysql://root@h/db\"\n[schedul]\nevery = \"5m\"\n").unwrap_err();
+        assert!(e.starts_with("sync.toml:3: [schedul]: unknown field `schedul`"), "{e}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let e = parse("[defaults]\npage_size = \"many\"\n").unwrap_err();
+        assert!(
+            e.starts_with("sync.toml:2: page_size: invalid type: string \"many\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_account_inherits_every_key_it_leaves_unset() {
+        let f = parse(
+            "[defaults]\npage_size = 50\nroute = \"qimen\"\n[defaults.qimen]\napp_key = \"k\"\n\
+             [[account]]\nname = \"a\"\npage_size = 20\n[account.qimen]\napp_secret_env = \"A\"\n",
+        )
+        .unwrap();
+        let a = f.account[0].clone().with_defaults(&f.defaults);
+        assert_eq!(a.page_size, Some(20));
+        assert_eq!(a.route.as_deref(), Some("qimen"));
+        let q = a.qimen.unwrap();
+        assert_eq!(
+            (q.app_key.as_deref(), q.app_secret_env.as_deref()),
+            (Some("k"), Some("A"))
+        );
+    }
+}

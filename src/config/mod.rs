@@ -1,0 +1,174 @@
+//! The settings a run uses, resolved from flags, env vars, the config file and the defaults
+//! (in that order of precedence), and checked before anything is connected.
+
+pub mod file;
+pub mod resolve;
+pub mod secret;
+pub mod value;
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use refund_sink_mysql::{Layout, WriteMode};
+use wdt_qimen::limit::RateLimitConfig;
+use wdt_qimen::{QimenCredentials, WdtCredentials};
+
+pub use file::ConfigFile;
+pub use resolve::resolve;
+pub use secret::{process_env, EnvLookup};
+
+/// The default MySQL URL: the local server's `test` database.
+pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
+/// The default longest wait for MySQL per operation.
+pub const DEFAULT_MYSQL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The default time a lost MySQL connection is retried.
+pub const DEFAULT_MYSQL_RETRY_BUDGET: Duration = Duration::from_secs(120);
+/// The default start of a first run (Beijing time).
+pub const DEFAULT_START: &str = "2024-01-01 00:00:00";
+/// The default settle lag and overlap.
+pub const DEFAULT_LAG: Duration = Duration::from_secs(60);
+/// The default longest window.
+pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(29 * 86_400);
+/// The default page size.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The simulator's default data set size.
+pub const DEFAULT_SIM_REFUNDS: usize = 3000;
+/// The simulator's default seed.
+pub const DEFAULT_SIM_SEED: u64 = 42;
+
+/// Everything a run needs, checked.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The database every account writes into.
+    pub mysql: MysqlSettings,
+    /// When and how far runs read.
+    pub schedule: Schedule,
+    /// Roll every transaction back and report what would change.
+    pub dry_run: bool,
+    /// The accounts, in the order given.
+    pub accounts: Vec<Account>,
+    /// True when the accounts come from a config file: reports and errors name each account.
+    pub named: bool,
+}
+
+/// The MySQL settings. `Debug` shows the URL redacted.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct MysqlSettings {
+    /// The URL (it may hold a password: print [`redacted_url`](Self::redacted_url)).
+    pub url: String,
+    /// Longest wait per operation.
+    pub timeout: Duration,
+    /// How long a lost connection is retried.
+    pub retry_budget: Duration,
+    /// Create missing tables and apply migrations.
+    pub create_tables: bool,
+}
+
+impl MysqlSettings {
+    /// The URL as it may be printed.
+    pub fn redacted_url(&self) -> String {
+        refund_sink_mysql::redact_url(&self.url)
+    }
+}
+
+impl fmt::Debug for MysqlSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MysqlSettings")
+            .field("url", &self.redacted_url())
+            .field("timeout", &self.timeout)
+            .field("retry_budget", &self.retry_budget)
+            .field("create_tables", &self.create_tables)
+            .finish()
+    }
+}
+
+/// When and how far runs read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Schedule {
+    /// Run every interval; `None`: once.
+    pub every: Option<Duration>,
+    /// Settle lag.
+    pub lag: Duration,
+    /// Re-read before the checkpoint.
+    pub overlap: Duration,
+    /// Longest window of one query.
+    pub max_window: Duration,
+}
+
+/// One WDT account: its own client, limiter, checkpoint stream and tables.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Account {
+    /// Its name (`default` for the single account of a run without a config file).
+    pub name: String,
+    /// Where its refunds are read.
+    pub route: RouteSpec,
+    /// Its rate limit; `None`: the client's default (the simulator: unlimited).
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Where its first run starts (Beijing time).
+    pub start: NaiveDateTime,
+    /// Page size.
+    pub page_size: u32,
+    /// Tables written.
+    pub layout: Layout,
+    /// How rows are written.
+    pub write_mode: WriteMode,
+    /// Prefix of its table names.
+    pub table_prefix: String,
+    /// The `account` part of its checkpoint stream; `None`: the WDT `sid` (or, for the
+    /// simulator, one per data set).
+    pub stream_account: Option<String>,
+}
+
+/// Where an account's refunds are read.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RouteSpec {
+    /// The Qimen gateway.
+    Qimen {
+        /// Gateway URL.
+        url: String,
+        /// The Qimen app.
+        qimen: QimenCredentials,
+        /// The WDT account.
+        wdt: WdtCredentials,
+    },
+    /// The native open API.
+    Native {
+        /// Endpoint URL.
+        url: String,
+        /// The WDT account.
+        wdt: WdtCredentials,
+    },
+    /// The built-in simulator.
+    Simulator(SimSettings),
+}
+
+/// The simulator's data set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SimSettings {
+    /// Refunds generated.
+    pub refunds: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Latest `modified`; `None`: an hour ago, on the hour.
+    pub until: Option<NaiveDateTime>,
+    /// Latency of every answer.
+    pub latency: Duration,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        Self {
+            refunds: DEFAULT_SIM_REFUNDS,
+            seed: DEFAULT_SIM_SEED,
+            until: None,
+            latency: Duration::ZERO,
+        }
+    }
+}

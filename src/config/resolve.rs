@@ -1,0 +1,869 @@
+//! Flags, env vars, the config file and the defaults merged into a checked [`Plan`]: a flag
+//! overrides the file, the file overrides the defaults.
+//!
+//! Without `--config` the single account is described by flags and env vars
+//! (`QIMEN_APP_KEY`, `WDT_SID`, …), as before config files existed. With it, the file lists the
+//! accounts and names the env var or file of each secret; the credential env vars are then not
+//! read, and the flags that describe the single account (`--route`, the URLs, `--table-prefix`,
+//! `--sim-*`) are refused.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use refund_sink_mysql::{Layout, WriteMode};
+use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
+use wdt_qimen::limit::RateLimitConfig;
+use wdt_qimen::{QimenCredentials, WdtCredentials};
+
+use super::file::{AccountFile, ConfigFile, MysqlFile, QimenFile, ScheduleFile, SimulatorFile, WdtFile};
+use super::secret::{EnvLookup, SecretRef};
+use super::{value, Account, MysqlSettings, Plan, RouteSpec, Schedule, SimSettings};
+use crate::cli::{LayoutArg, RouteKind, RunArgs, Settings, WriteModeArg};
+use crate::error::AppError;
+
+/// The longest account name (it is part of the checkpoint's key).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Resolves the settings of a subcommand; `run` is `run`'s flags (`None` for other subcommands).
+pub fn resolve(settings: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, AppError> {
+    match &settings.config {
+        None => from_flags(settings, run, env),
+        Some(path) => from_file(path, ConfigFile::load(path)?, settings, run, env),
+    }
+}
+
+/// Resolves `file` (read from `path`) under the flags.
+pub fn from_file(
+    path: &Path,
+    file: ConfigFile,
+    s: &Settings,
+    run: Option<&RunArgs>,
+    env: EnvLookup<'_>,
+) -> Result<Plan, AppError> {
+    refuse_single_account_flags(path, s)?;
+    if file.defaults.name.is_some() {
+        return Err(AppError::setting(
+            "defaults.name",
+            format!("{:?}", file.defaults.name.as_deref().unwrap_or_default()),
+            "every account needs a name of its own",
+            "name each [[account]] instead",
+        ));
+    }
+    if file.account.is_empty() {
+        return Err(AppError::missing(
+            format!("[[account]] in {}", path.display()),
+            "add an [[account]] block for each WDT account (see examples/sync.toml)",
+        ));
+    }
+    let mysql = mysql(s, &file.mysql, env)?;
+    let schedule = schedule(s, run, &file.schedule)?;
+    let mut accounts = Vec::with_capacity(file.account.len());
+    for (i, a) in file.account.into_iter().enumerate() {
+        accounts.push(account(i, a, &file.defaults, s, env)?);
+    }
+    check_names_and_prefixes(&accounts)?;
+    Ok(Plan {
+        mysql,
+        schedule,
+        dry_run: s.dry_run,
+        accounts,
+        named: true,
+    })
+}
+
+fn refuse_single_account_flags(path: &Path, s: &Settings) -> Result<(), AppError> {
+    let given = [
+        ("--route (or WDT_ROUTE)", "route", s.route.is_some()),
+        ("--qimen-url (or QIMEN_URL)", "qimen.url", s.qimen_url.is_some()),
+        ("--wdt-url (or WDT_URL)", "wdt.url", s.wdt_url.is_some()),
+        ("--table-prefix", "table_prefix", s.table_prefix.is_some()),
+        ("--sim-refunds", "simulator.refunds", s.sim_refunds.is_some()),
+        ("--sim-seed", "simulator.seed", s.sim_seed.is_some()),
+        ("--sim-until", "simulator.until", s.sim_until.is_some()),
+        ("--sim-latency", "simulator.latency", s.sim_latency.is_some()),
+    ];
+    match given.iter().find(|(_, _, set)| *set) {
+        Some((flag, key, _)) => Err(AppError::Conflict {
+            problem: format!("{flag} describes the single account of a run without --config"),
+            fix: format!("set `{key}` in the [[account]] blocks of {} instead", path.display()),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn mysql(s: &Settings, f: &MysqlFile, env: EnvLookup<'_>) -> Result<MysqlSettings, AppError> {
+    let named = [f.url.is_some(), f.url_env.is_some(), f.url_file.is_some()];
+    if named.iter().filter(|n| **n).count() > 1 {
+        return Err(AppError::Conflict {
+            problem: "more than one of mysql.url, mysql.url_env and mysql.url_file is set".into(),
+            fix: "keep one of them".into(),
+        });
+    }
+    let url = match (&s.mysql_url, &f.url) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => {
+            if has_password(u) {
+                return Err(AppError::setting(
+                    "mysql.url",
+                    refund_sink_mysql::redact_url(u),
+                    "it holds a password, and secrets are never written in the config file",
+                    "put the URL in an env var named by mysql.url_env, or in a file named by mysql.url_file",
+                ));
+            }
+            u.clone()
+        }
+        (None, None) => SecretRef {
+            key: "mysql.url",
+            env: f.url_env.as_deref(),
+            file: f.url_file.as_deref(),
+        }
+        .read(env)?
+        .unwrap_or_else(|| super::DEFAULT_MYSQL_URL.to_owned()),
+    };
+    let dur = |flag: Option<Duration>, key: &str, text: &Option<String>, default: Duration| match (flag, text) {
+        (Some(d), _) => Ok(d),
+        (None, Some(t)) => value::duration(key, t),
+        (None, None) => Ok(default),
+    };
+    Ok(MysqlSettings {
+        url,
+        timeout: dur(
+            s.mysql_timeout,
+            "mysql.timeout",
+            &f.timeout,
+            super::DEFAULT_MYSQL_TIMEOUT,
+        )?,
+        retry_budget: dur(
+            s.mysql_retry_budget,
+            "mysql.retry_budget",
+            &f.retry_budget,
+            super::DEFAULT_MYSQL_RETRY_BUDGET,
+        )?,
+        create_tables: !s.no_create_tables && f.create_tables.unwrap_or(true),
+    })
+}
+
+/// Whether a `mysql://user:password@host` URL carries a password.
+fn has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.rfind('@')
+        .is_some_and(|at| rest[..at].split_once(':').is_some_and(|(_, pw)| !pw.is_empty()))
+}
+
+fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Schedule, AppError> {
+    let pick = |flag: Option<Duration>, flag_name: &str, key: &str, text: &Option<String>, default: Duration| match (
+        flag, text,
+    ) {
+        (Some(d), _) => Ok((flag_name.to_owned(), d)),
+        (None, Some(t)) => value::duration(key, t).map(|d| (key.to_owned(), d)),
+        (None, None) => Ok((key.to_owned(), default)),
+    };
+    let every = match run {
+        Some(r) if r.every.is_some() => r.every.map(|d| ("--every".to_owned(), d)),
+        Some(r) if r.once => None,
+        _ => match &f.every {
+            Some(t) => Some(("schedule.every".to_owned(), value::duration("schedule.every", t)?)),
+            None => None,
+        },
+    };
+    if let Some((key, d)) = &every {
+        if d.is_zero() {
+            return Err(AppError::setting(
+                key,
+                "0s",
+                "a run cannot repeat at once",
+                "use 1s or more, e.g. 5m",
+            ));
+        }
+    }
+    let (_, lag) = pick(s.lag, "--lag", "schedule.lag", &f.lag, super::DEFAULT_LAG)?;
+    let (_, overlap) = pick(
+        s.overlap,
+        "--overlap",
+        "schedule.overlap",
+        &f.overlap,
+        super::DEFAULT_LAG,
+    )?;
+    let (key, max_window) = pick(
+        s.max_window,
+        "--max-window",
+        "schedule.max_window",
+        &f.max_window,
+        super::DEFAULT_MAX_WINDOW,
+    )?;
+    Ok(Schedule {
+        every: every.map(|(_, d)| d),
+        lag,
+        overlap,
+        max_window: value::max_window(&key, max_window)?,
+    })
+}
+
+/// The account-wide settings a flag overrides: start, page size, layout, write mode.
+struct Common {
+    start: NaiveDateTime,
+    page_size: u32,
+    layout: Layout,
+    write_mode: WriteMode,
+}
+
+fn common(s: &Settings, a: &AccountFile, label: &str) -> Result<Common, AppError> {
+    let key = |k: &str| format!("{label}: {k}");
+    Ok(Common {
+        start: match (s.start, &a.start) {
+            (Some(t), _) => t,
+            (None, Some(t)) => value::time(&key("start"), t)?,
+            (None, None) => default_start(),
+        },
+        page_size: match (s.page_size, a.page_size) {
+            (Some(n), _) => n,
+            (None, Some(n)) => value::page_size(&key("page_size"), n)?,
+            (None, None) => super::DEFAULT_PAGE_SIZE,
+        },
+        layout: match (s.layout, &a.layout) {
+            (Some(l), _) => layout_of(l),
+            (None, Some(t)) => value::layout(&key("layout"), t)?,
+            (None, None) => Layout::Flat,
+        },
+        write_mode: match (s.write_mode, &a.write_mode) {
+            (Some(m), _) => write_mode_of(m),
+            (None, Some(t)) => value::write_mode(&key("write_mode"), t)?,
+            (None, None) => WriteMode::Upsert,
+        },
+    })
+}
+
+fn default_start() -> NaiveDateTime {
+    wdt_qimen::time::parse_wdt(super::DEFAULT_START).expect("valid literal")
+}
+
+fn layout_of(l: LayoutArg) -> Layout {
+    match l {
+        LayoutArg::Flat => Layout::Flat,
+        LayoutArg::Normalized => Layout::Normalized,
+        LayoutArg::Both => Layout::Both,
+    }
+}
+
+fn write_mode_of(m: WriteModeArg) -> WriteMode {
+    match m {
+        WriteModeArg::Upsert => WriteMode::Upsert,
+        WriteModeArg::Replace => WriteMode::Replace,
+        WriteModeArg::Insert => WriteMode::Insert,
+    }
+}
+
+fn account(
+    index: usize,
+    own: AccountFile,
+    defaults: &AccountFile,
+    s: &Settings,
+    env: EnvLookup<'_>,
+) -> Result<Account, AppError> {
+    let Some(name) = own.name.clone() else {
+        return Err(AppError::missing(
+            format!("name of [[account]] number {}", index + 1),
+            "give every account a name (letters, digits, `_`, `-`, `.`), e.g. name = \"shop_a\"",
+        ));
+    };
+    let label = format!("account {name:?}");
+    check_name(&label, &name)?;
+    let route_text = own.route.clone().or_else(|| defaults.route.clone()).ok_or_else(|| {
+        AppError::missing(
+            format!("{label}: route"),
+            "set route = \"qimen\", \"native\" or \"simulator\" in the account (or in [defaults])",
+        )
+    })?;
+    let kind = value::route(&format!("{label}: route"), &route_text)?;
+    for (table, set, fits) in [
+        ("qimen", own.qimen.is_some(), kind == RouteKind::Qimen),
+        (
+            "wdt",
+            own.wdt.is_some(),
+            matches!(kind, RouteKind::Qimen | RouteKind::Native),
+        ),
+        ("simulator", own.simulator.is_some(), kind == RouteKind::Simulator),
+    ] {
+        if set && !fits {
+            return Err(AppError::Conflict {
+                problem: format!("{label} has route = {route_text:?} and an [account.{table}] table it does not use"),
+                fix: format!("remove [account.{table}] from it, or change its route"),
+            });
+        }
+    }
+    let a = own.with_defaults(defaults);
+    let common = common(s, &a, &label)?;
+    let table_prefix = a.table_prefix.clone().unwrap_or_default();
+    refund_sink_mysql::names::validate_prefix(&table_prefix).map_err(|e| {
+        AppError::setting(
+            format!("{label}: table_prefix"),
+            format!("{table_prefix:?}"),
+            e.to_string(),
+            format!(
+                "use at most {} letters, digits or `_`",
+                refund_sink_mysql::names::MAX_PREFIX_LEN
+            ),
+        )
+    })?;
+    let route = match kind {
+        RouteKind::Qimen => {
+            let q = a.qimen.clone().unwrap_or_default();
+            let url = q.url.clone().unwrap_or_else(|| DEFAULT_QIMEN_URL.to_owned());
+            RouteSpec::Qimen {
+                url,
+                qimen: qimen_credentials(&label, &q, env)?,
+                wdt: wdt_credentials(&label, &a.wdt.clone().unwrap_or_default(), env)?,
+            }
+        }
+        RouteKind::Native => {
+            let w = a.wdt.clone().unwrap_or_default();
+            RouteSpec::Native {
+                url: w.url.clone().unwrap_or_else(|| DEFAULT_WDT_URL.to_owned()),
+                wdt: wdt_credentials(&label, &w, env)?,
+            }
+        }
+        RouteKind::Simulator => RouteSpec::Simulator(simulator(&label, &a.simulator.clone().unwrap_or_default())?),
+    };
+    Ok(Account {
+        rate_limit: rate_limit(&label, &a, kind)?,
+        stream_account: Some(name.clone()),
+        name,
+        route,
+        start: common.start,
+        page_size: common.page_size,
+        layout: common.layout,
+        write_mode: common.write_mode,
+        table_prefix,
+    })
+}
+
+fn check_name(label: &str, name: &str) -> Result<(), AppError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_chars {
+        return Err(AppError::setting(
+            format!("{label}: name"),
+            format!("{name:?}"),
+            "not a usable account name",
+            format!("use 1 to {MAX_NAME_LEN} letters, digits, `_`, `-` or `.`"),
+        ));
+    }
+    Ok(())
+}
+
+fn refuse_plain_secret(label: &str, key: &str, v: &Option<toml::Value>) -> Result<(), AppError> {
+    match v {
+        Some(_) => Err(AppError::setting(
+            format!("{label}: {key}"),
+            "[hidden]",
+            "a secret is never written in the config file",
+            format!("put it in an env var named by {key}_env, or in a file named by {key}_file"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn required(label: &str, key: &str, v: &Option<String>, fix: &str) -> Result<String, AppError> {
+    v.clone()
+        .ok_or_else(|| AppError::missing(format!("{label}: {key}"), fix.to_owned()))
+}
+
+fn secret(
+    label: &str,
+    key: &str,
+    env_var: &Option<String>,
+    file: &Option<String>,
+    env: EnvLookup<'_>,
+) -> Result<String, AppError> {
+    let full = format!("{label}: {key}");
+    SecretRef {
+        key: &full,
+        env: env_var.as_deref(),
+        file: file.as_deref(),
+    }
+    .read(env)?
+    .ok_or_else(|| {
+        AppError::missing(
+            format!("{full}_env (or {key}_file)"),
+            format!("name the env var that holds it ({key}_env = \"SHOP_SECRET\") or a file ({key}_file = \"/run/secrets/shop\")"),
+        )
+    })
+}
+
+fn wdt_credentials(label: &str, w: &WdtFile, env: EnvLookup<'_>) -> Result<WdtCredentials, AppError> {
+    refuse_plain_secret(label, "wdt.app_secret", &w.app_secret)?;
+    let sid = required(label, "wdt.sid", &w.sid, "set the seller account (sid) WDT issued")?;
+    let app_key = required(label, "wdt.app_key", &w.app_key, "set the app key WDT issued")?;
+    let secret = secret(label, "wdt.app_secret", &w.app_secret_env, &w.app_secret_file, env)?;
+    WdtCredentials::new(sid, app_key, &secret).map_err(|source| AppError::Sdk {
+        context: format!("{label} ([account.wdt])"),
+        source: Box::new(source),
+    })
+}
+
+fn qimen_credentials(label: &str, q: &QimenFile, env: EnvLookup<'_>) -> Result<QimenCredentials, AppError> {
+    refuse_plain_secret(label, "qimen.app_secret", &q.app_secret)?;
+    let app_key = required(label, "qimen.app_key", &q.app_key, "set the app key of your Qimen app")?;
+    let secret = secret(label, "qimen.app_secret", &q.app_secret_env, &q.app_secret_file, env)?;
+    let sdk = |source| AppError::Sdk {
+        context: format!("{label} ([account.qimen])"),
+        source: Box::new(source),
+    };
+    let mut c = QimenCredentials::new(app_key, secret).map_err(sdk)?;
+    if let Some(t) = &q.target_app_key {
+        c = c.with_target_app_key(t.clone()).map_err(sdk)?;
+    }
+    if let Some(m) = &q.sign_method {
+        c = c.with_sign_method(m.parse().map_err(|_| {
+            AppError::setting(
+                format!("{label}: qimen.sign_method"),
+                format!("{m:?}"),
+                "not a known sign method",
+                "use one of \"md5\", \"hmac\", \"hmac-sha256\"",
+            )
+        })?);
+    }
+    Ok(c)
+}
+
+fn simulator(label: &str, f: &SimulatorFile) -> Result<SimSettings, AppError> {
+    let d = SimSettings::default();
+    Ok(SimSettings {
+        refunds: f.refunds.unwrap_or(d.refunds),
+        seed: f.seed.unwrap_or(d.seed),
+        until: f
+            .until
+            .as_deref()
+            .map(|t| value::time(&format!("{label}: simulator.until"), t))
+            .transpose()?,
+        latency: f
+            .latency
+            .as_deref()
+            .map(|t| value::duration(&format!("{label}: simulator.latency"), t))
+            .transpose()?
+            .unwrap_or(d.latency),
+    })
+}
+
+fn rate_limit(label: &str, a: &AccountFile, kind: RouteKind) -> Result<Option<RateLimitConfig>, AppError> {
+    if a.rate_limit.is_none() && a.burst.is_none() && a.max_in_flight.is_none() {
+        return Ok(None);
+    }
+    let base = if kind == RouteKind::Simulator {
+        RateLimitConfig::unlimited()
+    } else {
+        RateLimitConfig::default()
+    };
+    let per_second = a.rate_limit.unwrap_or(base.per_second);
+    if per_second.is_nan() || per_second <= 0.0 {
+        return Err(AppError::setting(
+            format!("{label}: rate_limit"),
+            per_second,
+            "a rate must be above zero",
+            "write requests per second, e.g. rate_limit = 1.0 (or 0.5 for one every 2 s)",
+        ));
+    }
+    let mut cfg = base.with_rate(per_second, a.burst.unwrap_or(1));
+    if let Some(n) = a.max_in_flight {
+        cfg = cfg.with_max_in_flight(n as usize);
+    }
+    Ok(Some(cfg))
+}
+
+fn check_names_and_prefixes(accounts: &[Account]) -> Result<(), AppError> {
+    let mut by_name = BTreeMap::new();
+    let mut by_prefix: BTreeMap<&str, &str> = BTreeMap::new();
+    for a in accounts {
+        if by_name.insert(a.name.as_str(), ()).is_some() {
+            return Err(AppError::Conflict {
+                problem: format!("two accounts are named {:?}", a.name),
+                fix: "give every [[account]] a name of its own".into(),
+            });
+        }
+        if let Some(other) = by_prefix.insert(&a.table_prefix, &a.name) {
+            let tables = if a.table_prefix.is_empty() {
+                "the same tables (no table_prefix)".to_owned()
+            } else {
+                format!("the same tables (table_prefix = {:?})", a.table_prefix)
+            };
+            return Err(AppError::Conflict {
+                problem: format!(
+                    "accounts {other:?} and {:?} would write into {tables}, where equal refund ids of two companies \
+                     would overwrite each other",
+                    a.name
+                ),
+                fix: format!(
+                    "give each account its own table_prefix, e.g. table_prefix = \"{}_\"",
+                    a.name.replace(['-', '.'], "_")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The single account described by flags and env vars (no config file).
+fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, AppError> {
+    let mysql = mysql(s, &MysqlFile::default(), env)?;
+    let schedule = schedule(s, run, &ScheduleFile::default())?;
+    let common = common(s, &AccountFile::default(), "settings")?;
+    let kind = s.route.unwrap_or(if env("QIMEN_APP_KEY").is_some() {
+        RouteKind::Qimen
+    } else if env("WDT_SID").is_some() {
+        RouteKind::Native
+    } else {
+        RouteKind::Simulator
+    });
+    let required = |name: &str| {
+        env(name).ok_or_else(|| AppError::missing(name, "set it, or unset the other credentials to use the simulator"))
+    };
+    let sdk = |source| AppError::Sdk {
+        context: "settings".into(),
+        source: Box::new(source),
+    };
+    let wdt = || -> Result<WdtCredentials, AppError> {
+        WdtCredentials::new(
+            required("WDT_SID")?,
+            required("WDT_APP_KEY")?,
+            &required("WDT_APP_SECRET")?,
+        )
+        .map_err(sdk)
+    };
+    let (route, stream_account) = match kind {
+        RouteKind::Simulator => {
+            let d = SimSettings::default();
+            let sim = SimSettings {
+                refunds: s.sim_refunds.unwrap_or(d.refunds),
+                seed: s.sim_seed.unwrap_or(d.seed),
+                until: s.sim_until,
+                latency: s.sim_latency.unwrap_or(d.latency),
+            };
+            // Each simulated data set keeps a checkpoint of its own.
+            let stream = format!("simulator-seed{}-n{}", sim.seed, sim.refunds);
+            (RouteSpec::Simulator(sim), Some(stream))
+        }
+        RouteKind::Qimen => {
+            let mut q =
+                QimenCredentials::new(required("QIMEN_APP_KEY")?, required("QIMEN_APP_SECRET")?).map_err(sdk)?;
+            if let Some(t) = env("QIMEN_TARGET_APP_KEY") {
+                q = q.with_target_app_key(t).map_err(sdk)?;
+            }
+            if let Some(m) = env("QIMEN_SIGN_METHOD") {
+                q = q.with_sign_method(m.parse().map_err(sdk)?);
+            }
+            let url = s.qimen_url.clone().unwrap_or_else(|| DEFAULT_QIMEN_URL.to_owned());
+            (
+                RouteSpec::Qimen {
+                    url,
+                    qimen: q,
+                    wdt: wdt()?,
+                },
+                None,
+            )
+        }
+        RouteKind::Native => {
+            let url = s.wdt_url.clone().unwrap_or_else(|| DEFAULT_WDT_URL.to_owned());
+            (RouteSpec::Native { url, wdt: wdt()? }, None)
+        }
+    };
+    let table_prefix = s.table_prefix.clone().unwrap_or_default();
+    refund_sink_mysql::names::validate_prefix(&table_prefix).map_err(|e| {
+        AppError::setting(
+            "--table-prefix",
+            format!("{table_prefix:?}"),
+            e.to_string(),
+            format!(
+                "use at most {} letters, digits or `_`",
+                refund_sink_mysql::names::MAX_PREFIX_LEN
+            ),
+        )
+    })?;
+    Ok(Plan {
+        mysql,
+        schedule,
+        dry_run: s.dry_run,
+        accounts: vec![Account {
+            name: "default".into(),
+            route,
+            rate_limit: None,
+            start: common.start,
+            page_size: common.page_size,
+            layout: common.layout,
+            write_mode: common.write_mode,
+            table_prefix,
+            stream_account,
+        }],
+        named: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = r#"
+[defaults]
+page_size = 50
+route = "simulator"
+
+[[account]]
+name = "a"
+page_size = 20
+table_prefix = "a_"
+
+[[account]]
+name = "b"
+table_prefix = "b_"
+"#;
+
+    fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    fn plan(text: &str, s: &Settings, run: Option<&RunArgs>) -> Result<Plan, String> {
+        plan_env(text, s, run, &env_with(&[]))
+    }
+
+    fn plan_env(text: &str, s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, String> {
+        let path = Path::new("sync.toml");
+        let file = ConfigFile::parse(path, text).map_err(|e| e.to_string())?;
+        from_file(path, file, s, run, env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_flag_overrides_the_file_and_the_file_overrides_the_defaults() {
+        let p = plan(TWO, &Settings::default(), None).unwrap();
+        let sizes: Vec<u32> = p.accounts.iter().map(|a| a.page_size).collect();
+        assert_eq!(sizes, [20, 50]);
+        assert_eq!(p.accounts[0].layout, Layout::Flat, "the built-in default");
+        assert_eq!(p.accounts[1].stream_account.as_deref(), Some("b"));
+        assert!(p.named);
+        let flags = Settings {
+            page_size: Some(7),
+            ..Settings::default()
+        };
+        let p = plan(TWO, &flags, None).unwrap();
+        assert!(p.accounts.iter().all(|a| a.page_size == 7));
+
+        let text = format!("[schedule]\nevery = \"5m\"\nlag = \"2m\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&RunArgs::default())).unwrap();
+        assert_eq!(p.schedule.every, Some(Duration::from_secs(300)));
+        assert_eq!(p.schedule.lag, Duration::from_secs(120));
+        let once = RunArgs {
+            once: true,
+            ..RunArgs::default()
+        };
+        assert_eq!(
+            plan(&text, &Settings::default(), Some(&once)).unwrap().schedule.every,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let e = plan(
+            &format!("[schedule]\nevery = \"five minutes\"\n{TWO}"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.every = \"five minutes\": not a duration"),
+            "{e}"
+        );
+        let e = plan(
+            &TWO.replace("page_size = 20", "page_size = 500"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("account \"a\": page_size = 500: out of range"), "{e}");
+        let e = plan(
+            &TWO.replace("name = \"b\"", "name = \"b\"\nroute = \"qimne\""),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("account \"b\": route = \"qimne\": not a known value") && e.contains("\"qimen\""),
+            "{e}"
+        );
+        let e = plan(
+            &TWO.replace("name = \"b\"", "name = \"shop b\""),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("account \"shop b\": name = \"shop b\""), "{e}");
+        let e = plan(&TWO.replace("\"b_\"", "\"b-\""), &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("account \"b\": table_prefix = \"b-\""), "{e}");
+        let e = plan("[[account]]\nroute = \"simulator\"\n", &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("name of [[account]] number 1 is not set"), "{e}");
+    }
+
+    const QIMEN: &str = r#"
+[[account]]
+name = "shop_a"
+route = "qimen"
+[account.qimen]
+app_key = "qk"
+app_secret_env = "SHOP_A_QIMEN"
+[account.wdt]
+sid = "sid_a"
+app_key = "wk"
+app_secret_env = "SHOP_A_WDT"
+"#;
+
+    #[test]
+    fn secrets_come_from_the_env_vars_the_file_names_and_a_missing_one_is_named() {
+        let env = env_with(&[("SHOP_A_QIMEN", "qsecret"), ("SHOP_A_WDT", "wsecret:salt")]);
+        let p = plan_env(QIMEN, &Settings::default(), None, &env).unwrap();
+        let RouteSpec::Qimen { url, qimen, wdt } = &p.accounts[0].route else {
+            panic!("{:?}", p.accounts[0].route)
+        };
+        assert_eq!(
+            (url.as_str(), qimen.app_key(), wdt.sid()),
+            (DEFAULT_QIMEN_URL, "qk", "sid_a")
+        );
+        let debug = format!("{p:?}");
+        assert!(
+            !debug.contains("qsecret") && !debug.contains("wsecret"),
+            "no secret in Debug: {debug}"
+        );
+
+        let e = plan_env(QIMEN, &Settings::default(), None, &env_with(&[("SHOP_A_QIMEN", "q")])).unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_a\": wdt.app_secret_env = \"SHOP_A_WDT\": the env var SHOP_A_WDT is not set"),
+            "{e}"
+        );
+        let e = plan_env(
+            &QIMEN.replace("app_secret_env = \"SHOP_A_WDT\"\n", ""),
+            &Settings::default(),
+            None,
+            &env,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_a\": wdt.app_secret_env (or wdt.app_secret_file) is not set"),
+            "{e}"
+        );
+        let plain = QIMEN.replace("app_secret_env = \"SHOP_A_QIMEN\"", "app_secret = \"hunter2\"");
+        let e = plan_env(&plain, &Settings::default(), None, &env).unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_a\": qimen.app_secret = [hidden]: a secret is never written"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2") && e.contains("qimen.app_secret_env"), "{e}");
+    }
+
+    #[test]
+    fn the_mysql_url_is_never_a_plain_password_and_a_flag_or_its_env_var_overrides_it() {
+        let e = plan(
+            &format!("[mysql]\nurl = \"mysql://app:pw@db/erp\"\n{TWO}"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("mysql.url = mysql://***@db/erp: it holds a password"),
+            "{e}"
+        );
+        assert!(!e.contains("pw"), "{e}");
+        let env = env_with(&[("DB_URL", "mysql://app:pw@db/erp")]);
+        let text = format!("[mysql]\nurl_env = \"DB_URL\"\ntimeout = \"30s\"\n{TWO}");
+        let p = plan_env(&text, &Settings::default(), None, &env).unwrap();
+        assert_eq!(p.mysql.url, "mysql://app:pw@db/erp");
+        assert_eq!(p.mysql.timeout, Duration::from_secs(30));
+        assert!(!format!("{:?}", p.mysql).contains("pw"));
+        let flag = Settings {
+            mysql_url: Some("mysql://root@other/db".into()),
+            no_create_tables: true,
+            ..Settings::default()
+        };
+        let p = plan_env(&text, &flag, None, &env).unwrap();
+        assert_eq!(p.mysql.url, "mysql://root@other/db");
+        assert!(!p.mysql.create_tables);
+    }
+
+    #[test]
+    fn two_accounts_writing_into_the_same_tables_are_refused_naming_both() {
+        let e = plan(&TWO.replace("\"b_\"", "\"a_\""), &Settings::default(), None).unwrap_err();
+        assert!(
+            e.starts_with("accounts \"a\" and \"b\" would write into the same tables (table_prefix = \"a_\")"),
+            "{e}"
+        );
+        assert!(e.contains("table_prefix = \"b_\""), "the fix: {e}");
+        let e = plan(
+            &TWO.replace("table_prefix = \"a_\"\n", "")
+                .replace("table_prefix = \"b_\"\n", ""),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("(no table_prefix)"), "{e}");
+        let e = plan(&TWO.replace("name = \"b\"", "name = \"a\""), &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("two accounts are named \"a\""), "{e}");
+    }
+
+    #[test]
+    fn flags_of_the_single_account_are_refused_with_a_config_file() {
+        let s = Settings {
+            route: Some(RouteKind::Native),
+            ..Settings::default()
+        };
+        let e = plan(TWO, &s, None).unwrap_err();
+        assert!(
+            e.starts_with("--route (or WDT_ROUTE) describes the single account"),
+            "{e}"
+        );
+        let e = plan(
+            &TWO.replace(
+                "table_prefix = \"a_\"",
+                "table_prefix = \"a_\"\n[account.qimen]\napp_key = \"k\"",
+            ),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("[account.qimen] table it does not use"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_config_resolves_up_to_its_secret_file() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("a TOML example in the README") + 8;
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let env = env_with(&[
+            ("MYSQL_URL", "mysql://u:p@db/erp"),
+            ("QIMEN_APP_SECRET", "q"),
+            ("SHOP_A_SECRET", "s:salt"),
+        ]);
+        let e = plan_env(text, &Settings::default(), None, &env).unwrap_err();
+        assert!(
+            e.starts_with("account \"shop_b\": wdt.app_secret_file = \"/run/secrets/shop_b\": cannot read"),
+            "{e}"
+        );
+        let path = std::env::temp_dir().join(format!("wdt-readme-secret-{}", std::process::id()));
+        std::fs::write(&path, "b:salt\n").unwrap();
+        let text = text.replace("/run/secrets/shop_b", path.to_str().unwrap());
+        let p = plan_env(&text, &Settings::default(), None, &env).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(p.schedule.every, Some(Duration::from_secs(300)));
+        assert!(matches!(p.accounts[0].route, RouteSpec::Qimen { .. }));
+        assert!(matches!(p.accounts[1].route, RouteSpec::Native { .. }));
+        assert_eq!(p.accounts[1].page_size, 200);
+        assert_eq!(p.accounts[0].rate_limit.as_ref().map(|r| r.per_second), Some(1.0));
+    }
+
+    #[test]
+    fn the_shipped_example_config_resolves() {
+        let p = plan(include_str!("../../examples/sync.toml"), &Settings::default(), None).unwrap();
+        let names: Vec<&str> = p.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["shop_a", "shop_b"]);
+        assert!(p.accounts.iter().all(|a| matches!(a.route, RouteSpec::Simulator(_))));
+        assert_eq!(p.mysql.url, crate::config::DEFAULT_MYSQL_URL);
+    }
+}

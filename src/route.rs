@@ -1,0 +1,113 @@
+//! An account's [`Client`], built from its route; for the simulator route, the simulator is
+//! started first.
+
+use chrono::{TimeDelta, Timelike};
+use wdt_qimen::limit::RateLimitConfig;
+use wdt_qimen::{Client, Route};
+
+use crate::config::{Account, RouteSpec, SimSettings};
+use crate::error::AppError;
+
+/// An account's client, and what keeps it answering.
+pub struct Connected {
+    /// The client (its own limiter).
+    pub client: Client,
+    /// How the route is described in the report: `qimen (URL)`, `simulator (…)`.
+    pub label: String,
+    /// The simulator serving this account, kept alive as long as the client is used.
+    #[cfg(feature = "simulator")]
+    pub simulator: Option<wdt_qimen::simulator::Simulator>,
+}
+
+/// Builds the client of `account` (starting the simulator for the simulator route).
+pub async fn connect(account: &Account) -> Result<Connected, AppError> {
+    let sdk = |source| AppError::Sdk {
+        context: format!("the client of account {:?}", account.name),
+        source: Box::new(source),
+    };
+    let limited =
+        |b: wdt_qimen::ClientBuilder, default: Option<RateLimitConfig>| match account.rate_limit.clone().or(default) {
+            Some(r) => b.rate_limit(r),
+            None => b,
+        };
+    match &account.route {
+        RouteSpec::Qimen { url, qimen, wdt } => {
+            let route = Route::Qimen {
+                url: url.clone(),
+                qimen: qimen.clone(),
+                wdt: wdt.clone(),
+            };
+            Ok(Connected {
+                client: limited(Client::builder(route), None).build().map_err(sdk)?,
+                label: format!("qimen ({url})"),
+                #[cfg(feature = "simulator")]
+                simulator: None,
+            })
+        }
+        RouteSpec::Native { url, wdt } => {
+            let route = Route::Native {
+                url: url.clone(),
+                wdt: wdt.clone(),
+            };
+            Ok(Connected {
+                client: limited(Client::builder(route), None).build().map_err(sdk)?,
+                label: format!("native ({url})"),
+                #[cfg(feature = "simulator")]
+                simulator: None,
+            })
+        }
+        RouteSpec::Simulator(sim) => simulated(account, sim, limited).await,
+    }
+}
+
+#[cfg(feature = "simulator")]
+async fn simulated(
+    account: &Account,
+    s: &SimSettings,
+    limited: impl Fn(wdt_qimen::ClientBuilder, Option<RateLimitConfig>) -> wdt_qimen::ClientBuilder,
+) -> Result<Connected, AppError> {
+    let until = s.until.unwrap_or_else(an_hour_ago_on_the_hour);
+    let sim = wdt_qimen::simulator::Simulator::builder()
+        .seed(s.seed)
+        .refunds(s.refunds)
+        .time_range(account.start, until)
+        .latency(s.latency)
+        .start()
+        .await;
+    let route = Route::Qimen {
+        url: sim.qimen_url(),
+        qimen: sim.qimen_credentials(),
+        wdt: sim.wdt_credentials(),
+    };
+    let client = limited(Client::builder(route), Some(RateLimitConfig::unlimited()))
+        .build()
+        .map_err(|source| AppError::Sdk {
+            context: format!("the simulator's client of account {:?}", account.name),
+            source: Box::new(source),
+        })?;
+    Ok(Connected {
+        client,
+        label: format!(
+            "simulator ({} refunds, qimen protocol on {})",
+            s.refunds,
+            sim.qimen_url()
+        ),
+        simulator: Some(sim),
+    })
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn simulated(
+    _account: &Account,
+    _s: &SimSettings,
+    _limited: impl Fn(wdt_qimen::ClientBuilder, Option<RateLimitConfig>) -> wdt_qimen::ClientBuilder,
+) -> Result<Connected, AppError> {
+    Err(AppError::NoSimulator)
+}
+
+/// One hour ago (Beijing time), on the hour: reruns within the hour see the same data.
+#[cfg_attr(not(feature = "simulator"), allow(dead_code))]
+fn an_hour_ago_on_the_hour() -> chrono::NaiveDateTime {
+    let t = wdt_qimen::time::to_beijing(chrono::Utc::now()) - TimeDelta::hours(1);
+    t.date().and_hms_opt(t.hour(), 0, 0).expect("valid hour")
+}

@@ -1,0 +1,243 @@
+//! Many accounts from one config file, synced at the same time in one process: each into its
+//! own tables under its own checkpoint, and one failing never stops the others.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{base_url, binary, db_url};
+use mysql_async::prelude::Queryable;
+use wdt_qimen::simulator::Simulator;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Db {
+    pool: mysql_async::Pool,
+    name: String,
+}
+
+impl Db {
+    async fn new(name: &str) -> Self {
+        let pool = mysql_async::Pool::new(base_url().as_str());
+        let name = format!("app_{name}_{}", std::process::id());
+        let mut conn = pool
+            .get_conn()
+            .await
+            .expect("MariaDB must run at MYSQL_URL (see README)");
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{name}`")).await.unwrap();
+        Self { pool, name }
+    }
+
+    /// Distinct refunds in the flat table with `prefix`.
+    async fn refunds(&self, prefix: &str) -> i64 {
+        let mut conn = self.pool.get_conn().await.unwrap();
+        conn.query_first(format!(
+            "SELECT COUNT(DISTINCT refund_id) FROM `{}`.`{prefix}aftersales_refund_refund_search`",
+            self.name
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
+    async fn streams(&self, prefix: &str) -> Vec<String> {
+        let mut conn = self.pool.get_conn().await.unwrap();
+        conn.query(format!("SELECT account FROM `{}`.`{prefix}wdt_sync_state`", self.name))
+            .await
+            .unwrap()
+    }
+
+    async fn drop(self) {
+        let mut conn = self.pool.get_conn().await.unwrap();
+        conn.query_drop(format!("DROP DATABASE `{}`", self.name)).await.unwrap();
+        drop(conn);
+        self.pool.disconnect().await.unwrap();
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(binary());
+    c.args(args)
+        .env_remove("QIMEN_APP_KEY")
+        .env_remove("WDT_SID")
+        .env_remove("WDT_ROUTE")
+        .env_remove("MYSQL_URL")
+        .env_remove("ALERT_WEBHOOK")
+        .env("RUST_LOG", "error");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run the program")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_config_syncs_two_accounts_into_their_own_tables() {
+    let db = Db::new("two_accounts").await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml");
+    // The flag overrides the file's MySQL URL.
+    let out = run(&["--config", config, "--mysql-url", &db_url(&db.name), "--once"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, refunds) in [("shop_a", 2000), ("shop_b", 1000)] {
+        assert!(
+            stdout.contains(&format!("{name}: synced {refunds} refunds")),
+            "{name}'s report block: {stdout}"
+        );
+        assert!(stdout.contains(&format!("{name}: checkpoint: ")), "{stdout}");
+        assert_eq!(db.refunds(&format!("{name}_")).await, refunds, "{name}'s table");
+        assert_eq!(
+            db.streams(&format!("{name}_")).await,
+            [name],
+            "{name}'s checkpoint stream"
+        );
+    }
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_with_a_wrong_secret_fails_alone_and_is_named() {
+    let db = Db::new("one_fails").await;
+    let gateway = Simulator::builder().refunds(50).start().await;
+    let robot = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"errcode": 0})))
+        .mount(&robot)
+        .await;
+    let text = format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[defaults]
+start = "2025-01-01 00:00:00"
+
+[[account]]
+name = "good"
+route = "simulator"
+table_prefix = "good_"
+[account.simulator]
+refunds = 200
+until = "2025-03-01 00:00:00"
+
+[[account]]
+name = "bad"
+route = "native"
+table_prefix = "bad_"
+[account.wdt]
+url = "{native}"
+sid = "{sid}"
+app_key = "{key}"
+app_secret_env = "WDT_APP_TEST_BAD_SECRET"
+"#,
+        url = db_url(&db.name),
+        native = gateway.native_url(),
+        sid = wdt_qimen::simulator::WDT_SID,
+        key = wdt_qimen::simulator::WDT_APP_KEY,
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-one-fails.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = run(
+        &["--config", path.to_str().unwrap(), "--alert-webhook", &robot.uri()],
+        &[("WDT_APP_TEST_BAD_SECRET", "not-the-secret:salt")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("good: synced 200 refunds"), "{stdout}");
+    assert_eq!(db.refunds("good_").await, 200);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("wdt-refund-sync: bad: authentication failed")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("wdt-refund-sync: 1 of 2 accounts failed: bad;")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-secret"), "{stderr}");
+    let alerts: Vec<String> = robot
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["text"]["content"].to_string())
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert, for the failed account: {alerts:?}");
+    assert!(
+        alerts[0].contains("[refund_sync] bad: authentication failed"),
+        "{alerts:?}"
+    );
+    assert_eq!(gateway.stats().auth_failures, 1, "the wrong secret is not retried");
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_the_accounts_keep_running_until_a_signal_stops_them_all() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let db = Db::new("every").await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml");
+    let mut child = Command::new(binary())
+        .args([
+            "--config",
+            config,
+            "--mysql-url",
+            &db_url(&db.name),
+            "run",
+            "--every",
+            "1h",
+        ])
+        .env_remove("MYSQL_URL")
+        .env_remove("ALERT_WEBHOOK")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    // Both accounts finish their first run, then wait for the next interval.
+    let mut done = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some((name, _)) = line.split_once(": checkpoint: ") {
+            done.push(name.to_owned());
+        }
+        if done.len() == 2 {
+            break;
+        }
+    }
+    done.sort();
+    assert_eq!(done, ["shop_a", "shop_b"]);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // A guard against a hang, not a measurement: the process waits an hour otherwise.
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the program did not stop at SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0), "a signal ends a scheduled run cleanly");
+    db.drop().await;
+}
