@@ -127,7 +127,9 @@ mod tests {
             assert!(e.is_config());
             let e = e.to_string();
             assert!(
-                e.starts_with(&format!("--to = {to}: not later than --from = 2024-03-01 00:00:00; fix: ")),
+                e.starts_with(&format!(
+                    "--to = {to}: not later than --from = 2024-03-01 00:00:00; fix: "
+                )),
                 "{e}"
             );
         }
@@ -154,6 +156,9 @@ mod tests {
         r.checkpoint = parse_time("2024-03-10 00:00:00").ok();
         r.interrupted = true;
         let text = render(&r, range, false);
-        assert!(text.contains("backfill stopped at 2024-03-10 00:00:00; run the same command again"), "{text}");
+        assert!(
+            text.contains("backfill stopped at 2024-03-10 00:00:00; run the same command again"),
+            "{text}"
+        );
     }
 }

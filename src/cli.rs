@@ -282,7 +282,9 @@ mod tests {
             "shop_a",
         ])
         .unwrap();
-        let Command::Backfill(b) = c else { panic!("not backfill") };
+        let Command::Backfill(b) = c else {
+            panic!("not backfill")
+        };
         assert_eq!(b.from, parse_time("2024-03-01 00:00:00").unwrap());
         assert_eq!(b.to, parse_time("2024-04-01 00:00:00").unwrap());
         assert_eq!(b.account.as_deref(), Some("shop_a"));
@@ -290,7 +292,10 @@ mod tests {
             .err()
             .expect("a date without a time");
         assert!(e.to_string().contains("--from"), "{e}");
-        assert!(parse(&["backfill", "--from", "2024-03-01 00:00:00"]).is_err(), "--to is required");
+        assert!(
+            parse(&["backfill", "--from", "2024-03-01 00:00:00"]).is_err(),
+            "--to is required"
+        );
         assert!(parse(&["backfill", "--every", "5m"]).is_err());
     }
 }

@@ -77,8 +77,13 @@ async fn in_range(conn: &mut mysql_async::Conn, db: &str) -> i64 {
 async fn a_backfill_restores_a_deleted_range_and_leaves_the_live_checkpoint() {
     let pool = mysql_async::Pool::new(base_url().as_str());
     let db = format!("app_backfill_{}", std::process::id());
-    let mut conn = pool.get_conn().await.expect("MariaDB must run at MYSQL_URL (see README)");
-    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.unwrap();
+    let mut conn = pool
+        .get_conn()
+        .await
+        .expect("MariaDB must run at MYSQL_URL (see README)");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
     conn.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
 
     ok(&program(&db, &["run", "--once"]));
@@ -95,10 +100,15 @@ async fn a_backfill_restores_a_deleted_range_and_leaves_the_live_checkpoint() {
 
     let stdout = ok(&program(&db, &["backfill", "--from", FROM, "--to", TO]));
     assert!(
-        stdout.contains(&format!("\nbackfill {FROM} .. {TO} (Beijing), under its own checkpoint")),
+        stdout.contains(&format!(
+            "\nbackfill {FROM} .. {TO} (Beijing), under its own checkpoint"
+        )),
         "{stdout}"
     );
-    assert!(stdout.contains("in 4 windows"), "three weeks in windows of 7 days: {stdout}");
+    assert!(
+        stdout.contains("in 4 windows"),
+        "three weeks in windows of 7 days: {stdout}"
+    );
     assert!(stdout.ends_with("backfill complete\n"), "{stdout}");
     assert_eq!(in_range(&mut conn, &db).await, rows, "the range's rows are back");
     let after = state(&mut conn, &db).await;
@@ -146,4 +156,114 @@ fn bad_ranges_and_unknown_accounts_are_refused_naming_the_flag() {
         stderr.contains("--account = shop_x: no account has this name (there are: default)"),
         "{stderr}"
     );
+}
+
+/// An engine backfilling `[from, to]` of `sim` into `sink`, in windows of 5 days.
+fn backfill_engine(
+    sim: &wdt_qimen::simulator::Simulator,
+    sink: refund_sink_mysql::MySqlSink,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> wdt_qimen::sync::SyncEngine<refund_sink_mysql::MySqlSink> {
+    let client = wdt_qimen::Client::builder(wdt_qimen::Route::Qimen {
+        url: sim.qimen_url(),
+        qimen: sim.qimen_credentials(),
+        wdt: sim.wdt_credentials(),
+    })
+    .rate_limit(wdt_qimen::limit::RateLimitConfig::unlimited())
+    .build()
+    .unwrap();
+    let mut cfg = wdt_qimen::sync::SyncConfig::default();
+    cfg.overlap = chrono::TimeDelta::seconds(5);
+    cfg.max_window = chrono::TimeDelta::days(5);
+    cfg.page_size = 50;
+    wdt_qimen::sync::SyncEngine::new(client, sink, cfg).backfill(from, to)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_that_failed_a_commit_resumes_from_its_own_checkpoint() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use wdt_qimen::sync::window;
+    use wdt_qimen::time::parse_wdt;
+
+    let pool = mysql_async::Pool::new(base_url().as_str());
+    let db = format!("app_backfill_resume_{}", std::process::id());
+    let mut conn = pool
+        .get_conn()
+        .await
+        .expect("MariaDB must run at MYSQL_URL (see README)");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
+    let sim = wdt_qimen::simulator::Simulator::builder()
+        .seed(8)
+        .refunds(400)
+        .time_range(
+            parse_wdt("2025-01-01 00:00:00").unwrap(),
+            parse_wdt("2025-03-01 00:00:00").unwrap(),
+        )
+        .start()
+        .await;
+    let (from, to) = (parse_wdt(FROM).unwrap(), parse_wdt(TO).unwrap());
+
+    // Every window fits one commit: the third window's commit fails.
+    let commits = Arc::new(AtomicU32::new(0));
+    let counter = commits.clone();
+    let failing = refund_sink_mysql::MySqlSink::builder(&db_url(&db))
+        .before_commit(Arc::new(move |_| {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                if n == 3 {
+                    Err("injected commit failure".into())
+                } else {
+                    Ok(())
+                }
+            })
+        }))
+        .build()
+        .await
+        .unwrap();
+    let engine = backfill_engine(&sim, failing, from, to);
+    engine.run().await.expect_err("the third commit fails");
+    let rows = state(&mut conn, &db).await;
+    assert_eq!(rows.len(), 1, "only the backfill's checkpoint: {rows:?}");
+    assert!(rows[0].1.contains("#backfill:"), "{rows:?}");
+    let stopped = rows[0].3;
+    assert!(from < stopped && stopped < to, "{stopped}");
+
+    let sink = refund_sink_mysql::MySqlSink::builder(&db_url(&db))
+        .build()
+        .await
+        .unwrap();
+    let report = backfill_engine(&sim, sink, from, to).run().await.unwrap();
+    let max = chrono::TimeDelta::days(5);
+    let rest = window::plan(stopped - chrono::TimeDelta::seconds(5), to, max).len();
+    assert_eq!(
+        report.windows_planned as usize, rest,
+        "resumed from its checkpoint: {report:?}"
+    );
+    assert!(rest < window::plan(from, to, max).len());
+    assert_eq!(report.checkpoint, Some(to));
+    let want = sim
+        .snapshot()
+        .iter()
+        .filter_map(|v| wdt_qimen::time::from_epoch_ms(v["modified"].to_string().trim_matches('"').parse().unwrap()))
+        .filter(|m| from <= *m && *m <= to)
+        .count() as i64;
+    let have: i64 = conn
+        .query_first(format!(
+            "SELECT COUNT(DISTINCT refund_id) FROM `{db}`.aftersales_refund_refund_search \
+             WHERE modified BETWEEN '{FROM}' AND '{TO}'"
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(want > 20, "too few refunds in the range: {want}");
+    assert_eq!(have, want, "every refund of the range is stored");
+
+    conn.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
+    drop(conn);
+    pool.disconnect().await.unwrap();
 }
