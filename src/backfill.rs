@@ -1,6 +1,6 @@
 //! The `backfill` subcommand: every account (or one) re-reads a past range under a checkpoint
 //! stream of its own ([`SyncEngine::backfill`](wdt_qimen::sync::SyncEngine::backfill)), in the
-//! account tasks of [`run`](crate::run), once.
+//! account tasks of [`run`](mod@crate::run), once.
 //!
 //! An interrupted backfill resumes from its own checkpoint when the same command runs again; a
 //! range already read is not read again. The live checkpoint is never read or moved, so a

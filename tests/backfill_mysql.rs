@@ -211,7 +211,7 @@ async fn a_backfill_that_failed_a_commit_resumes_from_its_own_checkpoint() {
     // Every window fits one commit: the third window's commit fails.
     let commits = Arc::new(AtomicU32::new(0));
     let counter = commits.clone();
-    let failing = refund_sink_mysql::MySqlSink::builder(&db_url(&db))
+    let failing = refund_sink_mysql::MySqlSink::builder(db_url(&db))
         .before_commit(Arc::new(move |_| {
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
             Box::pin(async move {
@@ -233,7 +233,7 @@ async fn a_backfill_that_failed_a_commit_resumes_from_its_own_checkpoint() {
     let stopped = rows[0].3;
     assert!(from < stopped && stopped < to, "{stopped}");
 
-    let sink = refund_sink_mysql::MySqlSink::builder(&db_url(&db))
+    let sink = refund_sink_mysql::MySqlSink::builder(db_url(&db))
         .build()
         .await
         .unwrap();
