@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use crate::alert::Alerts;
-use crate::cli::{Cli, Command};
+use crate::backfill::{self, Range};
+use crate::cli::{Cli, Command, RunArgs};
 use crate::config::{self, process_env};
 use crate::error::AppError;
 use crate::signals::Shutdown;
@@ -60,6 +61,28 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                     if !matches!(e, AppError::AccountsFailed { .. }) {
                         alerts.post(&e.to_string()).await;
                     }
+                    exit_code(&e)
+                }
+            }
+        }
+        Command::Backfill(args) => {
+            let alerts = Alerts::new(None);
+            let outcome = async {
+                let range = Range::of(&args)?;
+                let once = RunArgs {
+                    once: true,
+                    ..RunArgs::default()
+                };
+                let mut plan = config::resolve(&settings, Some(&once), &process_env)?;
+                backfill::select(&mut plan, args.account.as_deref())?;
+                backfill::backfill(plan, range, alerts.clone(), Shutdown::on_signals(), program).await
+            }
+            .await;
+            match outcome {
+                Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{program}: {e}");
                     exit_code(&e)
                 }
             }

@@ -111,6 +111,24 @@ pub enum Command {
     /// Check the configuration, each account's gateway (one small request) and MySQL, print one
     /// line per check, and exit 0 when all pass (for deploy pipelines).
     Check(CheckArgs),
+    /// Re-read a past range (Beijing time) of every account, or of one, under a checkpoint of its
+    /// own: resumable, newer-wins like `run`, and it never moves the live checkpoint.
+    Backfill(BackfillArgs),
+}
+
+/// `backfill`'s flags.
+#[derive(Args, Clone)]
+pub struct BackfillArgs {
+    /// Start of the range (Beijing time, yyyy-MM-dd HH:mm:ss).
+    #[arg(long, value_parser = parse_time)]
+    pub from: NaiveDateTime,
+    /// End of the range (Beijing time, yyyy-MM-dd HH:mm:ss), later than --from; a time the
+    /// gateway's clock has not reached yet ends at its time minus the settle lag.
+    #[arg(long, value_parser = parse_time)]
+    pub to: NaiveDateTime,
+    /// Only this account of the config file (default: every account).
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
 }
 
 /// `run`'s flags.
@@ -250,5 +268,34 @@ mod tests {
             .expect("run's flags before another subcommand");
         assert!(e.to_string().contains("--once is a flag of `run`"), "{e}");
         assert!(parse(&["--once", "--every", "5m"]).is_err());
+    }
+
+    #[test]
+    fn backfill_takes_a_range_and_an_account() {
+        let (_, c) = parse(&[
+            "backfill",
+            "--from",
+            "2024-03-01 00:00:00",
+            "--to",
+            "2024-04-01 00:00:00",
+            "--account",
+            "shop_a",
+        ])
+        .unwrap();
+        let Command::Backfill(b) = c else {
+            panic!("not backfill")
+        };
+        assert_eq!(b.from, parse_time("2024-03-01 00:00:00").unwrap());
+        assert_eq!(b.to, parse_time("2024-04-01 00:00:00").unwrap());
+        assert_eq!(b.account.as_deref(), Some("shop_a"));
+        let e = parse(&["backfill", "--from", "2024-03-01", "--to", "2024-04-01 00:00:00"])
+            .err()
+            .expect("a date without a time");
+        assert!(e.to_string().contains("--from"), "{e}");
+        assert!(
+            parse(&["backfill", "--from", "2024-03-01 00:00:00"]).is_err(),
+            "--to is required"
+        );
+        assert!(parse(&["backfill", "--every", "5m"]).is_err());
     }
 }

@@ -4,13 +4,14 @@
 //! The binary `wdt-refund-sync` (and the example `refund_sync`) is [`main`]; the modules are the
 //! parts it is made of, in the order a run goes through them:
 //!
-//! - [`cli`]: the command line, its subcommands (`run`, `check`) and shared settings;
+//! - [`cli`]: the command line, its subcommands (`run`, `check`, `backfill`) and shared settings;
 //! - [`config`]: flags, env vars, the config file and the defaults resolved into a checked
 //!   [`Plan`](config::Plan) (secrets read from the env vars or files the file names);
 //! - [`route`]: an account's client (or the simulator standing in for the gateway);
 //! - [`sink`]: an account's MySQL sink;
 //! - [`run`]: the run loop, every account in its own task;
 //! - [`check`]: the `check` subcommand;
+//! - [`backfill`]: the `backfill` subcommand, a past range under its own checkpoint;
 //! - [`report`], [`progress`], [`alert`], [`metrics`]: what a run tells its operator;
 //! - [`signals`]: Ctrl-C and SIGTERM;
 //! - [`error`]: [`AppError`], what the program fails with;
@@ -22,6 +23,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod backfill;
 pub mod check;
 pub mod cli;
 pub mod config;

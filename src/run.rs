@@ -15,6 +15,7 @@ use tracing::Instrument;
 use wdt_qimen::sync::{StreamId, SyncConfig, SyncEngine, SyncError};
 
 use crate::alert::Alerts;
+use crate::backfill::Range;
 use crate::config::{Account, Plan, Schedule};
 use crate::error::AppError;
 use crate::progress::ProgressView;
@@ -42,6 +43,8 @@ struct Shared {
     alerts: Alerts,
     progress: ProgressView,
     shutdown: Shutdown,
+    /// A `backfill` of this range instead of the live sync.
+    backfill: Option<Range>,
 }
 
 /// How one account's task ended.
@@ -54,6 +57,17 @@ enum AccountEnd {
 /// Runs every account of `plan` until done (`once`) or until a signal (`every`).
 /// `program` starts the error lines (`wdt-refund-sync: shop_a: …`).
 pub async fn run(plan: Plan, alerts: Alerts, shutdown: Shutdown, program: &str) -> Result<RunOutcome, AppError> {
+    run_accounts(plan, None, alerts, shutdown, program).await
+}
+
+/// [`run`], or with `backfill` each account's backfill of that range.
+pub(crate) async fn run_accounts(
+    plan: Plan,
+    backfill: Option<Range>,
+    alerts: Alerts,
+    shutdown: Shutdown,
+    program: &str,
+) -> Result<RunOutcome, AppError> {
     let shared = Arc::new(Shared {
         mysql: plan.mysql,
         schedule: plan.schedule,
@@ -63,6 +77,7 @@ pub async fn run(plan: Plan, alerts: Alerts, shutdown: Shutdown, program: &str) 
         alerts,
         progress: ProgressView::detect(),
         shutdown,
+        backfill,
     });
     let total = plan.accounts.len();
     let mut tasks = tokio::task::JoinSet::new();
@@ -120,6 +135,9 @@ async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> 
     if let Some(stream) = &account.stream_account {
         let method = engine.stream().method.clone();
         engine = engine.with_stream(StreamId::new(stream.clone(), method));
+    }
+    if let Some(range) = shared.backfill {
+        engine = engine.backfill(range.from, range.to);
     }
     Ok(Ready {
         engine,
@@ -181,7 +199,11 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             r.engine.sink().start_run();
             match r.engine.run_until(shared.shutdown.stopped()).await {
                 Ok(rep) => {
-                    report::print_block(&prefix, &report::render(&rep, shared.dry_run));
+                    let text = match shared.backfill {
+                        Some(range) => crate::backfill::render(&rep, range, shared.dry_run),
+                        None => report::render(&rep, shared.dry_run),
+                    };
+                    report::print_block(&prefix, &text);
                     if let Some(a) = &rep.checkpoint_ahead {
                         if every.is_none() {
                             return AccountEnd::Done { checkpoint_ahead: true };

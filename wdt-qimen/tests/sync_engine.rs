@@ -14,7 +14,7 @@ use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::retry::RetryConfig;
 use wdt_qimen::simulator::{Damage, Simulator};
 use wdt_qimen::sync::{
-    Batch, Checkpoint, CommitReport, PagingOrder, Sink, StreamId, SyncConfig, SyncEngine, SyncError,
+    window, Batch, Checkpoint, CommitReport, PagingOrder, Sink, StreamId, SyncConfig, SyncEngine, SyncError,
 };
 use wdt_qimen::time::{from_epoch_ms, to_beijing, Clock, ShiftedClock, SystemClock};
 use wdt_qimen::{Client, Refund, Route};
@@ -24,6 +24,8 @@ use wdt_qimen::{Client, Refund, Route};
 struct MemSink {
     rows: Mutex<BTreeMap<i64, Refund>>,
     checkpoint: Mutex<Option<Checkpoint>>,
+    /// The checkpoints of backfill streams (their method has `#backfill`), by method.
+    backfills: Mutex<BTreeMap<String, Checkpoint>>,
     commits: AtomicUsize,
     /// Fail the commit with this number (1-based), once.
     fail_at: Option<usize>,
@@ -39,7 +41,10 @@ struct Injected;
 #[async_trait]
 impl Sink<Refund> for MemSink {
     type Error = Injected;
-    async fn load_checkpoint(&self, _: &StreamId) -> Result<Option<Checkpoint>, Injected> {
+    async fn load_checkpoint(&self, stream: &StreamId) -> Result<Option<Checkpoint>, Injected> {
+        if stream.method.contains("#backfill") {
+            return Ok(self.backfills.lock().unwrap().get(&stream.method).cloned());
+        }
         Ok(self.checkpoint.lock().unwrap().clone())
     }
     async fn commit(&self, batch: Batch<Refund>) -> Result<CommitReport, Injected> {
@@ -72,7 +77,18 @@ impl Sink<Refund> for MemSink {
             .lock()
             .unwrap()
             .extend(batch.dead_letters.into_iter().map(|d| d.raw_json));
-        if let Some(c) = batch.checkpoint {
+        if let Some(c) = batch
+            .checkpoint
+            .clone()
+            .filter(|_| batch.stream.method.contains("#backfill"))
+        {
+            let mut backfills = self.backfills.lock().unwrap();
+            let old = backfills.insert(batch.stream.method.clone(), c.clone());
+            assert!(
+                old.is_none_or(|old| old.window_end <= c.window_end),
+                "checkpoint moved backwards"
+            );
+        } else if let Some(c) = batch.checkpoint {
             let mut cp = self.checkpoint.lock().unwrap();
             assert!(
                 cp.as_ref().is_none_or(|old| old.window_end <= c.window_end),
@@ -867,4 +883,136 @@ async fn records_damaged_in_passing_are_read_again_and_stored() {
     drop(rows);
     assert_eq!(sim.stats().damaged_records, 3);
     assert!(report.retries >= 3, "{report:?}");
+}
+
+/// Refund id → `modified` of the data modified within `[from, to]`.
+fn truth_within(sim: &Simulator, from: NaiveDateTime, to: NaiveDateTime) -> Versions {
+    truth(sim)
+        .into_iter()
+        .filter(|(_, m)| m.is_some_and(|m| from <= m && m <= to))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backfill_reads_its_range_under_its_own_checkpoint_and_leaves_the_live_one() {
+    let now = now_beijing();
+    let sim = recent_data(31, 600, TimeDelta::days(60)).start().await;
+    let mut c = cfg(now - TimeDelta::days(61), 50);
+    c.max_window = TimeDelta::days(7);
+    let engine = SyncEngine::new(client(&sim, true), MemSink::default(), c);
+    engine.run().await.unwrap();
+    let live = engine
+        .sink()
+        .checkpoint
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a live checkpoint");
+    let (from, to) = (
+        whole_second(now - TimeDelta::days(40)),
+        whole_second(now - TimeDelta::days(20)),
+    );
+    let range = truth_within(&sim, from, to);
+    assert!(range.len() > 50, "too few refunds in the range: {}", range.len());
+    engine
+        .sink()
+        .rows
+        .lock()
+        .unwrap()
+        .retain(|id, _| !range.contains_key(id));
+
+    let live_stream = engine.stream().clone();
+    let backfill = engine.backfill(from, to);
+    assert_eq!(backfill.stream().account, live_stream.account);
+    assert_eq!(
+        backfill.stream().method,
+        format!(
+            "{}#backfill:{}..{}",
+            live_stream.method,
+            from.format("%Y%m%dT%H%M%S"),
+            to.format("%Y%m%dT%H%M%S")
+        )
+    );
+    let report = backfill.run().await.unwrap();
+    assert_eq!(report.checkpoint, Some(to), "{report:?}");
+    assert_eq!(report.windows_planned, 3, "{report:?}");
+    assert_eq!(
+        *backfill.sink().checkpoint.lock().unwrap(),
+        Some(live),
+        "the live checkpoint moved"
+    );
+    let stored = stored(backfill.sink());
+    for (id, m) in &range {
+        assert_eq!(stored.get(id), Some(m), "refund {id} of the range is not back");
+    }
+    // Everything else is as the live sync left it.
+    assert_equal(&truth(&sim), &stored, "after the backfill");
+    assert!(report.pages > 0);
+
+    // The range is done: a second backfill sends no request and writes nothing.
+    let again = backfill.run().await.unwrap();
+    assert_eq!(
+        (again.pages, again.windows_planned, again.commits, again.refunds),
+        (0, 0, 0, 0),
+        "{again:?}"
+    );
+    assert_eq!(again.checkpoint, Some(to));
+}
+
+#[tokio::test]
+async fn an_interrupted_backfill_resumes_from_its_own_checkpoint() {
+    let now = now_beijing();
+    let sim = recent_data(32, 600, TimeDelta::days(60)).start().await;
+    let (from, to) = (
+        whole_second(now - TimeDelta::days(45)),
+        whole_second(now - TimeDelta::days(5)),
+    );
+    let mut c = cfg(now - TimeDelta::days(61), 20);
+    c.max_window = TimeDelta::days(5);
+    c.batch_refunds = 1000;
+    // One commit per window: the fourth window's fails.
+    let sink = MemSink {
+        fail_at: Some(4),
+        ..MemSink::default()
+    };
+    let engine = SyncEngine::new(client(&sim, false), sink, c).backfill(from, to);
+    let err = engine.run().await.unwrap_err();
+    assert!(matches!(err, SyncError::Sink(_)), "{err}");
+    let cp = engine.sink().backfills.lock().unwrap().values().next().cloned();
+    let cp = cp.expect("three windows were committed").window_end;
+    assert!(from < cp && cp < to, "{cp}");
+    assert_eq!(
+        *engine.sink().checkpoint.lock().unwrap(),
+        None,
+        "the live checkpoint was written"
+    );
+
+    *engine.sink().oldest_written.lock().unwrap() = None;
+    let report = engine.run().await.unwrap();
+    // From its checkpoint (minus the overlap), not from `from`.
+    let max = TimeDelta::days(5);
+    assert_eq!(
+        report.windows_planned as usize,
+        window::plan(cp - TimeDelta::seconds(5), to, max).len(),
+        "{report:?}"
+    );
+    assert!(report.windows_planned as usize + 3 <= window::plan(from, to, max).len());
+    let oldest = engine.sink().oldest_written.lock().unwrap().expect("refunds written");
+    assert!(
+        oldest >= cp - TimeDelta::seconds(5),
+        "the rerun rewrote {oldest}, before {cp}"
+    );
+    assert_eq!(report.checkpoint, Some(to));
+    let stored = stored(engine.sink());
+    for (id, m) in &truth_within(&sim, from, to) {
+        assert_eq!(stored.get(id), Some(m), "refund {id} of the range is missing");
+    }
+}
+
+#[test]
+fn a_backfill_ending_before_it_starts_is_refused_naming_end() {
+    let mut c = SyncConfig::default();
+    c.end = Some(c.start);
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("end"), "{e}");
 }

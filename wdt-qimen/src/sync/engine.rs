@@ -54,6 +54,10 @@ use crate::transport::REFUND_SEARCH;
 pub struct SyncConfig {
     /// Where the first run starts (Beijing wall time; default 2024-01-01 00:00:00).
     pub start: NaiveDateTime,
+    /// Where every run ends at the latest (Beijing wall time; default `None`: the gateway's
+    /// clock minus the settle lag). A run ends at the earlier of the two; once the checkpoint
+    /// reaches `end`, a run reads nothing and sends no request. See [`SyncEngine::backfill`].
+    pub end: Option<NaiveDateTime>,
     /// How far before the checkpoint a run starts re-reading (default 1 min): absorbs late
     /// commits on WDT's side and the unknown inclusivity of its time bounds.
     pub overlap: TimeDelta,
@@ -80,6 +84,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             start: crate::time::parse_wdt("2024-01-01 00:00:00").expect("valid literal"),
+            end: None,
             overlap: TimeDelta::minutes(1),
             settle_lag: TimeDelta::minutes(1),
             max_window: TimeDelta::days(29),
@@ -124,6 +129,13 @@ impl SyncConfig {
                 "commit at least one refund per batch",
             ));
         }
+        if let Some(end) = self.end.filter(|e| *e <= self.start) {
+            return Err(Error::config(
+                "end",
+                format_wdt(end),
+                format!("end a bounded run later than its start ({})", format_wdt(self.start)),
+            ));
+        }
         if self.overlap < TimeDelta::zero() || self.settle_lag < TimeDelta::zero() {
             return Err(Error::config(
                 "overlap/settle_lag",
@@ -133,6 +145,17 @@ impl SyncConfig {
         }
         Ok(())
     }
+}
+
+/// The stream a backfill of `[from, to]` of `live` keeps its checkpoint under: the same account,
+/// the method followed by `#backfill:` and the range, e.g.
+/// `aftersales.refund.Refund.search#backfill:20240301T000000..20240401T000000`.
+pub fn backfill_stream(live: &StreamId, from: NaiveDateTime, to: NaiveDateTime) -> StreamId {
+    let compact = |t: NaiveDateTime| t.format("%Y%m%dT%H%M%S");
+    StreamId::new(
+        live.account.clone(),
+        format!("{}#backfill:{}..{}", live.method, compact(from), compact(to)),
+    )
 }
 
 /// Why a run failed. Whatever it is, the committed checkpoint never passes uncommitted data.
@@ -224,6 +247,22 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     /// Uses another stream id (e.g. one per filter set).
     pub fn with_stream(mut self, stream: StreamId) -> Self {
         self.stream = stream;
+        self
+    }
+
+    /// Re-reads the past range `[from, to]` (Beijing wall time) under a checkpoint of its own
+    /// ([`backfill_stream`]): a run starts at `from` (or at its own checkpoint minus the overlap,
+    /// after an interruption) and ends at `to`, or at the gateway's clock minus the settle lag if
+    /// that is earlier. The stream's checkpoint (the live one) is never read or moved, so a
+    /// backfill can run beside the live sync; the sink's writes are the same (with an upsert,
+    /// the newer `modified` wins). Once the range's checkpoint reaches `to`, a run reads nothing.
+    ///
+    /// Call it after [`with_stream`](Self::with_stream): the range's stream is derived from the
+    /// stream set then.
+    pub fn backfill(mut self, from: NaiveDateTime, to: NaiveDateTime) -> Self {
+        self.cfg.start = from;
+        self.cfg.end = Some(to);
+        self.stream = backfill_stream(&self.stream, from, to);
         self
     }
 
@@ -381,6 +420,16 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         template: &RefundSearch,
         shared: &Mutex<SyncReport>,
     ) -> Result<Planned, SyncError<S::Error>> {
+        if plan::reaches_end(stored, &self.cfg) {
+            // A bounded run already done: nothing to read, no request to send.
+            let span = plan::done(stored, &self.cfg);
+            shared.lock().expect("report lock").checkpoint = span.checkpoint;
+            return Ok(Planned {
+                span,
+                windows: Vec::new(),
+                first_page: None,
+            });
+        }
         let mut probe = None;
         let mut guess_now = self.now();
         if guess_now.offset.is_none() {

@@ -7,6 +7,10 @@
 //! never skipped ([`fetch`]), and commits batches to a [`Sink`] whose last batch per window
 //! carries the new checkpoint ([`engine`]). A crash anywhere repeats at most one window, and the
 //! writes are idempotent, so a repeat changes nothing.
+//!
+//! A bounded run ([`SyncConfig::end`], [`SyncEngine::backfill`]) ends at the earlier of its end and
+//! the gateway's `now − settle_lag`; a backfill keeps its checkpoint under a stream of its own
+//! ([`backfill_stream`]), so it never moves the live one.
 
 pub mod engine;
 pub mod fetch;
@@ -15,7 +19,7 @@ pub mod report;
 pub mod sink;
 pub mod window;
 
-pub use engine::{ProgressHook, SyncConfig, SyncEngine, SyncError};
+pub use engine::{backfill_stream, ProgressHook, SyncConfig, SyncEngine, SyncError};
 pub use fetch::PagingOrder;
 pub use report::{CheckpointAhead, Progress, SyncReport};
 pub use sink::{Batch, Checkpoint, CommitReport, DeadLetter, Sink, StreamId, WindowBounds};

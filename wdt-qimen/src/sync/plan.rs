@@ -1,7 +1,7 @@
 //! Where a run starts and ends, in the gateway's time.
 //!
 //! A run ends at the earliest time the gateway's clock can show, minus the settle lag, on a
-//! whole second; it starts at the checkpoint minus the overlap. A stored checkpoint later than
+//! whole second (or at the configured end, if earlier); it starts at the checkpoint minus the overlap. A stored checkpoint later than
 //! the latest time the gateway's clock can show is ahead of every record WDT has: it is moved
 //! back (see [`CheckpointAhead`]). One between the earliest and the latest is not: a run that
 //! just stored it measured the clock on another answer, within a second of this one.
@@ -66,6 +66,7 @@ fn whole_second(t: NaiveDateTime) -> NaiveDateTime {
 pub(crate) fn span(stored: Option<NaiveDateTime>, now: &Now, cfg: &SyncConfig) -> Span {
     let earliest = now.earliest();
     let end = whole_second(earliest - cfg.settle_lag);
+    let end = cfg.end.map_or(end, |e| end.min(whole_second(e)));
     let (checkpoint, ahead) = match stored {
         Some(c) if c > now.latest() => {
             let reset_to = whole_second((c - MAX_ACCEPTED_SKEW).min(end));
@@ -83,6 +84,22 @@ pub(crate) fn span(stored: Option<NaiveDateTime>, now: &Now, cfg: &SyncConfig) -
         end,
         checkpoint,
         ahead,
+    }
+}
+
+/// Whether the stored checkpoint already reaches the configured end (a bounded run is done).
+pub(crate) fn reaches_end(stored: Option<NaiveDateTime>, cfg: &SyncConfig) -> bool {
+    matches!((stored, cfg.end), (Some(c), Some(e)) if c >= e)
+}
+
+/// The empty span of a bounded run whose checkpoint reaches its end.
+pub(crate) fn done(stored: Option<NaiveDateTime>, cfg: &SyncConfig) -> Span {
+    let end = cfg.end.unwrap_or(cfg.start);
+    Span {
+        from: end,
+        end,
+        checkpoint: stored,
+        ahead: None,
     }
 }
 
@@ -172,6 +189,35 @@ mod tests {
         assert_eq!(s.ahead, None);
         assert!(s.windows(&c).is_empty(), "{s:?}");
         assert!(span(Some(t("2026-12-01 12:00:01")), &now, &c).ahead.is_some());
+    }
+
+    #[test]
+    fn a_bounded_run_ends_at_its_end_or_at_the_gateways_clock_if_earlier() {
+        let mut c = cfg();
+        c.start = t("2026-03-01 00:00:00");
+        c.end = Some(t("2026-04-01 00:00:00"));
+        let now = fast_host("2026-12-01 12:00:00");
+        // The first run reads the whole range, from its start.
+        let s = span(None, &now, &c);
+        assert_eq!((s.from, s.end), (c.start, t("2026-04-01 00:00:00")));
+        assert_eq!(s.windows(&c).last().unwrap().to, t("2026-04-01 00:00:00"));
+        assert!(!reaches_end(None, &c));
+        // Resumed: from its own checkpoint minus the overlap.
+        let resumed = span(Some(t("2026-03-20 00:00:00")), &now, &c);
+        assert_eq!(resumed.from, t("2026-03-19 23:59:00"));
+        assert_eq!(resumed.end, t("2026-04-01 00:00:00"));
+        // Done: the checkpoint reaches the end; no window, and the engine sends no request.
+        assert!(reaches_end(Some(t("2026-04-01 00:00:00")), &c));
+        assert!(!reaches_end(Some(t("2026-03-31 23:59:59")), &c));
+        let d = done(Some(t("2026-04-01 00:00:00")), &c);
+        assert!(d.windows(&c).is_empty());
+        assert!(span(Some(t("2026-04-01 00:00:00")), &now, &c).windows(&c).is_empty());
+        // An end later than the gateway's clock: clamped to the gateway's time minus the lag.
+        c.end = Some(t("2027-01-01 00:00:00"));
+        assert_eq!(span(None, &now, &c).end, t("2026-12-01 11:57:59"));
+        assert!(!reaches_end(Some(t("2026-12-01 11:57:59")), &c));
+        // Without an end, the engine never counts as done.
+        assert!(!reaches_end(Some(t("2030-01-01 00:00:00")), &cfg()));
     }
 
     #[test]
