@@ -514,8 +514,17 @@ async fn galera_db(urls: &[String], tag: &str) -> (String, Vec<String>) {
     c.disconnect().await.unwrap();
     for url in &urls[1..] {
         let mut c = mysql_async::Conn::from_url(url.as_str()).await.unwrap();
+        // `wsrep_sync_wait` makes a SELECT wait for what the cluster committed before it (a
+        // `USE` does not wait); the query then sees the database.
         c.query_drop("SET SESSION wsrep_sync_wait = 1").await.unwrap();
-        c.query_drop(format!("USE `{name}`")).await.unwrap();
+        let seen: Option<String> = c
+            .exec_first(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (name.as_str(),),
+            )
+            .await
+            .unwrap();
+        assert_eq!(seen.as_deref(), Some(name.as_str()), "{url}: the new database");
         c.disconnect().await.unwrap();
     }
     (name.clone(), urls.iter().map(|u| url_with_db(u, &name)).collect())
