@@ -28,6 +28,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod lease;
 pub mod metrics;
 pub mod progress;
 pub mod report;
