@@ -11,7 +11,7 @@ use crate::config::{self, process_env};
 use crate::error::AppError;
 use crate::lease::Runner;
 use crate::signals::Shutdown;
-use crate::{check, metrics, run};
+use crate::{check, metrics, run, status};
 
 /// Exit status: something failed (the last line says why).
 pub const EXIT_FAILURE: u8 = 1;
@@ -97,6 +97,20 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             match outcome {
                 Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{program}: {e}");
+                    exit_code(&e)
+                }
+            }
+        }
+        Command::Status(args) => {
+            let outcome = async {
+                let plan = config::resolve(&settings, None, &process_env)?;
+                status::status(&plan, args.runs).await
+            }
+            .await;
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{program}: {e}");
                     exit_code(&e)

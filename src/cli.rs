@@ -114,6 +114,17 @@ pub enum Command {
     /// Re-read a past range (Beijing time) of every account, or of one, under a checkpoint of its
     /// own: resumable, newer-wins like `run`, and it never moves the live checkpoint.
     Backfill(BackfillArgs),
+    /// Print each account's live checkpoint and lag, the dead letters waiting and its last runs,
+    /// read from MySQL only (no gateway request).
+    Status(StatusArgs),
+}
+
+/// `status`'s flags.
+#[derive(Args, Clone)]
+pub struct StatusArgs {
+    /// How many of each account's last runs to show.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub runs: u32,
 }
 
 /// `backfill`'s flags.

@@ -36,6 +36,7 @@ pub mod route;
 pub mod run;
 pub mod signals;
 pub mod sink;
+pub mod status;
 
 pub use app::main;
 pub use error::AppError;

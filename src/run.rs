@@ -184,10 +184,7 @@ async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> 
     if let Some(range) = shared.backfill {
         engine = engine.backfill(range.from, range.to);
     }
-    Ok(Ready {
-        engine,
-        connected,
-    })
+    Ok(Ready { engine, connected })
 }
 
 /// The engine's settings for `account`.
