@@ -52,7 +52,7 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 }
                 run::run(
                     plan,
-                    Runner::of(&settings),
+                    Runner::of(&settings)?,
                     alerts.clone(),
                     Shutdown::on_signals(),
                     program,
@@ -85,7 +85,7 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 backfill::select(&mut plan, args.account.as_deref())?;
                 backfill::backfill(
                     plan,
-                    Runner::of(&settings),
+                    Runner::of(&settings)?,
                     range,
                     alerts.clone(),
                     Shutdown::on_signals(),

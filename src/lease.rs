@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
+use refund_sink_mysql::lease::{MAX_TTL, MIN_TTL};
 use refund_sink_mysql::{Lease, LeaseHolder, LeaseOutcome, MySqlSink, SinkError};
 use wdt_qimen::sync::StreamId;
 
 use crate::cli::Settings;
+use crate::error::AppError;
 
 /// The default ttl of a stream's lease.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(120);
@@ -40,13 +42,27 @@ impl Default for Runner {
 }
 
 impl Runner {
-    /// The settings of `s` (`--lease-ttl`, `--wait-for-lease`, `--history-days`).
-    pub fn of(s: &Settings) -> Self {
-        Self {
-            lease_ttl: s.lease_ttl.unwrap_or(DEFAULT_LEASE_TTL),
+    /// The settings of `s` (`--lease-ttl`, `--wait-for-lease`, `--history-days`); a ttl out of
+    /// the sink's range is refused naming the flag.
+    pub fn of(s: &Settings) -> Result<Self, AppError> {
+        let lease_ttl = s.lease_ttl.unwrap_or(DEFAULT_LEASE_TTL);
+        if !(MIN_TTL..=MAX_TTL).contains(&lease_ttl) {
+            return Err(AppError::setting(
+                "--lease-ttl",
+                humantime::format_duration(lease_ttl),
+                format!(
+                    "out of range ({} to {})",
+                    humantime::format_duration(MIN_TTL),
+                    humantime::format_duration(MAX_TTL)
+                ),
+                "give a ttl such as 2m: longer than MySQL's slowest answer, shorter than the wait after a crash you accept",
+            ));
+        }
+        Ok(Self {
+            lease_ttl,
             wait_for_lease: s.wait_for_lease,
             history_days: s.history_days.unwrap_or(DEFAULT_HISTORY_DAYS),
-        }
+        })
     }
 
     /// Takes `stream`'s lease on `sink` (waiting for it with `wait_for_lease`), renewed in the
@@ -82,4 +98,22 @@ pub fn skipped_line(stream: &StreamId, holder: &LeaseHolder) -> String {
         "skipped: the stream {stream} is {holder}; another copy of this sync is running it (use --wait-for-lease to wait \
          for it instead)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_ttl_out_of_range_is_refused_naming_the_flag() {
+        let s = Settings {
+            lease_ttl: Some(Duration::ZERO),
+            ..Settings::default()
+        };
+        let e = Runner::of(&s).unwrap_err();
+        assert!(e.is_config());
+        assert!(e.to_string().starts_with("--lease-ttl = 0s: out of range"), "{e}");
+        let r = Runner::of(&Settings::default()).unwrap();
+        assert_eq!(r, Runner::default());
+    }
 }

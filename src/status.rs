@@ -100,7 +100,7 @@ async fn account_status(plan: &Plan, account: &Account, runs: u32) -> Result<Str
 /// One run: outcome, start, duration, refunds and requests, error line.
 pub fn run_line(r: &RunRow, now: NaiveDateTime) -> String {
     let took = match r.ended_at {
-        Some(end) => span(end - r.started_at),
+        Some(end) => took(end - r.started_at),
         None => format!("{} so far", span(now - r.started_at)),
     };
     let mut line = format!(
@@ -122,6 +122,15 @@ pub fn run_line(r: &RunRow, now: NaiveDateTime) -> String {
         let _ = write!(line, "  error: {e}");
     }
     line
+}
+
+/// A run's duration: `1.3s` under a minute, else as [`span`].
+fn took(d: TimeDelta) -> String {
+    if d < TimeDelta::minutes(1) {
+        format!("{:.1}s", d.num_milliseconds().max(0) as f64 / 1000.0)
+    } else {
+        span(d)
+    }
 }
 
 /// A duration as `1h 2m 3s` (whole seconds; `0s` for a negative one).
