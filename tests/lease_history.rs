@@ -297,3 +297,59 @@ async fn db_has_running(db: &Db) -> bool {
             .unwrap()
             == Some(1)
 }
+
+/// Starts a slow run and waits until it has recorded its start.
+async fn started_slow_run(db: &Db) -> std::process::Child {
+    let child = command(db, "40ms", &["--once", "--lease-ttl", "2s"]).spawn().unwrap();
+    for _ in 0..200 {
+        if db_has_running(db).await {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the run recorded no start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_over_mid_run_stops_the_run_and_a_signal_records_interrupted() {
+    let db = Db::new("lost").await;
+    let child = started_slow_run(&db).await;
+    // Another runner takes the stream over (as after an expiry): the next renewal sees it.
+    let mut conn = db.pool.get_conn().await.unwrap();
+    conn.query_drop(format!(
+        "UPDATE `{}`.wdt_sync_lease SET owner_host = 'thief', owner_pid = 1, owner_token = 'thief', \
+         generation = generation + 1, expires_at = NOW(6) + INTERVAL 1 MINUTE",
+        db.name
+    ))
+    .await
+    .unwrap();
+    drop(conn);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("was lost mid-run"), "{}", text(&o));
+    let runs = db.runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].0, "failed", "{runs:?}");
+    assert!(
+        runs[0].3.as_deref().unwrap_or_default().contains("lost mid-run"),
+        "{runs:?}"
+    );
+
+    // The thief's lease released, a run stopped by SIGTERM ends `interrupted`.
+    let mut conn = db.pool.get_conn().await.unwrap();
+    conn.query_drop(format!("DELETE FROM `{}`.wdt_sync_lease", db.name))
+        .await
+        .unwrap();
+    drop(conn);
+    let child = started_slow_run(&db).await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let runs = db.runs().await;
+    assert_eq!(runs.last().unwrap().0, "interrupted", "{runs:?}");
+    db.drop().await;
+}
