@@ -300,13 +300,15 @@ async fn db_has_running(db: &Db) -> bool {
 
 /// Starts a slow run and waits until it has recorded its start.
 async fn started_slow_run(db: &Db) -> std::process::Child {
-    let child = command(db, "40ms", &["--once", "--lease-ttl", "2s"]).spawn().unwrap();
+    let mut child = command(db, "40ms", &["--once", "--lease-ttl", "2s"]).spawn().unwrap();
     for _ in 0..200 {
         if db_has_running(db).await {
             return child;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    child.kill().unwrap();
+    child.wait().unwrap();
     panic!("the run recorded no start");
 }
 
