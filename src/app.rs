@@ -9,8 +9,9 @@ use crate::backfill::{self, Range};
 use crate::cli::{Cli, Command, RunArgs};
 use crate::config::{self, process_env};
 use crate::error::AppError;
+use crate::lease::Runner;
 use crate::signals::Shutdown;
-use crate::{check, metrics, run};
+use crate::{check, metrics, run, status};
 
 /// Exit status: something failed (the last line says why).
 pub const EXIT_FAILURE: u8 = 1;
@@ -49,7 +50,14 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 if let Some(addr) = args.metrics_addr {
                     metrics::serve(addr)?;
                 }
-                run::run(plan, alerts.clone(), Shutdown::on_signals(), program).await
+                run::run(
+                    plan,
+                    Runner::of(&settings)?,
+                    alerts.clone(),
+                    Shutdown::on_signals(),
+                    program,
+                )
+                .await
             }
             .await;
             match outcome {
@@ -75,12 +83,34 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 };
                 let mut plan = config::resolve(&settings, Some(&once), &process_env)?;
                 backfill::select(&mut plan, args.account.as_deref())?;
-                backfill::backfill(plan, range, alerts.clone(), Shutdown::on_signals(), program).await
+                backfill::backfill(
+                    plan,
+                    Runner::of(&settings)?,
+                    range,
+                    alerts.clone(),
+                    Shutdown::on_signals(),
+                    program,
+                )
+                .await
             }
             .await;
             match outcome {
                 Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{program}: {e}");
+                    exit_code(&e)
+                }
+            }
+        }
+        Command::Status(args) => {
+            let outcome = async {
+                let plan = config::resolve(&settings, None, &process_env)?;
+                status::status(&plan, args.runs).await
+            }
+            .await;
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{program}: {e}");
                     exit_code(&e)

@@ -17,6 +17,7 @@ use crate::alert::Alerts;
 use crate::cli::BackfillArgs;
 use crate::config::Plan;
 use crate::error::AppError;
+use crate::lease::Runner;
 use crate::run::{self, RunOutcome};
 use crate::signals::Shutdown;
 
@@ -67,13 +68,14 @@ pub fn select(plan: &mut Plan, name: Option<&str>) -> Result<(), AppError> {
 /// Backfills `range` for every account of `plan`, each in its own task, once.
 pub async fn backfill(
     mut plan: Plan,
+    runner: Runner,
     range: Range,
     alerts: Alerts,
     shutdown: Shutdown,
     program: &str,
 ) -> Result<RunOutcome, AppError> {
     plan.schedule.every = None;
-    run::run_accounts(plan, Some(range), alerts, shutdown, program).await
+    run::run_accounts(plan, runner, Some(range), alerts, shutdown, program).await
 }
 
 /// The report block of one account's backfill: what it is, the run's report, and how far the

@@ -114,6 +114,17 @@ pub enum Command {
     /// Re-read a past range (Beijing time) of every account, or of one, under a checkpoint of its
     /// own: resumable, newer-wins like `run`, and it never moves the live checkpoint.
     Backfill(BackfillArgs),
+    /// Print each account's live checkpoint and lag, the dead letters waiting and its last runs,
+    /// read from MySQL only (no gateway request).
+    Status(StatusArgs),
+}
+
+/// `status`'s flags.
+#[derive(Args, Clone)]
+pub struct StatusArgs {
+    /// How many of each account's last runs to show.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub runs: u32,
 }
 
 /// `backfill`'s flags.
@@ -218,6 +229,19 @@ pub struct Settings {
     /// Fetch, map and write in a rolled-back transaction; report what would change.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// How long a stream's lease lasts unless renewed (renewed every third of it while the run
+    /// lasts; a crashed runner's stream is taken over this long after its last renewal)
+    /// (default: 2m)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub lease_ttl: Option<Duration>,
+    /// When another runner holds an account's stream, wait for it (until it ends, or its lease
+    /// expires) instead of skipping the stream.
+    #[arg(long, global = true)]
+    pub wait_for_lease: bool,
+    /// Keep this many days of run history (`wdt_sync_run`); older runs are deleted at start-up
+    /// and once a day with --every (default: 90)
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_days: Option<u32>,
     /// Refunds the simulator generates (simulator route only) (default: 3000)
     #[arg(long, global = true)]
     pub sim_refunds: Option<usize>,

@@ -127,6 +127,18 @@ pub enum AppError {
     /// A second Ctrl-C / SIGTERM abandoned the commit in progress.
     #[error("stopped by a second signal; the commit in progress was rolled back")]
     Abandoned,
+    /// The stream's lease was lost while the run lasted (taken over by another runner after it
+    /// was not renewed in time); the run stopped, and its commits after the loss were refused.
+    #[error(
+        "the lease of stream {stream} was lost mid-run ({loss}); the run stopped and nothing was committed after the \
+         loss; fix: check that MySQL answers within --lease-ttl, or raise --lease-ttl"
+    )]
+    LeaseLost {
+        /// The stream.
+        stream: String,
+        /// How it was lost.
+        loss: String,
+    },
     /// One or more accounts failed (each said why on its own line).
     #[error("{} of {total} accounts failed: {}; fix: see each account's line above", failed.len(), failed.join(", "))]
     AccountsFailed {

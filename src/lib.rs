@@ -28,6 +28,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod lease;
 pub mod metrics;
 pub mod progress;
 pub mod report;
@@ -35,6 +36,7 @@ pub mod route;
 pub mod run;
 pub mod signals;
 pub mod sink;
+pub mod status;
 
 pub use app::main;
 pub use error::AppError;

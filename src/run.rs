@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use refund_sink_mysql::{MySqlSink, SinkError};
+use refund_sink_mysql::{LeaseLoss, MySqlSink, RunCounts, RunEnd, RunId, RunOutcome as Outcome, RunStart, SinkError};
 use tracing::Instrument;
-use wdt_qimen::sync::{StreamId, SyncConfig, SyncEngine, SyncError};
+use wdt_qimen::sync::{StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
 
 use crate::alert::Alerts;
 use crate::backfill::Range;
 use crate::config::{Account, Plan, Schedule};
 use crate::error::AppError;
+use crate::lease::{self, Runner, Taken};
 use crate::progress::ProgressView;
 use crate::report;
 use crate::route::{self, Connected};
@@ -31,6 +32,8 @@ pub struct RunOutcome {
     /// A `--once` run found an account's stored checkpoint ahead of the gateway's clock (and
     /// moved it back).
     pub checkpoint_ahead: bool,
+    /// Accounts whose stream was skipped because another runner held its lease.
+    pub skipped: usize,
 }
 
 /// What the run shares between accounts.
@@ -45,24 +48,50 @@ struct Shared {
     shutdown: Shutdown,
     /// A `backfill` of this range instead of the live sync.
     backfill: Option<Range>,
+    runner: Runner,
 }
 
 /// How one account's task ended.
 enum AccountEnd {
-    Done { checkpoint_ahead: bool },
+    Done {
+        checkpoint_ahead: bool,
+    },
+    Failed(AppError),
+    Abandoned,
+    /// Another runner held the stream's lease.
+    Skipped,
+}
+
+/// How one run of an account's stream ended.
+enum Once {
+    Ran(SyncReport),
+    /// Another runner held the stream's lease (the line is printed).
+    Skipped,
+    /// A signal came while waiting for the lease.
+    Stopped,
     Failed(AppError),
     Abandoned,
 }
 
+/// How often `--every` prunes the run history.
+const PRUNE_EVERY: Duration = Duration::from_secs(86_400);
+
 /// Runs every account of `plan` until done (`once`) or until a signal (`every`).
 /// `program` starts the error lines (`wdt-refund-sync: shop_a: …`).
-pub async fn run(plan: Plan, alerts: Alerts, shutdown: Shutdown, program: &str) -> Result<RunOutcome, AppError> {
-    run_accounts(plan, None, alerts, shutdown, program).await
+pub async fn run(
+    plan: Plan,
+    runner: Runner,
+    alerts: Alerts,
+    shutdown: Shutdown,
+    program: &str,
+) -> Result<RunOutcome, AppError> {
+    run_accounts(plan, runner, None, alerts, shutdown, program).await
 }
 
 /// [`run`], or with `backfill` each account's backfill of that range.
 pub(crate) async fn run_accounts(
     plan: Plan,
+    runner: Runner,
     backfill: Option<Range>,
     alerts: Alerts,
     shutdown: Shutdown,
@@ -78,6 +107,7 @@ pub(crate) async fn run_accounts(
         progress: ProgressView::detect(),
         shutdown,
         backfill,
+        runner,
     });
     let total = plan.accounts.len();
     let mut tasks = tokio::task::JoinSet::new();
@@ -98,13 +128,28 @@ pub(crate) async fn run_accounts(
     let mut outcome = RunOutcome::default();
     let mut failed = Vec::new();
     let mut abandoned = false;
+    let mut skipped = Vec::new();
     for (_, name, end) in ends {
         match end {
             AccountEnd::Done { checkpoint_ahead } => outcome.checkpoint_ahead |= checkpoint_ahead,
             AccountEnd::Abandoned => abandoned = true,
+            AccountEnd::Skipped => skipped.push(name),
             AccountEnd::Failed(e) if !shared.named => return Err(e),
             AccountEnd::Failed(_) => failed.push(name),
         }
+    }
+    outcome.skipped = skipped.len();
+    if !skipped.is_empty() {
+        let whose = if shared.named {
+            format!(": {}", skipped.join(", "))
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{}: {} of {total} streams skipped (held by another runner; not a failure){whose}",
+            shared.program,
+            skipped.len()
+        );
     }
     if abandoned {
         return Err(AppError::Abandoned);
@@ -118,7 +163,7 @@ pub(crate) async fn run_accounts(
 /// A connected account: its engine, and the simulator serving it, if any.
 struct Ready {
     engine: SyncEngine<MySqlSink>,
-    _connected: Connected,
+    connected: Connected,
 }
 
 async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> {
@@ -139,10 +184,7 @@ async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> 
     if let Some(range) = shared.backfill {
         engine = engine.backfill(range.from, range.to);
     }
-    Ok(Ready {
-        engine,
-        _connected: connected,
-    })
+    Ok(Ready { engine, connected })
 }
 
 /// The engine's settings for `account`.
@@ -182,6 +224,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
     let every = shared.schedule.every;
     let prefix = prefix(shared, &account);
     let mut ready: Option<Ready> = None;
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         if shared.shutdown.is_stopped() {
             return AccountEnd::Done {
@@ -196,9 +239,12 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             }
         }
         if let Some(r) = &ready {
-            r.engine.sink().start_run();
-            match r.engine.run_until(shared.shutdown.stopped()).await {
-                Ok(rep) => {
+            if !shared.dry_run && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                prune(shared, r, &prefix).await;
+            }
+            match run_once(shared, r, &prefix).await {
+                Once::Ran(rep) => {
                     let text = match shared.backfill {
                         Some(range) => crate::backfill::render(&rep, range, shared.dry_run),
                         None => report::render(&rep, shared.dry_run),
@@ -214,13 +260,10 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                             .await;
                     }
                 }
-                Err(SyncError::Sink(SinkError::Abandoned)) => return AccountEnd::Abandoned,
-                Err(source) => {
-                    failure = Some(AppError::Sync {
-                        mysql_url: shared.mysql.redacted_url(),
-                        source: Box::new(source),
-                    })
-                }
+                Once::Skipped if every.is_none() => return AccountEnd::Skipped,
+                Once::Skipped | Once::Stopped => {}
+                Once::Abandoned => return AccountEnd::Abandoned,
+                Once::Failed(e) => failure = Some(e),
             }
         }
         if let Some(e) = failure {
@@ -246,5 +289,124 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             _ = tokio::time::sleep(every) => {}
             _ = shared.shutdown.stopped() => {}
         }
+    }
+}
+
+/// One run of `r`'s stream: under its lease (none in a dry run), recorded in the run history.
+async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
+    let sink = r.engine.sink();
+    let stream = r.engine.stream().clone();
+    let sink_error = |e: SinkError| AppError::Sync {
+        mysql_url: shared.mysql.redacted_url(),
+        source: Box::new(SyncError::Sink(e)),
+    };
+    let lease = if shared.dry_run {
+        None
+    } else {
+        let taken = tokio::select! {
+            taken = shared.runner.take(sink, &stream) => taken,
+            _ = shared.shutdown.stopped() => return Once::Stopped,
+        };
+        match taken {
+            Ok(Taken::Lease(l)) => Some(l),
+            Ok(Taken::Held(holder)) => {
+                report::print_block(prefix, &format!("{}\n", lease::skipped_line(&stream, &holder)));
+                let owner = refund_sink_mysql::LeaseOwner::this_process();
+                match sink.run_started(&stream, RunStart::new(owner)).await {
+                    Ok(id) => finish(sink, id, RunEnd::skipped(&holder), prefix).await,
+                    Err(e) => tracing::warn!(%stream, error = %e, "could not record the skipped run"),
+                }
+                return Once::Skipped;
+            }
+            Err(e) => return Once::Failed(sink_error(e)),
+        }
+    };
+    let run_id = match &lease {
+        Some(l) => match sink.run_started(&stream, RunStart::new(l.owner().clone())).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                release(lease, prefix).await;
+                return Once::Failed(sink_error(e));
+            }
+        },
+        None => None,
+    };
+    let requests_before = r.connected.client.stats().requests;
+    sink.start_run();
+    let lost: std::sync::Mutex<Option<LeaseLoss>> = std::sync::Mutex::new(None);
+    let stop = async {
+        match &lease {
+            Some(l) => tokio::select! {
+                _ = shared.shutdown.stopped() => {}
+                loss = l.lost() => *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(loss),
+            },
+            None => shared.shutdown.stopped().await,
+        }
+    };
+    let result = r.engine.run_until(stop).await;
+    let requests = r.connected.client.stats().requests.saturating_sub(requests_before);
+    let loss = lost.into_inner().unwrap_or_else(|e| e.into_inner());
+    let lease_lost = |loss: &LeaseLoss| AppError::LeaseLost {
+        stream: stream.to_string(),
+        loss: loss.to_string(),
+    };
+    let (once, end) = match (result, loss) {
+        (Err(SyncError::Sink(SinkError::Abandoned)), _) => (Once::Abandoned, RunEnd::new(Outcome::Interrupted)),
+        (Ok(rep), Some(loss)) => {
+            let e = lease_lost(&loss);
+            let end = RunEnd::new(Outcome::Failed)
+                .counts(RunCounts::from_report(&rep).with_requests(requests))
+                .error(e.to_string());
+            (Once::Failed(e), end)
+        }
+        (Ok(rep), None) => {
+            let end = RunEnd::from_report(&rep).counts(RunCounts::from_report(&rep).with_requests(requests));
+            (Once::Ran(rep), end)
+        }
+        (Err(source), loss) => {
+            let e = match (&source, loss) {
+                (SyncError::Sink(SinkError::LeaseLost { loss, .. }), _) => lease_lost(loss),
+                (_, Some(loss)) => lease_lost(&loss),
+                _ => AppError::Sync {
+                    mysql_url: shared.mysql.redacted_url(),
+                    source: Box::new(source),
+                },
+            };
+            let end = RunEnd::new(Outcome::Failed).error(e.to_string());
+            (Once::Failed(e), end)
+        }
+    };
+    if let Some(id) = run_id {
+        finish(sink, id, end, prefix).await;
+    }
+    release(lease, prefix).await;
+    once
+}
+
+/// Records the end of run `id`; a failure to record it is printed, not fatal.
+async fn finish(sink: &MySqlSink, id: RunId, end: RunEnd, prefix: &str) {
+    if let Err(e) = sink.run_finished(id, end).await {
+        eprintln!("{prefix}warning: could not record the end of run {id} in the run history: {e}");
+    }
+}
+
+/// Releases `lease`, if any; a lease lost already needs no release.
+async fn release(lease: Option<refund_sink_mysql::Lease>, prefix: &str) {
+    if let Some(l) = lease {
+        match l.release().await {
+            Ok(()) | Err(SinkError::LeaseLost { .. }) => {}
+            Err(e) => eprintln!(
+                "{prefix}warning: could not release the stream's lease (it expires by itself after --lease-ttl): {e}"
+            ),
+        }
+    }
+}
+
+/// Deletes the runs older than `--history-days`; a failure is printed, not fatal.
+async fn prune(shared: &Shared, r: &Ready, prefix: &str) {
+    match r.engine.sink().prune_runs(shared.runner.history_days).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, days = shared.runner.history_days, "pruned the run history"),
+        Err(e) => eprintln!("{prefix}warning: could not prune the run history: {e}"),
     }
 }

@@ -179,6 +179,25 @@ app_secret_env = "WDT_APP_TEST_BAD_SECRET"
         "{alerts:?}"
     );
     assert_eq!(gateway.stats().auth_failures, 1, "the wrong secret is not retried");
+    // Each account's run history: the good one ok, the bad one failed with its one-line error.
+    let mut conn = db.pool.get_conn().await.unwrap();
+    for (prefix, outcome) in [("good_", "ok"), ("bad_", "failed")] {
+        let runs: Vec<(String, Option<String>)> = conn
+            .query(format!(
+                "SELECT outcome, error FROM `{}`.`{prefix}wdt_sync_run`",
+                db.name
+            ))
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 1, "{prefix}: {runs:?}");
+        assert_eq!(runs[0].0, outcome, "{prefix}: {runs:?}");
+        if outcome == "failed" {
+            let error = runs[0].1.as_deref().unwrap_or_default();
+            assert!(error.starts_with("authentication failed"), "{error}");
+            assert!(!error.contains("not-the-secret"), "{error}");
+        }
+    }
+    drop(conn);
     std::fs::remove_file(path).unwrap();
     db.drop().await;
 }

@@ -140,6 +140,38 @@ pub(crate) async fn store(
     Ok(minimal)
 }
 
+impl crate::sink::MySqlSink {
+    /// How many dead letters of `stream` are stored in `wdt_sync_dead_letter` (waiting to be
+    /// looked at; the sink never deletes them).
+    pub async fn dead_letter_count(&self, stream: &StreamId) -> Result<u64, SinkError> {
+        let inner = self.inner();
+        crate::checkpoint::check_stream(stream, &inner.dialect)?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE `account` = ? AND `method` = ?",
+            quote_ident(&inner.names.dead_letter)
+        );
+        let params: Vec<Value> = vec![stream.account.as_str().into(), stream.method.as_str().into()];
+        crate::retried::retried(
+            inner,
+            "counting dead letters",
+            None,
+            |mut held: crate::conn::HeldConn| {
+                let (sql, params) = (&sql, params.clone());
+                async move {
+                    let result = held
+                        .conn()
+                        .exec_first::<u64, _, _>(sql, params)
+                        .await
+                        .map(Option::unwrap_or_default)
+                        .map_err(SinkError::mysql("counting dead letters"));
+                    (held, result)
+                }
+            },
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

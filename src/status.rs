@@ -1,0 +1,140 @@
+//! The `status` subcommand: for each account, its live checkpoint and how far it is behind now,
+//! the dead letters waiting, and its last runs, read from MySQL only (no gateway request).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use refund_sink_mysql::{RunRow, SinkError};
+use wdt_qimen::sync::{Sink as _, StreamId, SyncEngine};
+use wdt_qimen::time::{format_wdt, to_beijing};
+
+use crate::config::{Account, Plan};
+use crate::error::{chain, AppError};
+use crate::{route, run, sink};
+
+/// Prints one block per account of `plan` with its last `runs` runs; fails when an account's
+/// status could not be read (its block says why).
+pub async fn status(plan: &Plan, runs: u32) -> Result<(), AppError> {
+    let mut failed = Vec::new();
+    for account in &plan.accounts {
+        let block = match account_status(plan, account, runs).await {
+            Ok(text) => text,
+            Err(e) => {
+                failed.push(account.name.clone());
+                format!("  cannot read its status: {e}\n")
+            }
+        };
+        println!("account {}\n{block}", account.name);
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::AccountsFailed {
+            total: plan.accounts.len(),
+            failed,
+        })
+    }
+}
+
+/// The live stream of `account`, as `run` stores it.
+async fn live_stream(
+    plan: &Plan,
+    account: &Account,
+    sink: refund_sink_mysql::MySqlSink,
+) -> Result<SyncEngine<refund_sink_mysql::MySqlSink>, AppError> {
+    // Building the client makes no request; the simulator route starts its local server only.
+    let connected = route::connect(account).await?;
+    let mut engine = SyncEngine::new(connected.client, sink, run::sync_config(&plan.schedule, account)?);
+    if let Some(stream) = &account.stream_account {
+        let method = engine.stream().method.clone();
+        engine = engine.with_stream(StreamId::new(stream.clone(), method));
+    }
+    Ok(engine)
+}
+
+async fn account_status(plan: &Plan, account: &Account, runs: u32) -> Result<String, AppError> {
+    let sink = sink::open_with(&plan.mysql, account, false, false).await?;
+    let engine = live_stream(plan, account, sink).await?;
+    let (sink, stream) = (engine.sink(), engine.stream());
+    let mysql = |e: SinkError| AppError::MysqlStart {
+        url: plan.mysql.redacted_url(),
+        detail: chain(&e),
+        source: Box::new(e),
+    };
+    let checkpoint = sink.load_checkpoint(stream).await.map_err(mysql)?;
+    let dead = sink.dead_letter_count(stream).await.map_err(mysql)?;
+    let rows = sink.recent_runs(Some(stream), runs).await.map_err(mysql)?;
+    let now = to_beijing(chrono::Utc::now());
+    let mut out = String::new();
+    let _ = writeln!(out, "  stream: {stream}");
+    let _ = match checkpoint {
+        Some(c) => writeln!(
+            out,
+            "  checkpoint: {} (Beijing), {} behind now",
+            format_wdt(c.window_end),
+            span(now - c.window_end)
+        ),
+        None => writeln!(
+            out,
+            "  checkpoint: none yet (the first run starts at {})",
+            format_wdt(account.start)
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "  dead letters waiting: {dead} (in {})",
+        sink.table_names().dead_letter
+    );
+    if rows.is_empty() {
+        let _ = writeln!(out, "  runs: none recorded");
+    } else {
+        let _ = writeln!(out, "  last runs (newest first):");
+        for r in &rows {
+            let _ = writeln!(out, "    {}", run_line(r, now));
+        }
+    }
+    Ok(out)
+}
+
+/// One run: outcome, start, duration, refunds and requests, error line.
+pub fn run_line(r: &RunRow, now: NaiveDateTime) -> String {
+    let took = match r.ended_at {
+        Some(end) => took(end - r.started_at),
+        None => format!("{} so far", span(now - r.started_at)),
+    };
+    let mut line = format!(
+        "{:<13} started {}  took {took}",
+        r.outcome.as_str(),
+        format_wdt(r.started_at)
+    );
+    if let Some(c) = &r.counts {
+        let _ = write!(line, "  {} refunds", c.refunds);
+        if let Some(n) = c.requests {
+            let _ = write!(line, ", {n} requests");
+        }
+        if c.dead_letters > 0 {
+            let _ = write!(line, ", {} dead letters", c.dead_letters);
+        }
+    }
+    let _ = write!(line, "  by {}", r.owner);
+    if let Some(e) = &r.error {
+        let _ = write!(line, "  error: {e}");
+    }
+    line
+}
+
+/// A run's duration: `1.3s` under a minute, else as [`span`].
+fn took(d: TimeDelta) -> String {
+    if d < TimeDelta::minutes(1) {
+        format!("{:.1}s", d.num_milliseconds().max(0) as f64 / 1000.0)
+    } else {
+        span(d)
+    }
+}
+
+/// A duration as `1h 2m 3s` (whole seconds; `0s` for a negative one).
+fn span(d: TimeDelta) -> String {
+    let secs = d.num_seconds().max(0).unsigned_abs();
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
