@@ -374,7 +374,22 @@ impl MySqlSinkBuilder {
                             let conn = held.conn();
                             let info = setup::server_info(conn).await?;
                             warn_if_below_lock_wait(conn, bounds.timeout).await;
-                            setup::ensure_schema(conn, names, layout, &info.dialect, create).await?;
+                            // On Galera, another node's DDL of a sink starting at the same moment
+                            // aborts this one's statements with 1213; every step is idempotent, so
+                            // the set-up is run again.
+                            let mut lost_races = 0u64;
+                            loop {
+                                match setup::ensure_schema(conn, names, layout, &info.dialect, create).await {
+                                    Ok(()) => break,
+                                    Err(e) if e.is_lock_race() && lost_races < 8 => {
+                                        lost_races += 1;
+                                        tracing::warn!(error = %e, lost_races, "setting up the tables lost a race with another sink; trying again");
+                                        let pause = 100 * lost_races + fastrand::u64(0..100);
+                                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                                    }
+                                    Err(e) => return Err(e),
+                                }
+                            }
                             held.release();
                             Ok::<_, SinkError>(info)
                         },
