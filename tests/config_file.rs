@@ -118,3 +118,44 @@ async fn without_create_tables_a_missing_table_is_named_and_none_is_created() {
     drop(conn);
     pool.disconnect().await.unwrap();
 }
+
+/// A secret written by mistake where the name of its env var or file belongs (`app_secret_env
+/// = "<the secret>"`, `mysql.url_file = "mysql://u:pw@…"`) is refused without being printed.
+#[test]
+fn a_secret_written_where_its_source_belongs_is_never_printed() {
+    const SECRET: &str = "hunter2xyz";
+    let wdt = "[[account]]\nname = \"shop_b\"\nroute = \"native\"\n[account.wdt]\nsid = \"s\"\napp_key = \"k\"\n";
+    let cases = [
+        (
+            "secret_in_env",
+            format!("{wdt}app_secret_env = \"{SECRET}:salt\"\n"),
+            "wdt.app_secret_env",
+        ),
+        (
+            "url_in_env",
+            format!("[mysql]\nurl_env = \"mysql://root:{SECRET}@127.0.0.1:9/test\"\n{ACCOUNT}"),
+            "mysql.url_env",
+        ),
+        (
+            "url_in_file",
+            format!("[mysql]\nurl_file = \"mysql://root:{SECRET}@127.0.0.1:9/test\"\n{ACCOUNT}"),
+            "mysql.url_file",
+        ),
+    ];
+    for (name, text, key) in cases {
+        let path = config(name, &text);
+        let out = program(&["--config", path.to_str().unwrap()])
+            .output()
+            .expect("run the program");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(SECRET), "{name}: the secret leaked: {all}");
+        let line = cause(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {line}");
+        assert!(line.contains(key), "{name}: the key is named: {line}");
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -27,8 +27,25 @@ pub struct ConfigFile {
     pub account: Vec<AccountFile>,
 }
 
-/// `[mysql]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A value written under a secret's own key (`app_secret = "…"`): only its presence is kept,
+/// to be refused; the value is dropped as it is read. `Debug` shows `[hidden]`.
+#[derive(Clone)]
+pub struct Refused;
+
+impl<'de> Deserialize<'de> for Refused {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Refused)
+    }
+}
+
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[hidden]")
+    }
+}
+
+/// `[mysql]`. `Debug` shows the URL redacted.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlFile {
     /// The URL, without a password (`mysql://user@host:3306/db`).
@@ -43,6 +60,19 @@ pub struct MysqlFile {
     pub retry_budget: Option<String>,
     /// Create missing tables (default true).
     pub create_tables: Option<bool>,
+}
+
+impl std::fmt::Debug for MysqlFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlFile")
+            .field("url", &self.url.as_deref().map(refund_sink_mysql::redact_url))
+            .field("url_env", &self.url_env)
+            .field("url_file", &self.url_file)
+            .field("timeout", &self.timeout)
+            .field("retry_budget", &self.retry_budget)
+            .field("create_tables", &self.create_tables)
+            .finish()
+    }
 }
 
 /// `[schedule]`.
@@ -100,7 +130,7 @@ pub struct QimenFile {
     /// The Qimen app key.
     pub app_key: Option<String>,
     /// Refused: a secret is never written in the file.
-    pub app_secret: Option<toml::Value>,
+    pub app_secret: Option<Refused>,
     /// The env var holding the Qimen app secret.
     pub app_secret_env: Option<String>,
     /// A file holding the Qimen app secret.
@@ -122,7 +152,7 @@ pub struct WdtFile {
     /// The WDT app key.
     pub app_key: Option<String>,
     /// Refused: a secret is never written in the file.
-    pub app_secret: Option<toml::Value>,
+    pub app_secret: Option<Refused>,
     /// The env var holding the app secret (`secret:salt`).
     pub app_secret_env: Option<String>,
     /// A file holding the app secret (`secret:salt`).
@@ -234,6 +264,21 @@ mod tests {
         assert!(!e.contains("hunter2"), "the value leaked: {e}");
         let e = parse("[mysql]\nurl = \"mysql://root@h/db\"\n[schedul]\nevery = \"5m\"\n").unwrap_err();
         assert!(e.starts_with("sync.toml:3: [schedul]: unknown field `schedul`"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret_written_in_the_file() {
+        let f = parse(
+            "[mysql]\nurl = \"mysql://root:pw1234@h/db\"\n[[account]]\nname = \"a\"\n\
+             [account.qimen]\napp_secret = \"hunter2\"\n[account.wdt]\napp_secret = \"hunter3:salt\"\n",
+        )
+        .unwrap();
+        let debug = format!("{f:?}");
+        assert!(
+            !debug.contains("hunter") && !debug.contains("pw1234"),
+            "a secret in Debug: {debug}"
+        );
+        assert!(f.account[0].qimen.as_ref().unwrap().app_secret.is_some());
     }
 
     #[test]

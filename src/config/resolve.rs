@@ -354,7 +354,7 @@ fn check_name(label: &str, name: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-fn refuse_plain_secret(label: &str, key: &str, v: &Option<toml::Value>) -> Result<(), AppError> {
+fn refuse_plain_secret(label: &str, key: &str, v: &Option<super::file::Refused>) -> Result<(), AppError> {
     match v {
         Some(_) => Err(AppError::setting(
             format!("{label}: {key}"),

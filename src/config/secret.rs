@@ -34,6 +34,13 @@ impl SecretRef<'_> {
                 problem: format!("{key}_env and {key}_file are both set"),
                 fix: format!("keep one of {key}_env and {key}_file"),
             }),
+            (Some(var), None) if !is_env_name(var) => Err(AppError::Secret {
+                key: format!("{key}_env = [hidden]"),
+                problem: "not an env var name (letters, digits and `_`, not starting with a digit); \
+                          it may be the secret itself, so it is not shown"
+                    .into(),
+                fix: format!("set {key}_env to the name of the env var that holds the secret"),
+            }),
             (Some(var), None) => match env(var) {
                 Some(v) => Ok(Some(v)),
                 None => Err(AppError::Secret {
@@ -42,10 +49,22 @@ impl SecretRef<'_> {
                     fix: format!("export {var} with the secret, or name another env var in {key}_env"),
                 }),
             },
+            (None, Some(path)) if path.contains("://") => Err(AppError::Secret {
+                key: format!("{key}_file = [hidden]"),
+                problem: "a URL, not a file path; it may hold a password, so it is not shown".into(),
+                fix: format!("set {key}_file to the path of a file that holds the value"),
+            }),
             (None, Some(path)) => read_file(&format!("{key}_file = {path:?}"), Path::new(path)).map(Some),
             (None, None) => Ok(None),
         }
     }
+}
+
+/// True for a usable env var name: ASCII letters, digits and `_`, not starting with a digit.
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Reads a secret file, dropping one trailing newline (`\n` or `\r\n`), as editors and
