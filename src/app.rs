@@ -64,12 +64,12 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("{program}: {e}");
+                    let code = failed(program, &e);
                     // Each failed account was alerted on its own.
                     if !matches!(e, AppError::AccountsFailed { .. }) {
                         alerts.post(&e.to_string()).await;
                     }
-                    exit_code(&e)
+                    code
                 }
             }
         }
@@ -97,10 +97,7 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             match outcome {
                 Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
                 Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{program}: {e}");
-                    exit_code(&e)
-                }
+                Err(e) => failed(program, &e),
             }
         }
         Command::Status(args) => {
@@ -111,10 +108,7 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             .await;
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{program}: {e}");
-                    exit_code(&e)
-                }
+                Err(e) => failed(program, &e),
             }
         }
         Command::Check(_) => {
@@ -125,13 +119,16 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             .await;
             match outcome {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{program}: {e}");
-                    exit_code(&e)
-                }
+                Err(e) => failed(program, &e),
             }
         }
     }
+}
+
+/// Prints `e` as the program's last line and returns its exit status.
+fn failed(program: &str, e: &AppError) -> ExitCode {
+    eprintln!("{program}: {e}");
+    exit_code(e)
 }
 
 /// The exit status for `e`.

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use common::{base_url, binary, db_url};
+use common::{binary, db_url, TestDb};
 use mysql_async::prelude::Queryable;
 use wdt_qimen::simulator::Simulator;
 use wdt_qimen::time::{from_epoch_ms, parse_wdt};
@@ -19,26 +19,7 @@ const UNTIL: &str = "2025-02-01 00:00:00";
 const REFUNDS: usize = 300;
 const SEED: u64 = 8;
 
-struct Db {
-    pool: mysql_async::Pool,
-    name: String,
-}
-
-impl Db {
-    async fn new(name: &str) -> Self {
-        let pool = mysql_async::Pool::new(base_url().as_str());
-        let name = format!("lease_{name}_{}", std::process::id());
-        let mut conn = pool
-            .get_conn()
-            .await
-            .expect("MariaDB must run at MYSQL_URL (see README)");
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-            .await
-            .unwrap();
-        conn.query_drop(format!("CREATE DATABASE `{name}`")).await.unwrap();
-        Self { pool, name }
-    }
-
+impl TestDb {
     /// Each stored refund's `modified` (one per refund: every line of a refund carries it).
     async fn stored(&self) -> BTreeMap<i64, NaiveDateTime> {
         let mut conn = self.pool.get_conn().await.unwrap();
@@ -67,13 +48,6 @@ impl Db {
         .await
         .unwrap()
     }
-
-    async fn drop(self) {
-        let mut conn = self.pool.get_conn().await.unwrap();
-        conn.query_drop(format!("DROP DATABASE `{}`", self.name)).await.unwrap();
-        drop(conn);
-        self.pool.disconnect().await.unwrap();
-    }
 }
 
 /// The simulator's data: each refund's `modified`.
@@ -95,7 +69,7 @@ async fn truth() -> BTreeMap<i64, NaiveDateTime> {
 }
 
 /// A single-account run on the simulator into `db`; slow answers (`latency`) keep it running.
-fn command(db: &Db, latency: &str, extra: &[&str]) -> Command {
+fn command(db: &TestDb, latency: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(binary());
     c.args([
         "--route",
@@ -128,7 +102,7 @@ fn text(o: &Output) -> String {
 }
 
 /// Starts two copies at once and waits for both.
-fn twins(db: &Db, extra: &[&str]) -> [Output; 2] {
+fn twins(db: &TestDb, extra: &[&str]) -> [Output; 2] {
     let a = command(db, "20ms", extra).spawn().unwrap();
     let b = command(db, "20ms", extra).spawn().unwrap();
     [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()]
@@ -136,7 +110,7 @@ fn twins(db: &Db, extra: &[&str]) -> [Output; 2] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twins_on_one_stream_read_it_once_and_the_other_skips_with_a_line() {
-    let db = Db::new("twins").await;
+    let db = TestDb::new("lease_twins").await;
     let truth = truth().await;
     let outs = twins(&db, &["--once"]);
     for o in &outs {
@@ -163,7 +137,7 @@ async fn twins_on_one_stream_read_it_once_and_the_other_skips_with_a_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_wait_for_lease_the_second_twin_runs_after_the_first_and_reads_only_the_overlap() {
-    let db = Db::new("wait").await;
+    let db = TestDb::new("lease_wait").await;
     let truth = truth().await;
     let outs = twins(&db, &["--once", "--wait-for-lease", "--lease-ttl", "3s"]);
     for o in &outs {
@@ -185,7 +159,7 @@ async fn with_wait_for_lease_the_second_twin_runs_after_the_first_and_reads_only
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_run_leaves_a_row_ok_failed_and_abandoned_after_kill_9() {
-    let db = Db::new("history").await;
+    let db = TestDb::new("lease_history").await;
     // A run killed mid-way (slow answers keep it running) records no end.
     let mut child = command(&db, "40ms", &["--once", "--lease-ttl", "2s"]).spawn().unwrap();
     let mut started = false;
@@ -279,7 +253,7 @@ async fn every_run_leaves_a_row_ok_failed_and_abandoned_after_kill_9() {
     db.drop().await;
 }
 
-async fn db_has_running(db: &Db) -> bool {
+async fn db_has_running(db: &TestDb) -> bool {
     let mut conn = db.pool.get_conn().await.unwrap();
     conn.query_first::<i64, _>(format!(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{}' AND table_name = 'wdt_sync_run'",
@@ -299,7 +273,7 @@ async fn db_has_running(db: &Db) -> bool {
 }
 
 /// Starts a slow run and waits until it has recorded its start.
-async fn started_slow_run(db: &Db) -> std::process::Child {
+async fn started_slow_run(db: &TestDb) -> std::process::Child {
     let mut child = command(db, "40ms", &["--once", "--lease-ttl", "2s"]).spawn().unwrap();
     for _ in 0..200 {
         if db_has_running(db).await {
@@ -314,7 +288,7 @@ async fn started_slow_run(db: &Db) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_taken_over_mid_run_stops_the_run_and_a_signal_records_interrupted() {
-    let db = Db::new("lost").await;
+    let db = TestDb::new("lease_lost").await;
     let child = started_slow_run(&db).await;
     // Another runner takes the stream over (as after an expiry): the next renewal sees it.
     let mut conn = db.pool.get_conn().await.unwrap();

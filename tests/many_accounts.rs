@@ -5,32 +5,13 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{base_url, binary, db_url};
+use common::{binary, db_url, TestDb};
 use mysql_async::prelude::Queryable;
 use wdt_qimen::simulator::Simulator;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-struct Db {
-    pool: mysql_async::Pool,
-    name: String,
-}
-
-impl Db {
-    async fn new(name: &str) -> Self {
-        let pool = mysql_async::Pool::new(base_url().as_str());
-        let name = format!("app_{name}_{}", std::process::id());
-        let mut conn = pool
-            .get_conn()
-            .await
-            .expect("MariaDB must run at MYSQL_URL (see README)");
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-            .await
-            .unwrap();
-        conn.query_drop(format!("CREATE DATABASE `{name}`")).await.unwrap();
-        Self { pool, name }
-    }
-
+impl TestDb {
     /// Distinct refunds in the flat table with `prefix`.
     async fn refunds(&self, prefix: &str) -> i64 {
         let mut conn = self.pool.get_conn().await.unwrap();
@@ -48,13 +29,6 @@ impl Db {
         conn.query(format!("SELECT account FROM `{}`.`{prefix}wdt_sync_state`", self.name))
             .await
             .unwrap()
-    }
-
-    async fn drop(self) {
-        let mut conn = self.pool.get_conn().await.unwrap();
-        conn.query_drop(format!("DROP DATABASE `{}`", self.name)).await.unwrap();
-        drop(conn);
-        self.pool.disconnect().await.unwrap();
     }
 }
 
@@ -75,7 +49,7 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_config_syncs_two_accounts_into_their_own_tables() {
-    let db = Db::new("two_accounts").await;
+    let db = TestDb::new("app_two_accounts").await;
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml");
     // The flag overrides the file's MySQL URL.
     let out = run(&["--config", config, "--mysql-url", &db_url(&db.name), "--once"], &[]);
@@ -104,7 +78,7 @@ async fn the_shipped_config_syncs_two_accounts_into_their_own_tables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_with_a_wrong_secret_fails_alone_and_is_named() {
-    let db = Db::new("one_fails").await;
+    let db = TestDb::new("app_one_fails").await;
     let gateway = Simulator::builder().refunds(50).start().await;
     let robot = MockServer::start().await;
     Mock::given(method("POST"))
@@ -208,7 +182,7 @@ async fn with_every_the_accounts_keep_running_until_a_signal_stops_them_all() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    let db = Db::new("every").await;
+    let db = TestDb::new("app_every").await;
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml");
     let mut child = Command::new(binary())
         .args([
