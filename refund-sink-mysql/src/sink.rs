@@ -330,7 +330,8 @@ impl MySqlSinkBuilder {
 
     /// Dry run (default off): every batch is written in full, counted, and then rolled back, so
     /// the report says what a real run would change and nothing is kept. Missing tables are
-    /// still created (empty) when `create_tables` is on.
+    /// still created (empty), and tables of an older schema migrated, when `create_tables` is
+    /// on.
     pub fn dry_run(mut self, on: bool) -> Self {
         self.dry_run = on;
         self

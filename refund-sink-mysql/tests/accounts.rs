@@ -230,68 +230,17 @@ async fn a_backfill_stream_writes_the_rows_of_its_account() {
 
 // ---- The migration from schema version 3 ----
 
-/// The data tables of version 3 and their old primary keys.
-const DATA_TABLES: [(&str, &str); 4] = [
-    (FLAT, "refund_id,detail_list_rec_id"),
-    ("wdt_refund", "refund_id"),
-    ("wdt_refund_detail", "refund_id,rec_id"),
-    ("wdt_refund_amount_detail", "refund_id,rec_id"),
-];
-
-/// Creates every table exactly as schema version 3 did (the DDL captured from it), with its
-/// version rows.
+/// Creates every table exactly as schema version 3 did, with its version rows.
 async fn create_v3(db: &TestDb) {
     let mut c = db.conn().await;
-    for sql in include_str!("fixtures/schema_v3.sql").split("\n;\n") {
-        let sql: String = sql
-            .lines()
-            .filter(|l| !l.starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        if !sql.trim().is_empty() {
-            c.query_drop(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-        }
-    }
-    c.query_drop(
-        "INSERT INTO wdt_schema_version (version, description) VALUES \
-         (1, 'initial tables: flat, normalized, sync state, dead letters'), \
-         (2, 'a checkpoint per data table; stream keys compared byte for byte'), \
-         (3, 'stream leases and run history: wdt_sync_lease, wdt_sync_run')",
-    )
-    .await
-    .unwrap();
+    create_v3_schema(&mut c).await;
     c.disconnect().await.unwrap();
 }
 
-/// Rows as a version-3 sink of account `account` left them: refunds 1 (two lines) and 2 in
-/// the flat table, refund 1 in the normalized ones, and the checkpoints of the live stream and
-/// of a backfill.
+/// Rows as a version-3 sink of `accounts` left them (see [`fill_v3_rows`]).
 async fn fill_v3(db: &TestDb, accounts: &[&str]) {
     let mut c = db.conn().await;
-    for sql in [
-        "INSERT INTO aftersales_refund_refund_search (refund_id, remark, modified, detail_list_rec_id, \
-         detail_list_goods_name) VALUES (1, 'old one', '2024-03-01 00:00:10.000', 11, 'g11'), \
-         (1, 'old one', '2024-03-01 00:00:10.000', 12, 'g12'), (2, 'old two', '2024-03-01 00:00:10.000', 0, NULL)",
-        "INSERT INTO wdt_refund (refund_id, remark, modified, raw_json) VALUES \
-         (1, 'old one', '2024-03-01 00:00:10.000', '{\"refund_id\":1}')",
-        "INSERT INTO wdt_refund_detail (refund_id, rec_id, goods_name) VALUES (1, 11, 'g11'), (1, 12, 'g12')",
-        "INSERT INTO wdt_refund_amount_detail (refund_id, rec_id, refund_amount) VALUES (1, 100, 123.45)",
-    ] {
-        c.query_drop(sql).await.unwrap();
-    }
-    for account in accounts {
-        for (table, _) in DATA_TABLES {
-            for method in [METHOD.to_owned(), format!("{METHOD}#backfill:20240101-20240201")] {
-                c.exec_drop(
-                    "INSERT INTO wdt_sync_state (account, method, data_table, window_end, updated_at) \
-                     VALUES (?, ?, ?, '2024-03-01 00:01:40', NOW(3))",
-                    (account, method, table),
-                )
-                .await
-                .unwrap();
-            }
-        }
-    }
+    fill_v3_rows(&mut c, accounts).await;
     c.disconnect().await.unwrap();
 }
 
@@ -323,7 +272,7 @@ async fn account_column(db: &TestDb, table: &str) -> Vec<Vec<Option<String>>> {
 
 /// Asserts the version-4 shape and that the rows of `fill_v3` are all there, as `account`'s.
 async fn assert_migrated(db: &TestDb, account: &str) {
-    for (table, old_key) in DATA_TABLES {
+    for (table, old_key) in V3_DATA_TABLES {
         assert_eq!(primary_key(db, table).await, format!("account,{old_key}"), "{table}");
         assert_eq!(
             account_column(db, table).await,
@@ -495,7 +444,7 @@ async fn empty_tables_are_migrated_without_asking() {
     .unwrap();
     c.disconnect().await.unwrap();
     let sink = db.sink().layout(Layout::Normalized).build().await.unwrap();
-    for (table, old_key) in DATA_TABLES {
+    for (table, old_key) in V3_DATA_TABLES {
         assert_eq!(primary_key(&db, table).await, format!("account,{old_key}"), "{table}");
     }
     sink.commit(batch_of("a", vec![refund_of("a", 1, 10, 1)]))
@@ -573,7 +522,7 @@ async fn without_creating_tables_the_old_shape_is_refused_with_the_statements_to
 
     // Run as the DBA would, the statements make a table the sink accepts as it is.
     let mut c = db.conn().await;
-    for (table, _) in DATA_TABLES {
+    for (table, _) in V3_DATA_TABLES {
         let msg = db
             .sink()
             .layout(Layout::Both)
@@ -604,5 +553,23 @@ async fn without_creating_tables_the_old_shape_is_refused_with_the_statements_to
         .unwrap();
     assert_migrated(&db, "shop-a").await;
     assert_eq!(versions(&db).await.len(), 4);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn sinks_starting_at_once_on_a_version_3_database_migrate_it_once() {
+    let db = TestDb::new("migrate_twins").await;
+    create_v3(&db).await;
+    fill_v3(&db, &["shop-a"]).await;
+    let start = || db.sink().layout(Layout::Both).build();
+    let (a, b, c) = tokio::join!(start(), start(), start());
+    for sink in [a, b, c] {
+        sink.unwrap().disconnect().await.unwrap();
+    }
+    assert_migrated(&db, "shop-a").await;
+    assert_eq!(
+        versions(&db).await,
+        vec![row(&["1"]), row(&["2"]), row(&["3"]), row(&["4"])]
+    );
     db.drop_db().await;
 }
