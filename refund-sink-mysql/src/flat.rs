@@ -120,7 +120,8 @@ pub(crate) fn write_flat<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
         t.begin_row(r.refund_id, 0);
         refund_cells(r, t);
         t.cell(Cell::Int(0));
-        for _ in FLAT_REFUND_COLUMNS + 1..FLAT_COLUMNS.len() {
+        // The detail columns are NULL; the account, last, is written by `end_row`.
+        for _ in FLAT_REFUND_COLUMNS + 1..FLAT_COLUMNS.len() - 1 {
             t.cell(Cell::Null);
         }
         t.end_row();
@@ -168,7 +169,7 @@ mod tests {
             refund_no: Some("TK1".into()),
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         assert!(t.take_error().is_none());
         let rows = split_rows(&t.enc.buf);
@@ -195,7 +196,7 @@ mod tests {
             detail_list: vec![line(11, "袜子\t2双"), line(12, "帽子")],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         assert!(t.take_error().is_none());
         let rows = split_rows(&t.enc.buf);
@@ -222,7 +223,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         let e = t.take_error().unwrap().to_string();
         assert!(e.contains("detail_list[1] has no rec_id"), "{e}");
@@ -241,7 +242,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         assert!(t.take_error().unwrap().to_string().contains("repeats rec_id 5"));
     }
@@ -257,7 +258,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         let e = t.take_error().unwrap().to_string();
         assert!(
