@@ -39,6 +39,8 @@ pub struct RunOutcome {
 /// What the run shares between accounts.
 struct Shared {
     mysql: crate::config::MysqlSettings,
+    /// The one MySQL pool of every account.
+    pool: refund_sink_mysql::SharedPool,
     schedule: Schedule,
     dry_run: bool,
     named: bool,
@@ -98,6 +100,7 @@ pub(crate) async fn run_accounts(
     program: &str,
 ) -> Result<RunOutcome, AppError> {
     let shared = Arc::new(Shared {
+        pool: plan.mysql.shared_pool(),
         mysql: plan.mysql,
         schedule: plan.schedule,
         dry_run: plan.dry_run,
@@ -124,6 +127,8 @@ pub(crate) async fn run_accounts(
     while let Some(joined) = tasks.join_next().await {
         ends.push(joined.expect("an account's task panicked"));
     }
+    // Within the timeout: a server that stopped answering must not hold the exit up.
+    let _ = tokio::time::timeout(shared.mysql.timeout, shared.pool.disconnect()).await;
     ends.sort_by_key(|(i, _, _)| *i);
     let mut outcome = RunOutcome::default();
     let mut failed = Vec::new();
@@ -168,7 +173,7 @@ struct Ready {
 
 async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> {
     let connected = route::connect(account).await?;
-    let sink = sink::open(&shared.mysql, account, shared.dry_run).await?;
+    let sink = sink::open(&shared.mysql, &shared.pool, account, shared.dry_run).await?;
     let abandon = sink.clone();
     shared.shutdown.on_abandon(move || abandon.abandon());
     report::print_block(

@@ -17,8 +17,9 @@ use crate::{route, run, sink};
 /// status could not be read (its block says why).
 pub async fn status(plan: &Plan, runs: u32) -> Result<(), AppError> {
     let mut failed = Vec::new();
+    let pool = plan.mysql.shared_pool();
     for account in &plan.accounts {
-        let block = match account_status(plan, account, runs).await {
+        let block = match account_status(plan, &pool, account, runs).await {
             Ok(text) => text,
             Err(e) => {
                 failed.push(account.name.clone());
@@ -27,6 +28,7 @@ pub async fn status(plan: &Plan, runs: u32) -> Result<(), AppError> {
         };
         println!("account {}\n{block}", account.name);
     }
+    let _ = pool.disconnect().await;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -53,8 +55,13 @@ async fn live_stream(
     Ok(engine)
 }
 
-async fn account_status(plan: &Plan, account: &Account, runs: u32) -> Result<String, AppError> {
-    let sink = sink::open_with(&plan.mysql, account, false, false).await?;
+async fn account_status(
+    plan: &Plan,
+    pool: &refund_sink_mysql::SharedPool,
+    account: &Account,
+    runs: u32,
+) -> Result<String, AppError> {
+    let sink = sink::open_with(&plan.mysql, pool, account, false, false).await?;
     let engine = live_stream(plan, account, sink).await?;
     let (sink, stream) = (engine.sink(), engine.stream());
     let mysql = |e: SinkError| AppError::MysqlStart {

@@ -234,3 +234,53 @@ async fn with_every_the_accounts_keep_running_until_a_signal_stops_them_all() {
     assert_eq!(status.code(), Some(0), "a signal ends a scheduled run cleanly");
     db.drop().await;
 }
+
+/// Every account of the process shares one MySQL pool of `mysql.pool_size` connections: twelve
+/// accounts sync at once as a MySQL user allowed only two connections (each account with a
+/// pool of its own would open several and be refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_accounts_share_one_bounded_pool_of_connections() {
+    let db = TestDb::new("app_shared_pool").await;
+    let user = format!("wdtpool_{}", std::process::id());
+    let mut conn = db.pool.get_conn().await.unwrap();
+    conn.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("CREATE USER '{user}'@'%' WITH MAX_USER_CONNECTIONS 2"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("GRANT ALL ON `{}`.* TO '{user}'@'%'", db.name))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&db_url(&db.name)).unwrap();
+    url.set_username(&user).unwrap();
+    url.set_password(None).unwrap();
+    let mut text = format!(
+        "[mysql]\nurl = \"{url}\"\npool_size = 2\n\n[defaults]\nstart = \"2025-01-01 00:00:00\"\nroute = \"simulator\"\n"
+    );
+    const ACCOUNTS: usize = 12;
+    for i in 0..ACCOUNTS {
+        text.push_str(&format!(
+            "\n[[account]]\nname = \"a{i}\"\ntable_prefix = \"a{i}_\"\n[account.simulator]\nrefunds = 40\nseed = {i}\nuntil = \"2025-03-01 00:00:00\"\n"
+        ));
+    }
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-shared-pool.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["--config", path.to_str().unwrap(), "--once"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for i in 0..ACCOUNTS {
+        assert!(stdout.contains(&format!("a{i}: synced 40 refunds")), "{stdout}");
+        assert_eq!(db.refunds(&format!("a{i}_")).await, 40, "a{i}'s table");
+        let runs: Vec<String> = conn
+            .query(format!("SELECT outcome FROM `{}`.`a{i}_wdt_sync_run`", db.name))
+            .await
+            .unwrap();
+        assert_eq!(runs, ["ok"], "a{i}'s run history");
+    }
+    conn.query_drop(format!("DROP USER '{user}'@'%'")).await.unwrap();
+    drop(conn);
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}
