@@ -284,3 +284,86 @@ async fn many_accounts_share_one_bounded_pool_of_connections() {
     std::fs::remove_file(path).unwrap();
     db.drop().await;
 }
+
+/// A panic in one account's run (injected by the test-only env var, simulator route only) fails
+/// that account with one line; the other account syncs, the panicking run is recorded failed,
+/// and its lease is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_accounts_run_fails_that_account_alone() {
+    let db = TestDb::new("app_panic").await;
+    let text = format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[defaults]
+start = "2025-01-01 00:00:00"
+route = "simulator"
+
+[[account]]
+name = "good"
+table_prefix = "good_"
+[account.simulator]
+refunds = 100
+until = "2025-03-01 00:00:00"
+
+[[account]]
+name = "boom"
+table_prefix = "boom_"
+[account.simulator]
+refunds = 100
+until = "2025-03-01 00:00:00"
+"#,
+        url = db_url(&db.name),
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-panic.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = run(
+        &["--config", path.to_str().unwrap(), "--once"],
+        &[(wdt_refund_sync::run::TEST_PANIC_ENV, "boom")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("good: synced 100 refunds"), "{stdout}");
+    assert_eq!(db.refunds("good_").await, 100);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l
+                .starts_with("wdt-refund-sync: boom: the sync panicked during the run: test panic after 1 commits")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("wdt-refund-sync: 1 of 2 accounts failed: boom;")),
+        "{stderr}"
+    );
+    let mut conn = db.pool.get_conn().await.unwrap();
+    let runs: Vec<(String, Option<String>)> = conn
+        .query(format!("SELECT outcome, error FROM `{}`.`boom_wdt_sync_run`", db.name))
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].0, "failed", "{runs:?}");
+    assert!(
+        runs[0]
+            .1
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("the sync panicked during the run"),
+        "{runs:?}"
+    );
+    let released: Vec<bool> = conn
+        .query(format!(
+            "SELECT released_at IS NOT NULL FROM `{}`.`boom_wdt_sync_lease`",
+            db.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(released, [true], "the panicking run's lease is released");
+    drop(conn);
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}

@@ -50,14 +50,22 @@ async fn sinks_of_one_shared_pool_use_its_connections_and_leave_it_open() {
         lease.release().await.unwrap();
     });
     futures::future::join_all(runs).await;
-    assert_eq!(seen.lock().unwrap().len(), 1, "connections used: {:?}", seen.lock().unwrap());
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "connections used: {:?}",
+        seen.lock().unwrap()
+    );
     for prefix in ["a_", "b_", "c_"] {
         assert_eq!(db.count(&format!("{prefix}aftersales_refund_refund_search")).await, 3);
     }
     // A sink's disconnect leaves the shared pool to the others.
     let first = sinks.remove(0);
     first.disconnect().await.unwrap();
-    assert_eq!(sinks[0].load_checkpoint(&stream()).await.unwrap(), Some(Checkpoint { window_end: at(22, 0) }));
+    assert_eq!(
+        sinks[0].load_checkpoint(&stream()).await.unwrap(),
+        Some(Checkpoint { window_end: at(22, 0) })
+    );
     // A sink for another URL is refused, naming both (without passwords).
     let other = format!("{}_other", db.url);
     let e = refund_sink_mysql::MySqlSink::builder(other)
