@@ -45,8 +45,11 @@ pub async fn check(plan: &Plan) -> Result<(), AppError> {
         },
     }];
     println!("{}", lines[0]);
-    let checks = plan.accounts.iter().map(|a| check_account(plan, a));
-    for account_lines in futures::future::join_all(checks).await {
+    let pool = plan.mysql.shared_pool();
+    let checks = plan.accounts.iter().map(|a| check_account(plan, &pool, a));
+    let checked = futures::future::join_all(checks).await;
+    let _ = pool.disconnect().await;
+    for account_lines in checked {
         for l in &account_lines {
             println!("{l}");
         }
@@ -63,13 +66,13 @@ pub async fn check(plan: &Plan) -> Result<(), AppError> {
     }
 }
 
-async fn check_account(plan: &Plan, account: &Account) -> Vec<CheckLine> {
+async fn check_account(plan: &Plan, pool: &refund_sink_mysql::SharedPool, account: &Account) -> Vec<CheckLine> {
     let prefix = if plan.named {
         format!("{}: ", account.name)
     } else {
         String::new()
     };
-    let (gateway, mysql) = tokio::join!(gateway(account), mysql(plan, account));
+    let (gateway, mysql) = tokio::join!(gateway(account), mysql(plan, pool, account));
     vec![
         CheckLine {
             ok: gateway.is_ok(),
@@ -94,9 +97,9 @@ async fn gateway(account: &Account) -> Result<String, String> {
     }
 }
 
-async fn mysql(plan: &Plan, account: &Account) -> Result<String, String> {
+async fn mysql(plan: &Plan, pool: &refund_sink_mysql::SharedPool, account: &Account) -> Result<String, String> {
     let url = plan.mysql.redacted_url();
-    match sink::open_with(&plan.mysql, account, true, false).await {
+    match sink::open_with(&plan.mysql, pool, account, true, false).await {
         Ok(s) => {
             let _ = s.disconnect().await;
             Ok(format!("{url}: reachable, tables ready"))

@@ -196,6 +196,10 @@ pub struct Settings {
     /// (default: 2m)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub mysql_retry_budget: Option<Duration>,
+    /// The most MySQL connections the process holds at once; every account shares them (keep it
+    /// below the server's max_connections) (default: 10)
+    #[arg(long, global = true, value_name = "N")]
+    pub mysql_pool_size: Option<usize>,
     /// Do not create missing tables or apply migrations: a missing table is an error naming it
     /// (for a database user without CREATE/ALTER rights).
     #[arg(long, global = true)]

@@ -139,6 +139,14 @@ pub enum AppError {
         /// How it was lost.
         loss: String,
     },
+    /// An account's sync panicked (a bug): that account failed, the others went on.
+    #[error("the sync panicked during {during}: {message}; fix: this is a bug, please report it with this line")]
+    Panicked {
+        /// What the account was doing (`the run`, `its task`).
+        during: &'static str,
+        /// The panic's message, on one line.
+        message: String,
+    },
     /// One or more accounts failed (each said why on its own line).
     #[error("{} of {total} accounts failed: {}; fix: see each account's line above", failed.len(), failed.join(", "))]
     AccountsFailed {
@@ -171,6 +179,22 @@ impl AppError {
             key: key.into(),
             fix: fix.into(),
         }
+    }
+
+    /// The error for a panic caught during `during`, with the panic's message on one line
+    /// (at most 300 characters).
+    pub fn panicked(during: &'static str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut message: String = one_line.chars().take(300).collect();
+        if message.len() < one_line.len() {
+            message.push('…');
+        }
+        Self::Panicked { during, message }
     }
 
     /// True for errors of the configuration (flags, env vars, the config file): nothing was

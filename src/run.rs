@@ -5,18 +5,29 @@
 //! printed on its own line (and alerted), the others go on, and a `--once` run ends non-zero
 //! naming it. With `--every`, a failed run is retried at the next interval, starting from
 //! connecting again when the start-up failed.
+//!
+//! A panic (a bug) in an account's run is caught at the run's boundary: the account fails with
+//! a one-line cause, its run is recorded `failed` in the run history, its lease is released, and
+//! the other accounts go on (with `--every` the account connects again at the next interval). A
+//! panic elsewhere in its task ends that account alone, failed; its lease, if any, expires.
+//!
+//! For tests only: [`TEST_PANIC_ENV`] names an account of the simulator route whose run panics
+//! after its first commit. It is ignored for every other route, so it cannot stop a real
+//! account.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use futures::FutureExt;
 use refund_sink_mysql::{LeaseLoss, MySqlSink, RunCounts, RunEnd, RunId, RunOutcome as Outcome, RunStart, SinkError};
 use tracing::Instrument;
 use wdt_qimen::sync::{StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
 
 use crate::alert::Alerts;
 use crate::backfill::Range;
-use crate::config::{Account, Plan, Schedule};
+use crate::config::{Account, Plan, RouteSpec, Schedule};
 use crate::error::AppError;
 use crate::lease::{self, Runner, Taken};
 use crate::progress::ProgressView;
@@ -39,6 +50,8 @@ pub struct RunOutcome {
 /// What the run shares between accounts.
 struct Shared {
     mysql: crate::config::MysqlSettings,
+    /// The one MySQL pool of every account.
+    pool: refund_sink_mysql::SharedPool,
     schedule: Schedule,
     dry_run: bool,
     named: bool,
@@ -73,6 +86,27 @@ enum Once {
     Abandoned,
 }
 
+/// Test-only fault injection: an account of the **simulator route** with this name panics in its
+/// run after its first commit (to test that a panic fails that account alone). Accounts of the
+/// `qimen` and `native` routes ignore it.
+pub const TEST_PANIC_ENV: &str = "WDT_REFUND_SYNC_TEST_PANIC_ACCOUNT";
+
+/// `hook`, or for the account [`TEST_PANIC_ENV`] names (simulator route only) a hook that
+/// panics once the run has committed.
+fn with_test_panic(hook: wdt_qimen::sync::ProgressHook, account: &Account) -> wdt_qimen::sync::ProgressHook {
+    let armed = matches!(account.route, RouteSpec::Simulator(_))
+        && std::env::var(TEST_PANIC_ENV).is_ok_and(|name| name == account.name);
+    if !armed {
+        return hook;
+    }
+    Arc::new(move |p: &wdt_qimen::sync::Progress| {
+        if p.commits > 0 {
+            panic!("test panic after {} commits ({TEST_PANIC_ENV})", p.commits);
+        }
+        hook(p)
+    })
+}
+
 /// How often `--every` prunes the run history.
 const PRUNE_EVERY: Duration = Duration::from_secs(86_400);
 
@@ -98,6 +132,7 @@ pub(crate) async fn run_accounts(
     program: &str,
 ) -> Result<RunOutcome, AppError> {
     let shared = Arc::new(Shared {
+        pool: plan.mysql.shared_pool(),
         mysql: plan.mysql,
         schedule: plan.schedule,
         dry_run: plan.dry_run,
@@ -118,12 +153,36 @@ pub(crate) async fn run_accounts(
         } else {
             tracing::Span::none()
         };
-        tasks.spawn(async move { (i, account.name.clone(), run_account(&shared, account).await) }.instrument(span));
+        tasks.spawn(
+            async move {
+                let name = account.name.clone();
+                let end = match AssertUnwindSafe(run_account(&shared, account)).catch_unwind().await {
+                    Ok(end) => end,
+                    Err(payload) => {
+                        let e = AppError::panicked("its task", payload.as_ref());
+                        let prefix = if shared.named {
+                            format!("{name}: ")
+                        } else {
+                            String::new()
+                        };
+                        if shared.named {
+                            eprintln!("{}: {prefix}{e}", shared.program);
+                        }
+                        shared.alerts.post(&format!("{prefix}{e}")).await;
+                        AccountEnd::Failed(e)
+                    }
+                };
+                (i, name, end)
+            }
+            .instrument(span),
+        );
     }
     let mut ends = Vec::with_capacity(total);
     while let Some(joined) = tasks.join_next().await {
         ends.push(joined.expect("an account's task panicked"));
     }
+    // Within the timeout: a server that stopped answering must not hold the exit up.
+    let _ = tokio::time::timeout(shared.mysql.timeout, shared.pool.disconnect()).await;
     ends.sort_by_key(|(i, _, _)| *i);
     let mut outcome = RunOutcome::default();
     let mut failed = Vec::new();
@@ -168,7 +227,7 @@ struct Ready {
 
 async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> {
     let connected = route::connect(account).await?;
-    let sink = sink::open(&shared.mysql, account, shared.dry_run).await?;
+    let sink = sink::open(&shared.mysql, &shared.pool, account, shared.dry_run).await?;
     let abandon = sink.clone();
     shared.shutdown.on_abandon(move || abandon.abandon());
     report::print_block(
@@ -176,7 +235,10 @@ async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> 
         &format!("route: {}, MySQL: {}\n", connected.label, shared.mysql.redacted_url()),
     );
     let mut engine = SyncEngine::new(connected.client.clone(), sink, sync_config(&shared.schedule, account)?)
-        .with_progress(shared.progress.hook(if shared.named { &account.name } else { "" }));
+        .with_progress(with_test_panic(
+            shared.progress.hook(if shared.named { &account.name } else { "" }),
+            account,
+        ));
     if let Some(stream) = &account.stream_account {
         let method = engine.stream().method.clone();
         engine = engine.with_stream(StreamId::new(stream.clone(), method));
@@ -263,7 +325,14 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                 Once::Skipped if every.is_none() => return AccountEnd::Skipped,
                 Once::Skipped | Once::Stopped => {}
                 Once::Abandoned => return AccountEnd::Abandoned,
-                Once::Failed(e) => failure = Some(e),
+                Once::Failed(e) => {
+                    if matches!(e, AppError::Panicked { .. }) {
+                        // The engine and the sink may be half-way through something: the next
+                        // interval starts from connecting again.
+                        ready = None;
+                    }
+                    failure = Some(e);
+                }
             }
         }
         if let Some(e) = failure {
@@ -343,7 +412,10 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
             None => shared.shutdown.stopped().await,
         }
     };
-    let result = r.engine.run_until(stop).await;
+    let result = match AssertUnwindSafe(r.engine.run_until(stop)).catch_unwind().await {
+        Ok(result) => Ok(result),
+        Err(payload) => Err(AppError::panicked("the run", payload.as_ref())),
+    };
     let requests = r.connected.client.stats().requests.saturating_sub(requests_before);
     let loss = lost.into_inner().unwrap_or_else(|e| e.into_inner());
     let lease_lost = |loss: &LeaseLoss| AppError::LeaseLost {
@@ -351,30 +423,36 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
         loss: loss.to_string(),
     };
     let (once, end) = match (result, loss) {
-        (Err(SyncError::Sink(SinkError::Abandoned)), _) => (Once::Abandoned, RunEnd::new(Outcome::Interrupted)),
-        (Ok(rep), Some(loss)) => {
-            let e = lease_lost(&loss);
-            let end = RunEnd::new(Outcome::Failed)
-                .counts(RunCounts::from_report(&rep).with_requests(requests))
-                .error(e.to_string());
-            (Once::Failed(e), end)
-        }
-        (Ok(rep), None) => {
-            let end = RunEnd::from_report(&rep).counts(RunCounts::from_report(&rep).with_requests(requests));
-            (Once::Ran(rep), end)
-        }
-        (Err(source), loss) => {
-            let e = match (&source, loss) {
-                (SyncError::Sink(SinkError::LeaseLost { loss, .. }), _) => lease_lost(loss),
-                (_, Some(loss)) => lease_lost(&loss),
-                _ => AppError::Sync {
-                    mysql_url: shared.mysql.redacted_url(),
-                    source: Box::new(source),
-                },
-            };
+        (Err(e), _) => {
             let end = RunEnd::new(Outcome::Failed).error(e.to_string());
             (Once::Failed(e), end)
         }
+        (Ok(result), loss) => match (result, loss) {
+            (Err(SyncError::Sink(SinkError::Abandoned)), _) => (Once::Abandoned, RunEnd::new(Outcome::Interrupted)),
+            (Ok(rep), Some(loss)) => {
+                let e = lease_lost(&loss);
+                let end = RunEnd::new(Outcome::Failed)
+                    .counts(RunCounts::from_report(&rep).with_requests(requests))
+                    .error(e.to_string());
+                (Once::Failed(e), end)
+            }
+            (Ok(rep), None) => {
+                let end = RunEnd::from_report(&rep).counts(RunCounts::from_report(&rep).with_requests(requests));
+                (Once::Ran(rep), end)
+            }
+            (Err(source), loss) => {
+                let e = match (&source, loss) {
+                    (SyncError::Sink(SinkError::LeaseLost { loss, .. }), _) => lease_lost(loss),
+                    (_, Some(loss)) => lease_lost(&loss),
+                    _ => AppError::Sync {
+                        mysql_url: shared.mysql.redacted_url(),
+                        source: Box::new(source),
+                    },
+                };
+                let end = RunEnd::new(Outcome::Failed).error(e.to_string());
+                (Once::Failed(e), end)
+            }
+        },
     };
     if let Some(id) = run_id {
         finish(sink, id, end, prefix).await;

@@ -1,5 +1,7 @@
 //! The `status` subcommand: for each account, its live checkpoint and how far it is behind now,
-//! the dead letters waiting, and its last runs, read from MySQL only (no gateway request).
+//! the dead letters waiting, and its last runs; then each of its backfills (`backfill --from
+//! --to`) with its range, how far its own checkpoint got in it (or done), and its last runs.
+//! Read from MySQL only (no gateway request).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -17,8 +19,9 @@ use crate::{route, run, sink};
 /// status could not be read (its block says why).
 pub async fn status(plan: &Plan, runs: u32) -> Result<(), AppError> {
     let mut failed = Vec::new();
+    let pool = plan.mysql.shared_pool();
     for account in &plan.accounts {
-        let block = match account_status(plan, account, runs).await {
+        let block = match account_status(plan, &pool, account, runs).await {
             Ok(text) => text,
             Err(e) => {
                 failed.push(account.name.clone());
@@ -27,6 +30,7 @@ pub async fn status(plan: &Plan, runs: u32) -> Result<(), AppError> {
         };
         println!("account {}\n{block}", account.name);
     }
+    let _ = pool.disconnect().await;
     if failed.is_empty() {
         Ok(())
     } else {
@@ -53,8 +57,13 @@ async fn live_stream(
     Ok(engine)
 }
 
-async fn account_status(plan: &Plan, account: &Account, runs: u32) -> Result<String, AppError> {
-    let sink = sink::open_with(&plan.mysql, account, false, false).await?;
+async fn account_status(
+    plan: &Plan,
+    pool: &refund_sink_mysql::SharedPool,
+    account: &Account,
+    runs: u32,
+) -> Result<String, AppError> {
+    let sink = sink::open_with(&plan.mysql, pool, account, false, false).await?;
     let engine = live_stream(plan, account, sink).await?;
     let (sink, stream) = (engine.sink(), engine.stream());
     let mysql = |e: SinkError| AppError::MysqlStart {
@@ -86,15 +95,64 @@ async fn account_status(plan: &Plan, account: &Account, runs: u32) -> Result<Str
         "  dead letters waiting: {dead} (in {})",
         sink.table_names().dead_letter
     );
-    if rows.is_empty() {
-        let _ = writeln!(out, "  runs: none recorded");
-    } else {
-        let _ = writeln!(out, "  last runs (newest first):");
-        for r in &rows {
-            let _ = writeln!(out, "    {}", run_line(r, now));
-        }
+    runs_block(&mut out, &rows, now, "  ");
+    let backfill_prefix = format!("{}#backfill:", stream.method);
+    for b in sink.streams_of(&stream.account).await.map_err(mysql)? {
+        let Some(range) = b.method.strip_prefix(&backfill_prefix) else {
+            continue;
+        };
+        let checkpoint = sink.load_checkpoint(&b).await.map_err(mysql)?;
+        let rows = sink.recent_runs(Some(&b), runs).await.map_err(mysql)?;
+        let _ = writeln!(
+            out,
+            "  backfill {}",
+            backfill_line(range, checkpoint.map(|c| c.window_end))
+        );
+        let _ = writeln!(out, "    stream: {b}");
+        runs_block(&mut out, &rows, now, "    ");
     }
     Ok(out)
+}
+
+/// The runs of a stream, newest first, indented by `indent`.
+fn runs_block(out: &mut String, rows: &[RunRow], now: NaiveDateTime, indent: &str) {
+    if rows.is_empty() {
+        let _ = writeln!(out, "{indent}runs: none recorded");
+    } else {
+        let _ = writeln!(out, "{indent}last runs (newest first):");
+        for r in rows {
+            let _ = writeln!(out, "{indent}  {}", run_line(r, now));
+        }
+    }
+}
+
+/// A backfill's range (`20240301T000000..20240401T000000`, as in its stream) and how far its
+/// checkpoint got: `2024-03-01 00:00:00 .. 2024-04-01 00:00:00 (Beijing): done`, `…: at
+/// 2024-03-10 00:00:00, 29% of the range`, `…: not started`.
+pub fn backfill_line(range: &str, checkpoint: Option<NaiveDateTime>) -> String {
+    let parse = |t: &str| NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%S").ok();
+    let Some((from, to)) = range.split_once("..").and_then(|(a, b)| Some((parse(a)?, parse(b)?))) else {
+        return format!(
+            "{range}: {}",
+            match checkpoint {
+                Some(c) => format!("checkpoint {} (Beijing)", format_wdt(c)),
+                None => "not started".to_owned(),
+            }
+        );
+    };
+    let progress = match checkpoint {
+        None => "not started".to_owned(),
+        Some(c) if c >= to => "done".to_owned(),
+        Some(c) => {
+            let total = (to - from).num_seconds().max(1) as f64;
+            let share = ((c - from).num_seconds().max(0) as f64 / total * 100.0).min(99.0);
+            format!(
+                "at {} (its checkpoint), {share:.0}% of the range; run the same backfill again to go on",
+                format_wdt(c)
+            )
+        }
+    };
+    format!("{} .. {} (Beijing): {progress}", format_wdt(from), format_wdt(to))
 }
 
 /// One run: outcome, start, duration, refunds and requests, error line.
@@ -137,4 +195,28 @@ fn took(d: TimeDelta) -> String {
 fn span(d: TimeDelta) -> String {
     let secs = d.num_seconds().max(0).unsigned_abs();
     humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backfill_line_says_how_far_its_range_is_done() {
+        let t = |s: &str| wdt_qimen::time::parse_wdt(s).unwrap();
+        let range = "20240301T000000..20240401T000000";
+        assert_eq!(
+            backfill_line(range, None),
+            "2024-03-01 00:00:00 .. 2024-04-01 00:00:00 (Beijing): not started"
+        );
+        assert_eq!(
+            backfill_line(range, Some(t("2024-04-01 00:00:00"))),
+            "2024-03-01 00:00:00 .. 2024-04-01 00:00:00 (Beijing): done"
+        );
+        assert!(backfill_line(range, Some(t("2024-03-11 08:00:00"))).ends_with(
+            ": at 2024-03-11 08:00:00 (its checkpoint), 33% of the range; run the same backfill again to go on"
+        ));
+        // A range that does not parse is shown as stored.
+        assert_eq!(backfill_line("x", None), "x: not started");
+    }
 }

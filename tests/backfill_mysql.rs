@@ -129,6 +129,34 @@ async fn a_backfill_restores_a_deleted_range_and_leaves_the_live_checkpoint() {
     assert!(again.ends_with("backfill already complete: nothing read\n"), "{again}");
     assert_eq!(state(&mut conn, &db).await, after);
 
+    // `status` shows the backfill beside the live stream: its range, done, and its two runs.
+    let status = ok(&program(&db, &["status"]));
+    let range = format!("{FROM} .. {TO} (Beijing)");
+    assert!(status.contains(&format!("\n  backfill {range}: done\n")), "{status}");
+    assert!(
+        status.contains(&format!("\n    stream: {}/{method}\n", live[0].0)),
+        "{status}"
+    );
+    let backfill_block = &status[status.find("  backfill ").unwrap()..];
+    let ok_runs = backfill_block
+        .lines()
+        .filter(|l| l.trim_start().starts_with("ok "))
+        .count();
+    assert_eq!(ok_runs, 2, "the backfill's two runs: {status}");
+    // Half-way (its checkpoint moved back by hand, as after an interrupted backfill).
+    conn.query_drop(format!(
+        "UPDATE `{db}`.wdt_sync_state SET window_end = '2025-01-30 00:00:00' WHERE method LIKE '%#backfill:%'"
+    ))
+    .await
+    .unwrap();
+    let status = ok(&program(&db, &["status"]));
+    assert!(
+        status.contains(&format!(
+            "\n  backfill {range}: at 2025-01-30 00:00:00 (its checkpoint), 48% of the range;"
+        )),
+        "{status}"
+    );
+
     conn.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
     drop(conn);
     pool.disconnect().await.unwrap();

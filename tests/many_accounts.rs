@@ -373,3 +373,136 @@ async fn two_accounts_with_colliding_refund_ids_share_one_table_prefix() {
     assert_eq!(FLAT_COLUMNS.last().map(|c| c.name), Some("account"));
     db.drop().await;
 }
+
+/// Every account of the process shares one MySQL pool of `mysql.pool_size` connections: twelve
+/// accounts sync at once as a MySQL user allowed only two connections (each account with a
+/// pool of its own would open several and be refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_accounts_share_one_bounded_pool_of_connections() {
+    let db = TestDb::new("app_shared_pool").await;
+    let user = format!("wdtpool_{}", std::process::id());
+    let mut conn = db.pool.get_conn().await.unwrap();
+    conn.query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("CREATE USER '{user}'@'%' WITH MAX_USER_CONNECTIONS 2"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("GRANT ALL ON `{}`.* TO '{user}'@'%'", db.name))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&db_url(&db.name)).unwrap();
+    url.set_username(&user).unwrap();
+    url.set_password(None).unwrap();
+    let mut text = format!(
+        "[mysql]\nurl = \"{url}\"\npool_size = 2\n\n[defaults]\nstart = \"2025-01-01 00:00:00\"\nroute = \"simulator\"\n"
+    );
+    const ACCOUNTS: usize = 12;
+    for i in 0..ACCOUNTS {
+        text.push_str(&format!(
+            "\n[[account]]\nname = \"a{i}\"\ntable_prefix = \"a{i}_\"\n[account.simulator]\nrefunds = 40\nseed = {i}\nuntil = \"2025-03-01 00:00:00\"\n"
+        ));
+    }
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-shared-pool.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["--config", path.to_str().unwrap(), "--once"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for i in 0..ACCOUNTS {
+        assert!(stdout.contains(&format!("a{i}: synced 40 refunds")), "{stdout}");
+        assert_eq!(db.refunds(&format!("a{i}_")).await, 40, "a{i}'s table");
+        let runs: Vec<String> = conn
+            .query(format!("SELECT outcome FROM `{}`.`a{i}_wdt_sync_run`", db.name))
+            .await
+            .unwrap();
+        assert_eq!(runs, ["ok"], "a{i}'s run history");
+    }
+    conn.query_drop(format!("DROP USER '{user}'@'%'")).await.unwrap();
+    drop(conn);
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}
+
+/// A panic in one account's run (injected by the test-only env var, simulator route only) fails
+/// that account with one line; the other account syncs, the panicking run is recorded failed,
+/// and its lease is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_accounts_run_fails_that_account_alone() {
+    let db = TestDb::new("app_panic").await;
+    let text = format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[defaults]
+start = "2025-01-01 00:00:00"
+route = "simulator"
+
+[[account]]
+name = "good"
+table_prefix = "good_"
+[account.simulator]
+refunds = 100
+until = "2025-03-01 00:00:00"
+
+[[account]]
+name = "boom"
+table_prefix = "boom_"
+[account.simulator]
+refunds = 100
+until = "2025-03-01 00:00:00"
+"#,
+        url = db_url(&db.name),
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-panic.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = run(
+        &["--config", path.to_str().unwrap(), "--once"],
+        &[(wdt_refund_sync::run::TEST_PANIC_ENV, "boom")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("good: synced 100 refunds"), "{stdout}");
+    assert_eq!(db.refunds("good_").await, 100);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l
+                .starts_with("wdt-refund-sync: boom: the sync panicked during the run: test panic after 1 commits")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("wdt-refund-sync: 1 of 2 accounts failed: boom;")),
+        "{stderr}"
+    );
+    let mut conn = db.pool.get_conn().await.unwrap();
+    let runs: Vec<(String, Option<String>)> = conn
+        .query(format!("SELECT outcome, error FROM `{}`.`boom_wdt_sync_run`", db.name))
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].0, "failed", "{runs:?}");
+    assert!(
+        runs[0]
+            .1
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("the sync panicked during the run"),
+        "{runs:?}"
+    );
+    let released: Vec<bool> = conn
+        .query(format!(
+            "SELECT released_at IS NOT NULL FROM `{}`.`boom_wdt_sync_lease`",
+            db.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(released, [true], "the panicking run's lease is released");
+    drop(conn);
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}

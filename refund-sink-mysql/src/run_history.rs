@@ -529,6 +529,32 @@ impl MySqlSink {
         rows.into_iter().map(|r| run_row(r, &inner.names)).collect()
     }
 
+    /// Every stream of `account` with a checkpoint or a recorded run (its live stream, its
+    /// backfills, …), sorted by method.
+    pub async fn streams_of(&self, account: &str) -> Result<Vec<StreamId>, SinkError> {
+        let inner = self.inner();
+        let sql = format!(
+            "SELECT `method` FROM {} WHERE `account` = ? UNION SELECT `method` FROM {} WHERE `account` = ?",
+            quote_ident(&inner.names.sync_state),
+            quote_ident(&inner.names.run)
+        );
+        let mut methods: Vec<String> = retried(inner, "reading the streams", None, |mut held: HeldConn| {
+            let sql = &sql;
+            async move {
+                let result = held
+                    .conn()
+                    .exec(sql, (account, account))
+                    .await
+                    .map_err(SinkError::mysql("reading the streams"));
+                (held, result)
+            }
+        })
+        .await?;
+        methods.sort();
+        methods.dedup();
+        Ok(methods.into_iter().map(|m| StreamId::new(account, m)).collect())
+    }
+
     /// Deletes the runs that started more than `older_than_days` days ago (database time), in
     /// chunks; returns how many. At least one day.
     pub async fn prune_runs(&self, older_than_days: u32) -> Result<u64, SinkError> {

@@ -18,6 +18,7 @@ use crate::connect::{self, SslMode};
 use crate::dialect::Dialect;
 use crate::error::SinkError;
 use crate::names::TableNames;
+use crate::pool::SharedPool;
 use crate::prepare::WritePath;
 use crate::retry::{Retries, RetryPolicy};
 use crate::{checkpoint, dead_letter, setup, write};
@@ -91,6 +92,8 @@ pub(crate) struct Inner {
     pub bounds: Bounds,
     pub max_dead_letters: Option<u64>,
     pub before_commit: Option<BeforeCommitHook>,
+    /// True when `pool` is a [`SharedPool`]'s: the sink does not close it.
+    pub shared_pool: bool,
     /// Roll every transaction back instead of committing it.
     pub dry_run: bool,
     pub sql: Sql,
@@ -188,10 +191,15 @@ pub struct MySqlSinkBuilder {
     timeout: Duration,
     max_dead_letters: Option<u64>,
     max_connections: usize,
+    shared: Option<SharedPool>,
     before_commit: Option<BeforeCommitHook>,
     dry_run: bool,
     migrate_account: Option<String>,
 }
+
+/// How long an idle pooled connection is kept open (unless the URL's `inactive_connection_ttl`
+/// says otherwise).
+pub const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 
 /// The default of [`MySqlSinkBuilder::timeout`]: well above MySQL's default
 /// `innodb_lock_wait_timeout` (50 s), so a statement waiting for a lock gets the server's answer
@@ -212,6 +220,7 @@ impl fmt::Debug for MySqlSinkBuilder {
             .field("timeout", &self.timeout)
             .field("max_dead_letters", &self.max_dead_letters)
             .field("max_connections", &self.max_connections)
+            .field("pool", &self.shared)
             .field("before_commit", &self.before_commit.is_some())
             .field("dry_run", &self.dry_run)
             .field("migrate_account", &self.migrate_account)
@@ -322,9 +331,20 @@ impl MySqlSinkBuilder {
         self
     }
 
-    /// Connections in the pool (default 4).
+    /// Connections in the sink's own pool (default 4); not used with a shared
+    /// [`pool`](Self::pool).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// Uses `pool`, shared with the other sinks built with it, instead of a pool of the sink's
+    /// own: many sinks (one per account) then hold at most [`SharedPool::size`] connections
+    /// between them. The builder's URL must be the pool's (else [`build`](Self::build) fails
+    /// with [`SinkError::InvalidConfig`]). The timeout, the retries and the URL's TLS settings
+    /// apply as without it; the first sink built opens the pool.
+    pub fn pool(mut self, pool: SharedPool) -> Self {
+        self.shared = Some(pool);
         self
     }
 
@@ -368,14 +388,36 @@ impl MySqlSinkBuilder {
                 fix: "add one, e.g. mysql://user@127.0.0.1:3306/mydb".into(),
             });
         }
-        let constraints = PoolConstraints::new(0, self.max_connections).unwrap_or_default();
+        let size = self.shared.as_ref().map_or(self.max_connections, SharedPool::size);
+        let constraints = PoolConstraints::new(0, size).unwrap_or_default();
         // The URL's pool settings (`reset_connection`, `inactive_connection_ttl`, …) are kept.
-        let pool_opts = opts.pool_opts().clone().with_constraints(constraints);
+        let mut pool_opts = opts.pool_opts().clone().with_constraints(constraints);
+        // With no idle ttl the driver closes every connection as it comes back (it keeps only
+        // `min`, here 0, idle), so each statement would connect anew, and a server counting
+        // connections per user sees the closed ones linger. Idle connections are kept, up to
+        // the pool's size, for `IDLE_CONNECTION_TTL` unless the URL sets
+        // `inactive_connection_ttl`.
+        if pool_opts.inactive_connection_ttl().is_zero() {
+            pool_opts = pool_opts.with_inactive_connection_ttl(IDLE_CONNECTION_TTL);
+        }
         let opts = OptsBuilder::from_opts(opts)
             .setup(Dialect::session_setup())
             .client_found_rows(false)
             .pool_opts(pool_opts);
         let bounds = Bounds::new(self.timeout);
+        if let Some(shared) = &self.shared {
+            if shared.url() != self.url {
+                return Err(SinkError::InvalidConfig {
+                    problem: format!(
+                        "the sink's MySQL URL {redacted} is not the URL of its shared pool ({})",
+                        redact_url(shared.url())
+                    ),
+                    fix: "build one SharedPool per MySQL URL, and give each sink the pool of its URL".into(),
+                });
+            }
+        }
+        // A pool the sink made itself is closed when its start-up fails; a shared one is not.
+        let owned = self.shared.is_none();
         let start = |pool: Pool| {
             let (names, layout, create) = (&names, self.layout, self.create_tables);
             let migrate_account = self.migrate_account.as_deref();
@@ -413,17 +455,57 @@ impl MySqlSinkBuilder {
                 match started {
                     Ok(info) => Ok((pool, info)),
                     Err(e) => {
-                        let _ = tokio::time::timeout(bounds.timeout, pool.disconnect()).await;
+                        if owned {
+                            let _ = tokio::time::timeout(bounds.timeout, pool.disconnect()).await;
+                        }
                         Err(e)
                     }
                 }
             }
         };
-        let mut started = start(Pool::new(opts.clone())).await;
-        if ssl_mode == Some(SslMode::Preferred) && started.as_ref().is_err_and(connect::is_no_tls_offered) {
-            tracing::warn!(url = %redacted, "the server offers no TLS; ssl-mode=PREFERRED connects without it");
-            started = start(Pool::new(connect::without_tls(&opts.into()))).await;
-        }
+        let started = match &self.shared {
+            None => {
+                let mut started = start(Pool::new(opts.clone())).await;
+                if ssl_mode == Some(SslMode::Preferred) && started.as_ref().is_err_and(connect::is_no_tls_offered) {
+                    tracing::warn!(url = %redacted, "the server offers no TLS; ssl-mode=PREFERRED connects without it");
+                    started = start(Pool::new(connect::without_tls(&opts.into()))).await;
+                }
+                started
+            }
+            Some(shared) => {
+                let made = shared
+                    .get_or_make(|| async {
+                        // The first sink opens the pool: one connection tells whether the
+                        // server offers TLS (for PREFERRED), as the sink's own start-up does.
+                        let probe = |pool: Pool| async {
+                            let tried = bounds
+                                .run("connecting", async {
+                                    HeldConn::get(&pool).await?.release();
+                                    Ok::<_, SinkError>(())
+                                })
+                                .await;
+                            match tried {
+                                Ok(()) => Ok(pool),
+                                Err(e) => {
+                                    let _ = tokio::time::timeout(bounds.timeout, pool.disconnect()).await;
+                                    Err(e)
+                                }
+                            }
+                        };
+                        let mut made = probe(Pool::new(opts.clone())).await;
+                        if ssl_mode == Some(SslMode::Preferred) && made.as_ref().is_err_and(connect::is_no_tls_offered) {
+                            tracing::warn!(url = %redacted, "the server offers no TLS; ssl-mode=PREFERRED connects without it");
+                            made = probe(Pool::new(connect::without_tls(&opts.clone().into()))).await;
+                        }
+                        made
+                    })
+                    .await;
+                match made {
+                    Ok(pool) => start(pool).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
         let (pool, info) = started.map_err(|e| connect::explain_connect_error(e, &redacted, ssl_mode))?;
         let packet_budget = usize::try_from(info.max_allowed_packet / 4 * 3).unwrap_or(usize::MAX);
         let mut limits = self.limits;
@@ -462,6 +544,7 @@ impl MySqlSinkBuilder {
                 bounds,
                 max_dead_letters: self.max_dead_letters,
                 before_commit: self.before_commit,
+                shared_pool: !owned,
                 dry_run: self.dry_run,
                 sql,
                 fences: Default::default(),
@@ -510,6 +593,7 @@ impl MySqlSink {
             timeout: DEFAULT_TIMEOUT,
             max_dead_letters: Some(1_000),
             max_connections: 4,
+            shared: None,
             before_commit: None,
             dry_run: false,
             migrate_account: None,
@@ -569,7 +653,12 @@ impl MySqlSink {
     }
 
     /// Closes the pool's connections (within the [`timeout`](MySqlSinkBuilder::timeout)).
+    /// A [shared pool](MySqlSinkBuilder::pool) is left open for the other sinks: nothing is
+    /// done (close it with [`SharedPool::disconnect`]).
     pub async fn disconnect(self) -> Result<(), SinkError> {
+        if self.inner.shared_pool {
+            return Ok(());
+        }
         let bounds = &self.inner.bounds;
         match tokio::time::timeout(bounds.timeout, self.inner.pool.clone().disconnect()).await {
             Ok(r) => r.map_err(SinkError::mysql("disconnecting")),

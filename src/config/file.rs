@@ -60,6 +60,8 @@ pub struct MysqlFile {
     pub retry_budget: Option<String>,
     /// Create missing tables (default true).
     pub create_tables: Option<bool>,
+    /// The most MySQL connections the process holds at once, all accounts together (default 10).
+    pub pool_size: Option<usize>,
 }
 
 impl std::fmt::Debug for MysqlFile {
@@ -71,6 +73,7 @@ impl std::fmt::Debug for MysqlFile {
             .field("timeout", &self.timeout)
             .field("retry_budget", &self.retry_budget)
             .field("create_tables", &self.create_tables)
+            .field("pool_size", &self.pool_size)
             .finish()
     }
 }

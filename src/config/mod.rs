@@ -22,6 +22,10 @@ pub use secret::{process_env, EnvLookup};
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 /// The default longest wait for MySQL per operation.
 pub const DEFAULT_MYSQL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The default number of MySQL connections the process holds at most (all accounts share them).
+pub const DEFAULT_MYSQL_POOL_SIZE: usize = refund_sink_mysql::pool::DEFAULT_POOL_SIZE;
+/// The largest `mysql.pool_size` accepted.
+pub const MAX_MYSQL_POOL_SIZE: usize = 1000;
 /// The default time a lost MySQL connection is retried.
 pub const DEFAULT_MYSQL_RETRY_BUDGET: Duration = Duration::from_secs(120);
 /// The default start of a first run (Beijing time).
@@ -65,12 +69,20 @@ pub struct MysqlSettings {
     pub retry_budget: Duration,
     /// Create missing tables and apply migrations.
     pub create_tables: bool,
+    /// The most connections the process holds at once: every account shares one pool.
+    pub pool_size: usize,
 }
 
 impl MysqlSettings {
     /// The URL as it may be printed.
     pub fn redacted_url(&self) -> String {
         refund_sink_mysql::redact_url(&self.url)
+    }
+
+    /// The pool every account of the process shares (it connects when the first account's sink
+    /// is opened).
+    pub fn shared_pool(&self) -> refund_sink_mysql::SharedPool {
+        refund_sink_mysql::SharedPool::new(self.url.clone(), self.pool_size)
     }
 }
 
@@ -81,6 +93,7 @@ impl fmt::Debug for MysqlSettings {
             .field("timeout", &self.timeout)
             .field("retry_budget", &self.retry_budget)
             .field("create_tables", &self.create_tables)
+            .field("pool_size", &self.pool_size)
             .finish()
     }
 }

@@ -142,7 +142,31 @@ fn mysql(s: &Settings, f: &MysqlFile, env: EnvLookup<'_>) -> Result<MysqlSetting
             super::DEFAULT_MYSQL_RETRY_BUDGET,
         )?,
         create_tables: !s.no_create_tables && f.create_tables.unwrap_or(true),
+        pool_size: pool_size(s.mysql_pool_size, f.pool_size)?,
     })
+}
+
+/// `--mysql-pool-size`, else `mysql.pool_size`, else the default; 1 to
+/// [`MAX_MYSQL_POOL_SIZE`](super::MAX_MYSQL_POOL_SIZE).
+fn pool_size(flag: Option<usize>, file: Option<usize>) -> Result<usize, AppError> {
+    let (key, n) = match (flag, file) {
+        (Some(n), _) => ("--mysql-pool-size", n),
+        (None, Some(n)) => ("mysql.pool_size", n),
+        (None, None) => return Ok(super::DEFAULT_MYSQL_POOL_SIZE),
+    };
+    if !(1..=super::MAX_MYSQL_POOL_SIZE).contains(&n) {
+        return Err(AppError::setting(
+            key,
+            n,
+            format!("out of range (1 to {})", super::MAX_MYSQL_POOL_SIZE),
+            format!(
+                "give the most connections the process may hold at once, e.g. {} (below the server's max_connections, \
+                 shared by every account)",
+                super::DEFAULT_MYSQL_POOL_SIZE
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 /// Whether a `mysql://user:password@host` URL carries a password.
@@ -741,6 +765,27 @@ app_secret_env = "SHOP_A_WDT"
             "{e}"
         );
         assert!(!e.contains("hunter2") && e.contains("qimen.app_secret_env"), "{e}");
+    }
+
+    #[test]
+    fn the_pool_size_comes_from_the_flag_the_file_or_the_default_and_is_bounded() {
+        let p = plan(TWO, &Settings::default(), None).unwrap();
+        assert_eq!(p.mysql.pool_size, crate::config::DEFAULT_MYSQL_POOL_SIZE);
+        let text = format!("[mysql]\npool_size = 3\n{TWO}");
+        assert_eq!(plan(&text, &Settings::default(), None).unwrap().mysql.pool_size, 3);
+        let flag = Settings {
+            mysql_pool_size: Some(7),
+            ..Settings::default()
+        };
+        assert_eq!(plan(&text, &flag, None).unwrap().mysql.pool_size, 7);
+        let e = plan(&format!("[mysql]\npool_size = 0\n{TWO}"), &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("mysql.pool_size = 0: out of range (1 to 1000)"), "{e}");
+        let flag = Settings {
+            mysql_pool_size: Some(5000),
+            ..Settings::default()
+        };
+        let e = plan(TWO, &flag, None).unwrap_err();
+        assert!(e.starts_with("--mysql-pool-size = 5000: out of range"), "{e}");
     }
 
     #[test]
