@@ -298,19 +298,21 @@ fn chart(h: &mut String, runs: &[RunPoint], l: &Labels, now: Option<NaiveDateTim
             );
         }
     }
-    let points: Vec<String> = runs
+    let lag_at: Vec<(f64, f64)> = runs
         .iter()
         .filter_map(|r| {
-            r.lag_seconds.map(|lag| {
-                format!(
-                    "{:.1},{:.1}",
-                    x(r.start),
-                    base - (lag.max(0) as f64 / max_lag) * (ht - 4.0)
-                )
-            })
+            r.lag_seconds
+                .map(|lag| (x(r.start), base - (lag.max(0) as f64 / max_lag) * (ht - 4.0)))
         })
         .collect();
-    if !points.is_empty() {
+    let points: Vec<String> = lag_at.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+    for (x, y) in &lag_at {
+        let _ = write!(
+            h,
+            "<circle class=\"lag\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"1.8\" fill=\"#f79009\"/>"
+        );
+    }
+    if points.len() > 1 {
         let _ = write!(
             h,
             "<polyline class=\"lag\" points=\"{}\" fill=\"none\" stroke=\"#f79009\" stroke-width=\"1.5\"/>",
