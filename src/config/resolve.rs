@@ -718,6 +718,63 @@ table_prefix = "b_"
     }
 
     #[test]
+    fn the_http_address_and_max_lag_come_from_the_flags_the_file_or_the_schedule() {
+        let run = RunArgs::default();
+        let text = format!("[schedule]\nevery = \"5m\"\nlag = \"2m\"\n[http]\naddr = \"127.0.0.1:9000\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&run)).unwrap();
+        assert_eq!(p.http.addr, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(
+            p.http.max_lag,
+            Some(Duration::from_secs(3 * 300 + 120)),
+            "3 x every + lag"
+        );
+        let flags = RunArgs {
+            http_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            max_lag: Some(Duration::from_secs(60)),
+            ..RunArgs::default()
+        };
+        let p = plan(&text, &Settings::default(), Some(&flags)).unwrap();
+        assert_eq!(p.http.addr, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(p.http.max_lag, Some(Duration::from_secs(60)));
+        // The old flag is the same server.
+        let old = RunArgs {
+            metrics_addr: Some("127.0.0.1:9200".parse().unwrap()),
+            ..RunArgs::default()
+        };
+        let p = plan(TWO, &Settings::default(), Some(&old)).unwrap();
+        assert_eq!(p.http.addr, Some("127.0.0.1:9200".parse().unwrap()));
+        assert_eq!(p.http.max_lag, None, "no interval, no lag rule");
+        let both = RunArgs {
+            http_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            ..old.clone()
+        };
+        let e = plan(TWO, &Settings::default(), Some(&both)).unwrap_err();
+        assert!(
+            e.starts_with("--metrics-addr = 127.0.0.1:9200: differs from --http-addr"),
+            "{e}"
+        );
+        let e = plan(
+            &format!("[http]\naddr = \"localhost:9000\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("http.addr = \"localhost:9000\": invalid socket address"),
+            "{e}"
+        );
+        let e = plan(
+            &format!("[http]\nmax_lag = \"0s\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("http.max_lag = 0s: "), "{e}");
+        let e = plan(&format!("[http]\nport = 9000\n{TWO}"), &Settings::default(), Some(&run)).unwrap_err();
+        assert!(e.contains("unknown field `port`"), "{e}");
+    }
+
+    #[test]
     fn bad_values_are_refused_naming_the_key() {
         let e = plan(
             &format!("[schedule]\nevery = \"five minutes\"\n{TWO}"),

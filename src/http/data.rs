@@ -43,6 +43,30 @@ pub struct Snapshot {
     pub problems: Vec<Problem>,
 }
 
+impl Snapshot {
+    /// A status with no stream, as of `generated_at`.
+    pub fn empty(generated_at: &str) -> Self {
+        Self {
+            generated_at: generated_at.to_owned(),
+            max_lag_seconds: None,
+            streams: Vec::new(),
+            recent_failures: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl Problem {
+    /// A problem of `kind` with `account`.
+    pub fn new(kind: &'static str, account: &str, detail: &str) -> Self {
+        Self {
+            kind,
+            account: account.to_owned(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
 /// One stream.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]

@@ -345,3 +345,30 @@ fn chart(h: &mut String, runs: &[RunPoint], l: &Labels, now: Option<NaiveDateTim
         escape(l.failed_run)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::data::Problem;
+
+    #[test]
+    fn text_is_escaped_for_elements_and_attributes() {
+        assert_eq!(
+            escape(r#"<script>alert('x')</script> & "q""#),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+
+    #[test]
+    fn an_empty_status_still_renders_a_page_with_its_problems_escaped() {
+        let mut s = Snapshot::empty("2026-01-01 08:00:00");
+        s.problems
+            .push(Problem::new("mysql", "shop_a", "cannot connect to <db>"));
+        let html = render(&s, Lang::En, Some(Unhealthy::Ended));
+        assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+        assert!(html.contains("cannot connect to &lt;db&gt;"), "{html}");
+        assert!(html.contains("The run loop is stuck: the run loop has ended"), "{html}");
+        assert!(html.contains("no failed runs in the last 24 hours"), "{html}");
+        assert!(!html.contains("<script"), "{html}");
+    }
+}
