@@ -23,7 +23,8 @@ use crate::run_history::{run_row, RunRow, RUN_COLUMNS};
 use crate::schema::Table;
 use crate::sink::MySqlSink;
 
-/// The most streams [`MySqlSink::stream_states`] returns.
+/// The most streams [`MySqlSink::stream_states`] returns (the rows read are bounded by a few
+/// per stream: one per data table, its dead-letter count, its lease).
 pub const MAX_STREAMS: usize = 200;
 /// The most runs of one stream [`MySqlSink::stream_runs`] reads.
 pub const MAX_RUNS_PER_STREAM: u32 = 2_000;
@@ -107,13 +108,14 @@ const ALWAYS_NEWEST: u32 = 10;
 
 fn states_sql(names: &TableNames) -> String {
     format!(
-        "SELECT 'c' AS `kind`, `account`, `method`, `data_table` AS `text`, NULL AS `num`, `window_end` AS `t1`, \
-         `updated_at` AS `t2`, NULL AS `t3`, NULL AS `flag` FROM {state} \
+        "SELECT 'n' AS `kind`, NULL AS `account`, NULL AS `method`, NULL AS `text`, NULL AS `num`, NOW(6) AS `t1`, \
+         NULL AS `t2`, NULL AS `t3`, NULL AS `flag` \
+         UNION ALL SELECT 'c', `account`, `method`, `data_table`, NULL, `window_end`, `updated_at`, NULL, NULL \
+         FROM {state} \
          UNION ALL SELECT 'd', `account`, `method`, NULL, COUNT(*), NULL, NULL, NULL, NULL FROM {dead} \
          GROUP BY `account`, `method` \
          UNION ALL SELECT 'l', `account`, `method`, `owner_host`, `owner_pid`, `heartbeat_at`, `expires_at`, \
          `released_at`, IF(`released_at` IS NULL AND `expires_at` > NOW(6), 1, 0) FROM {lease} \
-         UNION ALL SELECT 'n', NULL, NULL, NULL, NULL, NOW(6), NULL, NULL, NULL \
          LIMIT {limit}",
         state = quote_ident(&names.sync_state),
         dead = quote_ident(&names.dead_letter),
