@@ -112,6 +112,34 @@ async fn two_accounts_show_in_the_json_the_probes_and_the_page() {
         .expect("the stream of the tables no account runs");
     assert_eq!(other["failure_streak"], 1, "{other:#}");
     assert_eq!(other["last_run"]["outcome"], "failed", "{other:#}");
+
+    // A backfill of shop_a's stream (as `backfill` leaves it) is shown as such, with no lag,
+    // and never makes the process unready.
+    let mut conn = db.pool.get_conn().await.unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO `{}`.`shop_a_wdt_sync_state` (account, method, data_table, window_end, updated_at) \
+         VALUES ('shop_a', 'aftersales.refund.Refund.search#backfill:20240301T000000..20240401T000000', \
+         'aftersales_refund_refund_search', '2024-03-20 00:00:00', NOW())",
+        db.name
+    ))
+    .await
+    .unwrap();
+    drop(conn);
+    let (_, v) = s.json("/api/streams").await;
+    let backfill = v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "backfill")
+        .unwrap_or_else(|| panic!("no backfill stream: {v:#}"));
+    assert_eq!(backfill["account"], "shop_a", "{backfill:#}");
+    assert_eq!(backfill["checkpoint"], "2024-03-20 00:00:00");
+    assert_eq!(backfill["backfill_to"], "2024-04-01 00:00:00");
+    assert_eq!(backfill["lag_seconds"], serde_json::Value::Null);
+    let (status, ready) = s.json("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    let (_, page) = s.get("/", None).await;
+    assert!(page.contains("2024-03-20 00:00:00 (→ 2024-04-01 00:00:00)"), "{page}");
     drop(s);
     db.drop().await;
 }
