@@ -37,12 +37,24 @@ pub use data::Source;
 pub struct Server {
     source: Arc<Source>,
     metrics: Option<PrometheusHandle>,
+    /// Bounds the MySQL reads in flight at once, however many clients ask.
+    reads: tokio::sync::Semaphore,
 }
+
+/// The most requests reading MySQL at once; more wait their turn.
+pub const MAX_READS: usize = 4;
+
+/// The longest a client may take to send a request's headers.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Server {
     /// A server over `source`, with `/metrics` rendered from `metrics` (`503` without).
     pub fn new(source: Arc<Source>, metrics: Option<PrometheusHandle>) -> Arc<Self> {
-        Arc::new(Self { source, metrics })
+        Arc::new(Self {
+            source,
+            metrics,
+            reads: tokio::sync::Semaphore::new(MAX_READS),
+        })
     }
 
     fn monitor(&self) -> &Monitor {
@@ -76,6 +88,8 @@ impl Server {
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
                         .serve_connection(io, service)
                         .await
                     {
@@ -101,7 +115,13 @@ impl Server {
             r.headers_mut().insert("allow", HeaderValue::from_static("GET, HEAD"));
             return r;
         }
-        let mut response = match req.uri().path() {
+        let path = req.uri().path();
+        let _permit = if matches!(path, "/" | "/ready" | "/api/streams") {
+            self.reads.acquire().await.ok()
+        } else {
+            None
+        };
+        let mut response = match path {
             "/" => {
                 let snapshot = self.source.snapshot(true).await;
                 let html = page::render(&snapshot, lang, self.monitor().health(Instant::now()).err());

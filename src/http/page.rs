@@ -54,6 +54,7 @@ pub fn render(s: &Snapshot, lang: Lang, unhealthy: Option<Unhealthy>) -> String 
         h,
         "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"60\">\
          <title>{}</title><style>{STYLE}</style></head><body>\n",
         lang.tag(),
         escape(l.title)
