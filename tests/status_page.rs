@@ -211,3 +211,26 @@ async fn ready_fails_with_the_reason_when_mysql_is_unreachable_or_its_database_d
     let (status, _) = s.json("/health").await;
     assert_eq!(status, 200, "the loop still runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_metrics_addr_flag_serves_the_same_server() {
+    let db = TestDb::new("page_old_flag").await;
+    let url = db_url(&db.name);
+    let mut s = Served::start_on(
+        "--metrics-addr",
+        &["--mysql-url", &url, "--sim-refunds", "50", "--every", "1h"],
+    );
+    s.wait_runs(&["default"], "ok").await;
+    let (status, metrics) = s.get("/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("wdt_sync_refunds_total"), "{metrics}");
+    let (status, _) = s.json("/health").await;
+    assert_eq!(status, 200);
+    let stderr = s.stderr();
+    assert!(
+        stderr.contains("--metrics-addr is deprecated: it is now --http-addr"),
+        "{stderr}"
+    );
+    drop(s);
+    db.drop().await;
+}

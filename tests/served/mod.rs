@@ -25,9 +25,14 @@ impl Served {
     /// Starts the program with `args` (plus `--http-addr 127.0.0.1:0`) and waits for the
     /// line that says where its status page is.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_on("--http-addr", args)
+    }
+
+    /// [`start`](Self::start) with the address given to `flag` instead.
+    pub fn start_on(flag: &str, args: &[&str]) -> Self {
         let mut c = Command::new(env!("CARGO_BIN_EXE_wdt-refund-sync"));
         c.args(args)
-            .args(["--http-addr", "127.0.0.1:0"])
+            .args([flag, "127.0.0.1:0"])
             .env_remove("QIMEN_APP_KEY")
             .env_remove("WDT_SID")
             .env_remove("WDT_ROUTE")
