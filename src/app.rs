@@ -10,8 +10,9 @@ use crate::cli::{Cli, Command, RunArgs};
 use crate::config::{self, process_env};
 use crate::error::AppError;
 use crate::lease::Runner;
+use crate::monitor::Monitor;
 use crate::signals::Shutdown;
-use crate::{check, metrics, run, status};
+use crate::{check, http, metrics, run, status};
 
 /// Exit status: something failed (the last line says why).
 pub const EXIT_FAILURE: u8 = 1;
@@ -47,17 +48,12 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             let alerts = Alerts::new(args.alert_webhook.clone());
             let outcome = async {
                 let plan = config::resolve(&settings, Some(&args), &process_env)?;
-                if let Some(addr) = args.metrics_addr {
-                    metrics::serve(addr)?;
+                let runner = Runner::of(&settings)?;
+                let monitor = Monitor::new(&plan.accounts, stall_bound(&plan));
+                if let Some(addr) = plan.http.addr {
+                    serve_http(&plan, &monitor, addr, program, args.metrics_addr.is_some()).await?;
                 }
-                run::run(
-                    plan,
-                    Runner::of(&settings)?,
-                    alerts.clone(),
-                    Shutdown::on_signals(),
-                    program,
-                )
-                .await
+                run::run_monitored(plan, runner, alerts.clone(), Shutdown::on_signals(), program, monitor).await
             }
             .await;
             match outcome {
@@ -123,6 +119,40 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             }
         }
     }
+}
+
+/// How long an account's loop may go without a heartbeat while working before `/health` fails:
+/// 10 minutes, or longer when MySQL's timeout and retry budget allow one operation more.
+fn stall_bound(plan: &config::Plan) -> std::time::Duration {
+    let mysql = plan
+        .mysql
+        .timeout
+        .saturating_mul(2)
+        .saturating_add(plan.mysql.retry_budget);
+    mysql.max(crate::monitor::MIN_STALL)
+}
+
+/// Starts the `--http-addr` server (with the Prometheus recorder) and prints where it listens.
+async fn serve_http(
+    plan: &config::Plan,
+    monitor: &Monitor,
+    addr: std::net::SocketAddr,
+    program: &str,
+    old_flag: bool,
+) -> Result<(), AppError> {
+    let handle = metrics::install()?;
+    let source = http::Source::new(
+        plan.mysql.clone(),
+        plan.accounts.clone(),
+        monitor.clone(),
+        plan.http.max_lag,
+    );
+    let bound = http::Server::new(source, Some(handle)).serve(addr).await?;
+    if old_flag {
+        eprintln!("{program}: --metrics-addr is deprecated: it is now --http-addr (the same server)");
+    }
+    eprintln!("{program}: status page on http://{bound}/ (also /health, /ready, /api/streams, /metrics)");
+    Ok(())
 }
 
 /// Prints `e` as the program's last line and returns its exit status.

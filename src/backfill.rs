@@ -75,7 +75,8 @@ pub async fn backfill(
     program: &str,
 ) -> Result<RunOutcome, AppError> {
     plan.schedule.every = None;
-    run::run_accounts(plan, runner, Some(range), alerts, shutdown, program).await
+    let monitor = crate::monitor::Monitor::new(&plan.accounts, crate::monitor::MIN_STALL);
+    run::run_accounts(plan, runner, Some(range), alerts, shutdown, program, monitor).await
 }
 
 /// The report block of one account's backfill: what it is, the run's report, and how far the

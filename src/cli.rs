@@ -80,7 +80,7 @@ impl Cli {
         let mut cmd = Self::command();
         let matches = cmd.try_get_matches_from_mut(args)?;
         if let Some((name, _)) = matches.subcommand() {
-            for id in ["once", "every", "metrics_addr", "alert_webhook"] {
+            for id in ["once", "every", "http_addr", "max_lag", "metrics_addr", "alert_webhook"] {
                 if matches.value_source(id) == Some(ValueSource::CommandLine) {
                     return Err(cmd.error(
                         ErrorKind::ArgumentConflict,
@@ -151,8 +151,17 @@ pub struct RunArgs {
     /// Run every interval (e.g. 5m) until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub every: Option<Duration>,
-    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
-    #[arg(long)]
+    /// Serve the status page, /health, /ready, /api/streams and /metrics (Prometheus) on this
+    /// address, e.g. 127.0.0.1:9000 (port 0: any free port, printed at start-up)
+    /// (default: the config file's `[http] addr`, else off)
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// `/ready` answers 503 when a live stream's checkpoint is further than this behind the
+    /// gateway's clock (default: 3 x --every + --lag; without --every, no lag rule)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_lag: Option<Duration>,
+    /// Deprecated: the old name of --http-addr (the same server, /metrics included).
+    #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// Post a failure alert to this DingTalk/WeCom robot webhook (its URL carries a token and
     /// is never printed).

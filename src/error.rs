@@ -82,12 +82,18 @@ pub enum AppError {
         #[source]
         source: Box<wdt_qimen::Error>,
     },
-    /// The metrics endpoint could not be served.
-    #[error("cannot serve metrics on {addr}: {detail}; fix: choose a free address with --metrics-addr")]
+    /// The metrics recorder could not be installed.
+    #[error("cannot record metrics: {detail}")]
     Metrics {
+        /// The exporter's error.
+        detail: String,
+    },
+    /// The `--http-addr` server could not listen.
+    #[error("cannot serve the status page on {addr}: {detail}; fix: choose a free address with --http-addr")]
+    HttpListen {
         /// The address.
         addr: std::net::SocketAddr,
-        /// The exporter's error.
+        /// The system's error.
         detail: String,
     },
     /// MySQL could not be used at start-up (connect, server settings, tables).

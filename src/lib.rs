@@ -13,6 +13,8 @@
 //! - [`check`]: the `check` subcommand;
 //! - [`backfill`]: the `backfill` subcommand, a past range under its own checkpoint;
 //! - [`report`], [`progress`], [`alert`], [`metrics`]: what a run tells its operator;
+//! - [`http`], [`monitor`]: the `--http-addr` server (status page, `/health`, `/ready`,
+//!   `/api/streams`, `/metrics`) and what the run loop tells it;
 //! - [`signals`]: Ctrl-C and SIGTERM;
 //! - [`error`]: [`AppError`], what the program fails with;
 //! - [`app`]: the entry, and the exit statuses.
@@ -28,8 +30,10 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod lease;
 pub mod metrics;
+pub mod monitor;
 pub mod progress;
 pub mod report;
 pub mod route;

@@ -1,16 +1,14 @@
-//! The Prometheus endpoint (`--metrics-addr`) for the SDK's and the sink's metrics.
+//! The Prometheus recorder for the SDK's, the sink's and the program's metrics, rendered at
+//! `/metrics` by the [`http`](crate::http) server.
 
-use std::net::SocketAddr;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::error::AppError;
 
-/// Serves the process's metrics on `addr` (`GET /metrics`) from now on.
-pub fn serve(addr: SocketAddr) -> Result<(), AppError> {
+/// Installs the process's Prometheus recorder (no listener of its own) and returns the handle
+/// whose [`render`](PrometheusHandle::render) is the text of `/metrics`.
+pub fn install() -> Result<PrometheusHandle, AppError> {
     metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| AppError::Metrics {
-            addr,
-            detail: e.to_string(),
-        })
+        .install_recorder()
+        .map_err(|e| AppError::Metrics { detail: e.to_string() })
 }

@@ -30,6 +30,7 @@ use crate::backfill::Range;
 use crate::config::{Account, Plan, RouteSpec, Schedule};
 use crate::error::AppError;
 use crate::lease::{self, Runner, Taken};
+use crate::monitor::{AccountMonitor, Monitor};
 use crate::progress::ProgressView;
 use crate::report;
 use crate::route::{self, Connected};
@@ -62,6 +63,8 @@ struct Shared {
     /// A `backfill` of this range instead of the live sync.
     backfill: Option<Range>,
     runner: Runner,
+    /// What the status server is told.
+    monitor: Monitor,
 }
 
 /// How one account's task ended.
@@ -119,7 +122,20 @@ pub async fn run(
     shutdown: Shutdown,
     program: &str,
 ) -> Result<RunOutcome, AppError> {
-    run_accounts(plan, runner, None, alerts, shutdown, program).await
+    let monitor = Monitor::new(&plan.accounts, crate::monitor::MIN_STALL);
+    run_accounts(plan, runner, None, alerts, shutdown, program, monitor).await
+}
+
+/// [`run`], telling `monitor` (the status server's) what every account's loop does.
+pub async fn run_monitored(
+    plan: Plan,
+    runner: Runner,
+    alerts: Alerts,
+    shutdown: Shutdown,
+    program: &str,
+    monitor: Monitor,
+) -> Result<RunOutcome, AppError> {
+    run_accounts(plan, runner, None, alerts, shutdown, program, monitor).await
 }
 
 /// [`run`], or with `backfill` each account's backfill of that range.
@@ -130,9 +146,11 @@ pub(crate) async fn run_accounts(
     alerts: Alerts,
     shutdown: Shutdown,
     program: &str,
+    monitor: Monitor,
 ) -> Result<RunOutcome, AppError> {
     let shared = Arc::new(Shared {
         pool: plan.mysql.shared_pool(),
+        monitor,
         mysql: plan.mysql,
         schedule: plan.schedule,
         dry_run: plan.dry_run,
@@ -156,7 +174,8 @@ pub(crate) async fn run_accounts(
         tasks.spawn(
             async move {
                 let name = account.name.clone();
-                let end = match AssertUnwindSafe(run_account(&shared, account)).catch_unwind().await {
+                let beat = shared.monitor.account(i);
+                let end = match AssertUnwindSafe(run_account(&shared, account, &beat)).catch_unwind().await {
                     Ok(end) => end,
                     Err(payload) => {
                         let e = AppError::panicked("its task", payload.as_ref());
@@ -172,6 +191,7 @@ pub(crate) async fn run_accounts(
                         AccountEnd::Failed(e)
                     }
                 };
+                beat.ended();
                 (i, name, end)
             }
             .instrument(span),
@@ -225,7 +245,7 @@ struct Ready {
     connected: Connected,
 }
 
-async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> {
+async fn prepare(shared: &Shared, account: &Account, beat: &AccountMonitor) -> Result<Ready, AppError> {
     let connected = route::connect(account).await?;
     let sink = sink::open(&shared.mysql, &shared.pool, account, shared.dry_run).await?;
     let abandon = sink.clone();
@@ -236,13 +256,14 @@ async fn prepare(shared: &Shared, account: &Account) -> Result<Ready, AppError> 
     );
     let mut engine = SyncEngine::new(connected.client.clone(), sink, sync_config(&shared.schedule, account)?)
         .with_progress(with_test_panic(
-            shared.progress.hook(if shared.named { &account.name } else { "" }),
+            beat.progress_hook(shared.progress.hook(if shared.named { &account.name } else { "" })),
             account,
         ));
     if let Some(stream) = &account.stream_account {
         let method = engine.stream().method.clone();
         engine = engine.with_stream(StreamId::new(stream.clone(), method));
     }
+    beat.connected(engine.stream(), &connected.client);
     if let Some(range) = shared.backfill {
         engine = engine.backfill(range.from, range.to);
     }
@@ -282,7 +303,7 @@ fn prefix(shared: &Shared, account: &Account) -> String {
     }
 }
 
-async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
+async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -> AccountEnd {
     let every = shared.schedule.every;
     let prefix = prefix(shared, &account);
     let mut ready: Option<Ready> = None;
@@ -293,9 +314,10 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                 checkpoint_ahead: false,
             };
         }
+        beat.beat();
         let mut failure = None;
         if ready.is_none() {
-            match prepare(shared, &account).await {
+            match prepare(shared, &account, beat).await {
                 Ok(r) => ready = Some(r),
                 Err(e) => failure = Some(e),
             }
@@ -305,8 +327,9 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                 last_prune = Some(std::time::Instant::now());
                 prune(shared, r, &prefix).await;
             }
-            match run_once(shared, r, &prefix).await {
+            match run_once(shared, r, &prefix, beat).await {
                 Once::Ran(rep) => {
+                    beat.succeeded();
                     let text = match shared.backfill {
                         Some(range) => crate::backfill::render(&rep, range, shared.dry_run),
                         None => report::render(&rep, shared.dry_run),
@@ -336,6 +359,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             }
         }
         if let Some(e) = failure {
+            beat.failed(&e.to_string());
             if shared.shutdown.is_abandoned() {
                 return AccountEnd::Abandoned;
             }
@@ -354,6 +378,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                 checkpoint_ahead: false,
             };
         };
+        beat.sleeping(every);
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shared.shutdown.stopped() => {}
@@ -362,7 +387,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
 }
 
 /// One run of `r`'s stream: under its lease (none in a dry run), recorded in the run history.
-async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
+async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonitor) -> Once {
     let sink = r.engine.sink();
     let stream = r.engine.stream().clone();
     let sink_error = |e: SinkError| AppError::Sync {
@@ -372,10 +397,14 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
     let lease = if shared.dry_run {
         None
     } else {
+        if shared.runner.wait_for_lease {
+            beat.waiting_for_lease();
+        }
         let taken = tokio::select! {
             taken = shared.runner.take(sink, &stream) => taken,
             _ = shared.shutdown.stopped() => return Once::Stopped,
         };
+        beat.beat();
         match taken {
             Ok(Taken::Lease(l)) => Some(l),
             Ok(Taken::Held(holder)) => {

@@ -131,7 +131,11 @@ pub(crate) async fn load(
 }
 
 /// The earliest checkpoint of `tables` in `stored`; `None` when one of them has none.
-fn earliest(stored: &HashMap<String, NaiveDateTime>, tables: &[Table], stream: &StreamId) -> Option<Checkpoint> {
+pub(crate) fn earliest(
+    stored: &HashMap<String, NaiveDateTime>,
+    tables: &[Table],
+    stream: &StreamId,
+) -> Option<Checkpoint> {
     let ends: Vec<Option<&NaiveDateTime>> = tables.iter().map(|t| stored.get(&t.to_string())).collect();
     if ends.iter().any(Option::is_none) {
         let missing: Vec<String> = tables

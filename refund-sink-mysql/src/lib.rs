@@ -51,6 +51,9 @@
 //!   [`Lease`]).
 //! - [`run_history`]: one row per stream per run in `wdt_sync_run` ([`MySqlSink::run_started`],
 //!   [`MySqlSink::run_finished`], [`MySqlSink::recent_runs`], [`MySqlSink::prune_runs`]).
+//! - [`overview`]: what a status page shows of every stream (checkpoint, dead letters, lease,
+//!   recent runs, failure streak) in two statements ([`MySqlSink::stream_states`],
+//!   [`MySqlSink::stream_runs`]).
 //! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
 //! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
 //!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `overwrite` (stored rows
@@ -139,6 +142,7 @@ pub mod dialect;
 pub mod error;
 pub mod lease;
 pub mod names;
+pub mod overview;
 pub mod pool;
 pub mod retry;
 pub mod run_history;
@@ -168,6 +172,7 @@ pub use dialect::{Dialect, ServerKind};
 pub use error::SinkError;
 pub use lease::{Lease, LeaseHolder, LeaseLoss, LeaseOutcome, LeaseOwner};
 pub use names::TableNames;
+pub use overview::{LeaseRow, StreamRuns, StreamState, StreamStates};
 pub use pool::SharedPool;
 pub use retry::RetryPolicy;
 pub use run_history::{RunCounts, RunEnd, RunId, RunOutcome, RunRow, RunStart};

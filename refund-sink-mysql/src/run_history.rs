@@ -350,7 +350,7 @@ fn finish_sql(names: &TableNames) -> String {
     )
 }
 
-const RUN_COLUMNS: &str = "`id`, `account`, `method`, `host`, `pid`, `token`, `started_at`, `ended_at`, \
+pub(crate) const RUN_COLUMNS: &str = "`id`, `account`, `method`, `host`, `pid`, `token`, `started_at`, `ended_at`, \
      `window_from`, `window_to`, `requests`, `pages`, `refunds`, `rows_inserted`, `rows_updated`, \
      `rows_deleted`, `rows_unchanged`, `rows_skipped`, `dead_letters`, `retries`, `throttles`, \
      `clock_offset_ms`, `clock_uncertainty_ms`, `outcome`, `error`";
@@ -609,7 +609,7 @@ impl MySqlSink {
 }
 
 /// Decodes one row of [`RUN_COLUMNS`].
-fn run_row(mut row: Row, names: &TableNames) -> Result<RunRow, SinkError> {
+pub(crate) fn run_row(mut row: Row, names: &TableNames) -> Result<RunRow, SinkError> {
     let table = quote_ident(&names.run);
     let bad = |column: &str, detail: String| SinkError::Inconsistent {
         table: table.clone(),

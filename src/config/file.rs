@@ -19,6 +19,9 @@ pub struct ConfigFile {
     /// `[schedule]`: when and how far runs read.
     #[serde(default)]
     pub schedule: ScheduleFile,
+    /// `[http]`: the status page, health checks and metrics.
+    #[serde(default)]
+    pub http: HttpFile,
     /// `[defaults]`: account keys that every `[[account]]` inherits.
     #[serde(default)]
     pub defaults: AccountFile,
@@ -90,6 +93,17 @@ pub struct ScheduleFile {
     pub overlap: Option<String>,
     /// Longest window of one query (`29days`).
     pub max_window: Option<String>,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// The address of the status page, `/health`, `/ready`, `/api/streams` and `/metrics`
+    /// (`127.0.0.1:9000`); absent: not served.
+    pub addr: Option<String>,
+    /// The lag over which `/ready` answers 503 (`15m`; default 3 x `schedule.every` + lag).
+    pub max_lag: Option<String>,
 }
 
 /// `[[account]]` and `[defaults]`: every key optional; an account's keys override the defaults.

@@ -7,6 +7,7 @@ pub mod secret;
 pub mod value;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -49,6 +50,8 @@ pub struct Plan {
     pub mysql: MysqlSettings,
     /// When and how far runs read.
     pub schedule: Schedule,
+    /// The status page and health checks.
+    pub http: HttpSettings,
     /// Roll every transaction back and report what would change.
     pub dry_run: bool,
     /// The accounts, in the order given.
@@ -96,6 +99,16 @@ impl fmt::Debug for MysqlSettings {
             .field("pool_size", &self.pool_size)
             .finish()
     }
+}
+
+/// The status page, health checks and metrics (`--http-addr`, `[http]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HttpSettings {
+    /// Where they are served; `None`: not served.
+    pub addr: Option<SocketAddr>,
+    /// `/ready` fails when a live stream lags more than this; `None`: no lag rule.
+    pub max_lag: Option<Duration>,
 }
 
 /// When and how far runs read.

@@ -8,6 +8,7 @@
 //! `--sim-*`) are refused.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,9 +18,9 @@ use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::{QimenCredentials, WdtCredentials};
 
-use super::file::{AccountFile, ConfigFile, MysqlFile, QimenFile, ScheduleFile, SimulatorFile, WdtFile};
+use super::file::{AccountFile, ConfigFile, HttpFile, MysqlFile, QimenFile, ScheduleFile, SimulatorFile, WdtFile};
 use super::secret::{EnvLookup, SecretRef};
-use super::{value, Account, MysqlSettings, Plan, RouteSpec, Schedule, SimSettings};
+use super::{value, Account, HttpSettings, MysqlSettings, Plan, RouteSpec, Schedule, SimSettings};
 use crate::cli::{LayoutArg, RouteKind, RunArgs, Settings, WriteModeArg};
 use crate::error::AppError;
 
@@ -59,6 +60,7 @@ pub fn from_file(
     }
     let mysql = mysql(s, &file.mysql, env)?;
     let schedule = schedule(s, run, &file.schedule)?;
+    let http = http(run, &file.http, &schedule)?;
     let mut accounts = Vec::with_capacity(file.account.len());
     for (i, a) in file.account.into_iter().enumerate() {
         accounts.push(account(i, a, &file.defaults, s, env)?);
@@ -67,6 +69,7 @@ pub fn from_file(
     Ok(Plan {
         mysql,
         schedule,
+        http,
         dry_run: s.dry_run,
         accounts,
         named: true,
@@ -223,6 +226,56 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
         overlap,
         max_window: value::max_window(&key, max_window)?,
     })
+}
+
+/// `--http-addr` (or its old name `--metrics-addr`) and `--max-lag` over `[http]`.
+fn http(run: Option<&RunArgs>, f: &HttpFile, schedule: &Schedule) -> Result<HttpSettings, AppError> {
+    let Some(run) = run else {
+        return Ok(HttpSettings::default());
+    };
+    let addr = match (run.http_addr, run.metrics_addr) {
+        (Some(a), Some(m)) if a != m => {
+            return Err(AppError::setting(
+                "--metrics-addr",
+                m,
+                format!("differs from --http-addr = {a}; --metrics-addr is the old name of --http-addr (one server)"),
+                "give only --http-addr (its /metrics is the Prometheus endpoint)",
+            ))
+        }
+        (Some(a), _) | (None, Some(a)) => Some(a),
+        (None, None) => match &f.addr {
+            Some(t) => Some(t.trim().parse::<SocketAddr>().map_err(|e| {
+                AppError::setting(
+                    "http.addr",
+                    format!("{t:?}"),
+                    e.to_string(),
+                    "write an IP address and a port, e.g. \"127.0.0.1:9000\" (\"0.0.0.0:9000\" for every interface)",
+                )
+            })?),
+            None => None,
+        },
+    };
+    let max_lag = match (run.max_lag, &f.max_lag) {
+        (Some(d), _) => Some(("--max-lag", d)),
+        (None, Some(t)) => Some(("http.max_lag", value::duration("http.max_lag", t)?)),
+        (None, None) => None,
+    };
+    if let Some((key, d)) = max_lag {
+        if d.is_zero() {
+            return Err(AppError::setting(
+                key,
+                "0s",
+                "every stream would always be too far behind",
+                "give a bound above --every + --lag, e.g. 15m",
+            ));
+        }
+    }
+    let max_lag = max_lag.map(|(_, d)| d).or_else(|| {
+        schedule
+            .every
+            .map(|every| every.saturating_mul(3).saturating_add(schedule.lag))
+    });
+    Ok(HttpSettings { addr, max_lag })
 }
 
 /// The account-wide settings a flag overrides: start, page size, layout, write mode.
@@ -517,6 +570,7 @@ fn check_names(accounts: &[Account]) -> Result<(), AppError> {
 fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, AppError> {
     let mysql = mysql(s, &MysqlFile::default(), env)?;
     let schedule = schedule(s, run, &ScheduleFile::default())?;
+    let http = http(run, &HttpFile::default(), &schedule)?;
     let common = common(s, &AccountFile::default(), "settings")?;
     let kind = s.route.unwrap_or(if env("QIMEN_APP_KEY").is_some() {
         RouteKind::Qimen
@@ -592,6 +646,7 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
     Ok(Plan {
         mysql,
         schedule,
+        http,
         dry_run: s.dry_run,
         accounts: vec![Account {
             name: "default".into(),
@@ -668,6 +723,63 @@ table_prefix = "b_"
             plan(&text, &Settings::default(), Some(&once)).unwrap().schedule.every,
             None
         );
+    }
+
+    #[test]
+    fn the_http_address_and_max_lag_come_from_the_flags_the_file_or_the_schedule() {
+        let run = RunArgs::default();
+        let text = format!("[schedule]\nevery = \"5m\"\nlag = \"2m\"\n[http]\naddr = \"127.0.0.1:9000\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&run)).unwrap();
+        assert_eq!(p.http.addr, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(
+            p.http.max_lag,
+            Some(Duration::from_secs(3 * 300 + 120)),
+            "3 x every + lag"
+        );
+        let flags = RunArgs {
+            http_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            max_lag: Some(Duration::from_secs(60)),
+            ..RunArgs::default()
+        };
+        let p = plan(&text, &Settings::default(), Some(&flags)).unwrap();
+        assert_eq!(p.http.addr, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(p.http.max_lag, Some(Duration::from_secs(60)));
+        // The old flag is the same server.
+        let old = RunArgs {
+            metrics_addr: Some("127.0.0.1:9200".parse().unwrap()),
+            ..RunArgs::default()
+        };
+        let p = plan(TWO, &Settings::default(), Some(&old)).unwrap();
+        assert_eq!(p.http.addr, Some("127.0.0.1:9200".parse().unwrap()));
+        assert_eq!(p.http.max_lag, None, "no interval, no lag rule");
+        let both = RunArgs {
+            http_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            ..old.clone()
+        };
+        let e = plan(TWO, &Settings::default(), Some(&both)).unwrap_err();
+        assert!(
+            e.starts_with("--metrics-addr = 127.0.0.1:9200: differs from --http-addr"),
+            "{e}"
+        );
+        let e = plan(
+            &format!("[http]\naddr = \"localhost:9000\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("http.addr = \"localhost:9000\": invalid socket address"),
+            "{e}"
+        );
+        let e = plan(
+            &format!("[http]\nmax_lag = \"0s\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("http.max_lag = 0s: "), "{e}");
+        let e = plan(&format!("[http]\nport = 9000\n{TWO}"), &Settings::default(), Some(&run)).unwrap_err();
+        assert!(e.contains("unknown field `port`"), "{e}");
     }
 
     #[test]
