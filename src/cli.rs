@@ -80,7 +80,15 @@ impl Cli {
         let mut cmd = Self::command();
         let matches = cmd.try_get_matches_from_mut(args)?;
         if let Some((name, _)) = matches.subcommand() {
-            for id in ["once", "every", "metrics_addr", "alert_webhook"] {
+            for id in [
+                "once",
+                "every",
+                "metrics_addr",
+                "alert_webhook",
+                "alert_robot",
+                "alert_repeat",
+                "max_lag",
+            ] {
                 if matches.value_source(id) == Some(ValueSource::CommandLine) {
                     return Err(cmd.error(
                         ErrorKind::ArgumentConflict,
@@ -154,10 +162,32 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9000).
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
-    /// Post a failure alert to this DingTalk/WeCom robot webhook (its URL carries a token and
-    /// is never printed).
+    /// Post alerts to this DingTalk or WeCom robot webhook (its URL carries a token and is
+    /// never printed; prefer the env var). A DingTalk robot's signing secret (加签) is read
+    /// from the env var ALERT_SECRET.
     #[arg(long, env = "ALERT_WEBHOOK", hide_env_values = true)]
     pub alert_webhook: Option<String>,
+    /// The robot's kind (default: from the webhook's host, oapi.dingtalk.com or
+    /// qyapi.weixin.qq.com)
+    #[arg(long, env = "ALERT_ROBOT", value_enum)]
+    pub alert_robot: Option<RobotArg>,
+    /// The shortest time between two alerts about one condition of a stream: a stream that stays
+    /// broken is reminded of this often at most (default: 1h)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub alert_repeat: Option<Duration>,
+    /// The lag above which a stream counts as stalled (alerted even without an error)
+    /// (default: 3 × --every + --lag; 3h + --lag without --every)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_lag: Option<Duration>,
+}
+
+/// An alert robot's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RobotArg {
+    /// A DingTalk group robot.
+    Dingtalk,
+    /// A WeCom (企业微信) group robot.
+    Wecom,
 }
 
 /// `check`'s flags.

@@ -12,11 +12,11 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use refund_sink_mysql::{LeaseLoss, MySqlSink, RunCounts, RunEnd, RunId, RunOutcome as Outcome, RunStart, SinkError};
 use tracing::Instrument;
-use wdt_qimen::sync::{StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
+use wdt_qimen::sync::{Sink as _, StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
 
-use crate::alert::Alerts;
+use crate::alert::{Alerts, Observation, Outcome as Observed};
 use crate::backfill::Range;
-use crate::config::{Account, Plan, Schedule};
+use crate::config::{Account, Plan, RouteSpec, Schedule};
 use crate::error::AppError;
 use crate::lease::{self, Runner, Taken};
 use crate::progress::ProgressView;
@@ -220,11 +220,44 @@ fn prefix(shared: &Shared, account: &Account) -> String {
     }
 }
 
+/// The stream `account` keeps its checkpoint under, before its engine exists (`account/method`).
+pub fn stream_of(account: &Account) -> String {
+    let id = match &account.route {
+        RouteSpec::Qimen { wdt, .. } | RouteSpec::Native { wdt, .. } => wdt.sid().to_owned(),
+        RouteSpec::Simulator(_) => account.name.clone(),
+    };
+    let id = account.stream_account.clone().unwrap_or(id);
+    StreamId::new(id, wdt_qimen::transport::REFUND_SEARCH.native).to_string()
+}
+
+/// What a failed run of `account` tells the alerts: its cause, and the stream's stored
+/// checkpoint when it can be read (else the last one known).
+async fn failed_observation(
+    account: &Account,
+    ready: Option<&Ready>,
+    e: &AppError,
+    last_checkpoint: Option<chrono::NaiveDateTime>,
+) -> Observation {
+    let outcome = Observed::Failed { cause: e.to_string() };
+    let Some(r) = ready else {
+        return Observation::new(&account.name, stream_of(account), outcome).checkpoint(last_checkpoint);
+    };
+    let stream = r.engine.stream();
+    let stored = match r.engine.sink().load_checkpoint(stream).await {
+        Ok(c) => c.map(|c| c.window_end),
+        Err(_) => None,
+    };
+    Observation::new(&account.name, stream.to_string(), outcome)
+        .checkpoint(stored.or(last_checkpoint))
+        .clock_offset(r.connected.client.clock_offset().map(|o| o.correction()))
+}
+
 async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
     let every = shared.schedule.every;
     let prefix = prefix(shared, &account);
     let mut ready: Option<Ready> = None;
     let mut last_prune: Option<std::time::Instant> = None;
+    let mut last_checkpoint = None;
     loop {
         if shared.shutdown.is_stopped() {
             return AccountEnd::Done {
@@ -250,13 +283,27 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
                         None => report::render(&rep, shared.dry_run),
                     };
                     report::print_block(&prefix, &text);
+                    last_checkpoint = rep.checkpoint.or(last_checkpoint);
+                    if !rep.interrupted {
+                        let obs = Observation::new(
+                            &account.name,
+                            r.engine.stream().to_string(),
+                            Observed::Ran { lag: rep.lag },
+                        )
+                        .checkpoint(rep.checkpoint)
+                        .clock_offset(rep.clock_offset.map(|o| o.correction()));
+                        shared.alerts.observe(&obs).await;
+                    }
                     if let Some(a) = &rep.checkpoint_ahead {
                         if every.is_none() {
                             return AccountEnd::Done { checkpoint_ahead: true };
                         }
                         shared
                             .alerts
-                            .post(&format!("{prefix}{}", report::checkpoint_ahead_line(a)))
+                            .notice(
+                                &format!("{}: checkpoint was ahead of the gateway's clock", account.name),
+                                &format!("- {}", report::checkpoint_ahead_line(a)),
+                            )
                             .await;
                     }
                 }
@@ -270,14 +317,16 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             if shared.shutdown.is_abandoned() {
                 return AccountEnd::Abandoned;
             }
+            if !shared.shutdown.is_stopped() {
+                let obs = failed_observation(&account, ready.as_ref(), &e, last_checkpoint).await;
+                shared.alerts.observe(&obs).await;
+            }
             if every.is_none() {
                 if shared.named {
                     eprintln!("{}: {prefix}{e}", shared.program);
-                    shared.alerts.post(&format!("{prefix}{e}")).await;
                 }
                 return AccountEnd::Failed(e);
             }
-            shared.alerts.post(&format!("{prefix}{e}")).await;
             eprintln!("{prefix}sync failed: {e}");
         }
         let Some(every) = every else {
