@@ -24,6 +24,7 @@ use crate::report;
 use crate::route::{self, Connected};
 use crate::signals::Shutdown;
 use crate::sink;
+use crate::telemetry::StreamMetrics;
 
 /// How a `run` ended without failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -265,18 +266,33 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             };
         }
         let mut failure = None;
+        let started = std::time::Instant::now();
         if ready.is_none() {
             match prepare(shared, &account).await {
                 Ok(r) => ready = Some(r),
                 Err(e) => failure = Some(e),
             }
         }
+        let metrics = StreamMetrics::new(
+            &account.name,
+            &ready
+                .as_ref()
+                .map_or_else(|| stream_of(&account), |r| r.engine.stream().to_string()),
+        );
         if let Some(r) = &ready {
             if !shared.dry_run && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 last_prune = Some(std::time::Instant::now());
                 prune(shared, r, &prefix).await;
             }
-            match run_once(shared, r, &prefix).await {
+            let once = run_once(shared, r, &prefix, &metrics).await;
+            match &once {
+                Once::Ran(rep) if rep.interrupted => metrics.run("interrupted", started.elapsed()),
+                Once::Ran(_) => metrics.run("ok", started.elapsed()),
+                Once::Skipped => metrics.run("skipped", started.elapsed()),
+                Once::Abandoned => metrics.run("interrupted", started.elapsed()),
+                Once::Failed(_) | Once::Stopped => {}
+            }
+            match once {
                 Once::Ran(rep) => {
                     let text = match shared.backfill {
                         Some(range) => crate::backfill::render(&rep, range, shared.dry_run),
@@ -314,6 +330,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             }
         }
         if let Some(e) = failure {
+            metrics.run("failed", started.elapsed());
             if shared.shutdown.is_abandoned() {
                 return AccountEnd::Abandoned;
             }
@@ -342,7 +359,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
 }
 
 /// One run of `r`'s stream: under its lease (none in a dry run), recorded in the run history.
-async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
+async fn run_once(shared: &Shared, r: &Ready, prefix: &str, metrics: &StreamMetrics) -> Once {
     let sink = r.engine.sink();
     let stream = r.engine.stream().clone();
     let sink_error = |e: SinkError| AppError::Sync {
@@ -357,8 +374,12 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
             _ = shared.shutdown.stopped() => return Once::Stopped,
         };
         match taken {
-            Ok(Taken::Lease(l)) => Some(l),
+            Ok(Taken::Lease(l)) => {
+                metrics.lease_held(true);
+                Some(l)
+            }
             Ok(Taken::Held(holder)) => {
+                metrics.lease_held(false);
                 report::print_block(prefix, &format!("{}\n", lease::skipped_line(&stream, &holder)));
                 let owner = refund_sink_mysql::LeaseOwner::this_process();
                 match sink.run_started(&stream, RunStart::new(owner)).await {
@@ -374,7 +395,7 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
         Some(l) => match sink.run_started(&stream, RunStart::new(l.owner().clone())).await {
             Ok(id) => Some(id),
             Err(e) => {
-                release(lease, prefix).await;
+                release(lease, prefix, metrics).await;
                 return Once::Failed(sink_error(e));
             }
         },
@@ -428,7 +449,7 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str) -> Once {
     if let Some(id) = run_id {
         finish(sink, id, end, prefix).await;
     }
-    release(lease, prefix).await;
+    release(lease, prefix, metrics).await;
     once
 }
 
@@ -440,8 +461,9 @@ async fn finish(sink: &MySqlSink, id: RunId, end: RunEnd, prefix: &str) {
 }
 
 /// Releases `lease`, if any; a lease lost already needs no release.
-async fn release(lease: Option<refund_sink_mysql::Lease>, prefix: &str) {
+async fn release(lease: Option<refund_sink_mysql::Lease>, prefix: &str, metrics: &StreamMetrics) {
     if let Some(l) = lease {
+        metrics.lease_held(false);
         match l.release().await {
             Ok(()) | Err(SinkError::LeaseLost { .. }) => {}
             Err(e) => eprintln!(
