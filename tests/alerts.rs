@@ -279,26 +279,32 @@ app_secret_env = "TEST_ALERT_BAD_SECRET"
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the program");
-    // Four runs of the bad account fail, one every second.
+    // Four runs of the bad account fail, one every second. (The pipe is read to its end, so the
+    // program never writes into a closed one.)
+    let (tx, lines) = std::sync::mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut stderr = Vec::new();
     let mut failures = 0;
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
+    while failures < 4 {
+        let line = lines.recv().expect("the program runs until stopped");
         if line.starts_with("bad: sync failed: authentication failed") {
             failures += 1;
         }
         stderr.push(line);
-        if failures == 4 {
-            break;
-        }
     }
-    assert_eq!(failures, 4, "{stderr:#?}");
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
+    reader.join().unwrap();
+    stderr.extend(lines.try_iter());
     assert_eq!(status.code(), Some(0), "{stderr:#?}");
     let texts = texts(&robot).await;
     assert_eq!(texts.len(), 1, "one alert across the failing runs: {texts:#?}");
@@ -329,6 +335,113 @@ app_secret_env = "TEST_ALERT_BAD_SECRET"
         let sign = &q.iter().find(|(k, _)| k == "sign").unwrap().1;
         assert_eq!(sign, &wdt_refund_sync::alert::robot::dingtalk_sign(ts, SECRET));
     }
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_recovers_is_told_once_failing_and_once_recovered() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    use common::{binary, db_url, TestDb};
+
+    let db = TestDb::new("app_alert_recovery").await;
+    let robot = robot_answering(serde_json::json!({"errcode": 0, "errmsg": "ok"})).await;
+    let text = format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[schedule]
+every = "1s"
+max_lag = "10m"
+
+[alerts]
+robot = "dingtalk"
+webhook_env = "TEST_ALERT_WEBHOOK"
+
+[[account]]
+name = "shop"
+route = "simulator"
+start = "2025-01-01 00:00:00"
+[account.simulator]
+refunds = 20
+until = "2025-03-01 00:00:00"
+"#,
+        url = db_url(&db.name),
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-alert-recovery.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let webhook = format!("{}/robot/send?access_token={TOKEN}", robot.uri());
+    let program = |args: &[&str]| {
+        let mut c = Command::new(binary());
+        c.args(["--config", path.to_str().unwrap()])
+            .args(args)
+            .env_remove("MYSQL_URL")
+            .env_remove("ALERT_WEBHOOK")
+            .env_remove("ALERT_SECRET")
+            .env_remove("ALERT_ROBOT")
+            .env("TEST_ALERT_WEBHOOK", &webhook)
+            .env("RUST_LOG", "warn");
+        c
+    };
+    // The scheduled run may not create tables, and none exist: every run fails.
+    let mut child = program(&["--no-create-tables", "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    let (tx, failures) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("sync failed: ") || line.starts_with("shop: sync failed: ") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let (tx, checkpoints) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("shop: checkpoint: ") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let first = failures.recv().unwrap();
+    assert!(first.contains("does not exist"), "{first}");
+    failures.recv().unwrap();
+    failures.recv().unwrap();
+    // Three failed runs, one alert.
+    assert_eq!(texts(&robot).await.len(), 1);
+    // Another run creates the tables; the scheduled run's next run succeeds.
+    let once = program(&["run", "--once"]).output().unwrap();
+    assert_eq!(once.status.code(), Some(0), "{}", String::from_utf8_lossy(&once.stderr));
+    assert!(checkpoints.recv().is_ok(), "a run succeeds");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let texts = texts(&robot).await;
+    assert_eq!(texts.len(), 2, "failing, recovered: {texts:#?}");
+    assert!(
+        texts[0].starts_with("### [refund_sync] shop: sync failing\n"),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].contains("does not exist"), "{}", texts[0]);
+    assert!(
+        texts[1].starts_with("### [refund_sync] shop: sync recovered\n"),
+        "{}",
+        texts[1]
+    );
+    assert!(texts[1].contains("(lasted "), "{}", texts[1]);
+    assert!(texts[1].contains("- **failed runs**: "), "{}", texts[1]);
     std::fs::remove_file(path).unwrap();
     db.drop().await;
 }
