@@ -1,5 +1,5 @@
 //! The program's metrics: the SDK's ([`wdt_qimen::telemetry::METRICS`], labelled by each
-//! account's client and engine) and the run loop's own ([`RUN_METRICS`]). [`ALL`] is the one list
+//! account's client and engine) and the run loop's own ([`RUN_METRICS`]). [`all()`] is the one list
 //! the README's metrics table and the Grafana dashboard are checked against.
 //!
 //! Every metric carries `account` (the account's name, `default` for the single account of a run

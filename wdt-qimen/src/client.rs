@@ -153,7 +153,7 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The labels every metric of this client carries (see [`telemetry`](crate::telemetry));
+    /// The labels every metric of this client carries (see [`crate::telemetry`]);
     /// default `account` = the WDT `sid`. A program syncing several accounts sets
     /// `MetricLabels::account(name)` with its own name of each.
     pub fn metric_labels(mut self, labels: MetricLabels) -> Self {

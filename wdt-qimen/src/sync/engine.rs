@@ -270,7 +270,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     }
 
     /// The labels every metric of this engine carries besides `stream` (default: its client's
-    /// [`metric_labels`](Client::metric_labels); see [`telemetry`](crate::telemetry)).
+    /// [`metric_labels`](Client::metric_labels); see [`crate::telemetry`]).
     pub fn with_metric_labels(mut self, labels: MetricLabels) -> Self {
         self.labels = labels;
         self
