@@ -253,12 +253,39 @@ async fn failed_observation(
         .clock_offset(r.connected.client.clock_offset().map(|o| o.correction()))
 }
 
+/// Takes up the failure streak the run history shows for `r`'s stream (runs of an earlier
+/// process, or of another runner), so a stream synced by `--once` runs, or by a restarted
+/// process, is not alerted as newly failing at every start. A history that cannot be read is
+/// ignored.
+async fn resume_alerts(shared: &Shared, r: &Ready) {
+    if !shared.alerts.is_on() || shared.dry_run {
+        return;
+    }
+    let stream = r.engine.stream();
+    let Ok(runs) = r.engine.sink().recent_runs(Some(stream), 200).await else {
+        return;
+    };
+    let mut failed = runs
+        .iter()
+        .filter(|run| !matches!(run.outcome, Outcome::SkippedLease | Outcome::Running))
+        .take_while(|run| matches!(run.outcome, Outcome::Failed | Outcome::Abandoned | Outcome::Interrupted))
+        .filter(|run| run.outcome == Outcome::Failed);
+    let Some(last) = failed.next() else { return };
+    let first = failed.clone().last().unwrap_or(last);
+    let n = 1 + failed.count() as u32;
+    let utc = wdt_qimen::time::from_beijing;
+    shared
+        .alerts
+        .resume(&stream.to_string(), utc(first.started_at), n, utc(last.started_at));
+}
+
 async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
     let every = shared.schedule.every;
     let prefix = prefix(shared, &account);
     let mut ready: Option<Ready> = None;
     let mut last_prune: Option<std::time::Instant> = None;
     let mut last_checkpoint = None;
+    let mut resumed = false;
     loop {
         if shared.shutdown.is_stopped() {
             return AccountEnd::Done {
@@ -269,7 +296,13 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
         let started = std::time::Instant::now();
         if ready.is_none() {
             match prepare(shared, &account).await {
-                Ok(r) => ready = Some(r),
+                Ok(r) => {
+                    if !resumed {
+                        resumed = true;
+                        resume_alerts(shared, &r).await;
+                    }
+                    ready = Some(r);
+                }
                 Err(e) => failure = Some(e),
             }
         }

@@ -445,3 +445,70 @@ until = "2025-03-01 00:00:00"
     std::fs::remove_file(path).unwrap();
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_runs_of_a_failing_account_such_as_a_cronjob_s_are_alerted_once() {
+    use std::process::Command;
+
+    use common::{binary, db_url, TestDb};
+
+    let db = TestDb::new("app_alert_cron").await;
+    let gateway = wdt_qimen::simulator::Simulator::builder().refunds(5).start().await;
+    let robot = robot_answering(serde_json::json!({"errcode": 0, "errmsg": "ok"})).await;
+    let text = format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[alerts]
+robot = "wecom"
+webhook_env = "TEST_ALERT_WEBHOOK"
+
+[[account]]
+name = "bad"
+route = "native"
+[account.wdt]
+url = "{native}"
+sid = "{sid}"
+app_key = "{key}"
+app_secret_env = "TEST_ALERT_BAD_SECRET"
+"#,
+        url = db_url(&db.name),
+        native = gateway.native_url(),
+        sid = wdt_qimen::simulator::WDT_SID,
+        key = wdt_qimen::simulator::WDT_APP_KEY,
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-alert-cron.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let webhook = format!("{}/cgi-bin/webhook/send?key=k-1", robot.uri());
+    for _ in 0..3 {
+        let out = Command::new(binary())
+            .args(["--config", path.to_str().unwrap(), "run", "--once"])
+            .env_remove("MYSQL_URL")
+            .env_remove("ALERT_WEBHOOK")
+            .env_remove("ALERT_SECRET")
+            .env_remove("ALERT_ROBOT")
+            .env("TEST_ALERT_WEBHOOK", &webhook)
+            .env("TEST_ALERT_BAD_SECRET", "not-the-secret:salt")
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let got = robot.received_requests().await.unwrap();
+    let contents: Vec<String> = got
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["markdown"]["content"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(contents.len(), 1, "one alert over three runs: {contents:#?}");
+    assert!(
+        contents[0].starts_with("### [refund_sync] bad: sync failing\n"),
+        "{}",
+        contents[0]
+    );
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}

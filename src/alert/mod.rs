@@ -75,6 +75,23 @@ impl Alerts {
         }
     }
 
+    /// Takes up a stream an earlier process left failing (see [`Tracker::resume`]).
+    pub fn resume(
+        &self,
+        stream: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        failed_runs: u32,
+        last: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Some(inner) = &self.inner {
+            inner
+                .tracker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .resume(stream, since, failed_runs, last);
+        }
+    }
+
     /// Posts a one-off notice (`title` after the tag; `text`, Markdown, below it).
     pub async fn notice(&self, title: &str, text: &str) {
         let Some(inner) = &self.inner else { return };

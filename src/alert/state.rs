@@ -269,6 +269,26 @@ impl Tracker {
         }
     }
 
+    /// Takes up a stream an earlier process left failing (read from the run history): its runs
+    /// have failed since `since`, `failed_runs` of them, the last at `last`. Its first alert
+    /// was sent then, and a reminder at each `repeat` after `since` a run passed; so a stream
+    /// synced by `--once` runs (a CronJob), or by a restarted process, is not told again at
+    /// every run. A stream already seen is left as it is.
+    pub fn resume(&mut self, stream: &str, since: DateTime<Utc>, failed_runs: u32, last: DateTime<Utc>) {
+        if self.streams.contains_key(stream) || failed_runs == 0 {
+            return;
+        }
+        let st = self.streams.entry(stream.to_owned()).or_default();
+        let repeat = TimeDelta::from_std(self.policy.repeat).unwrap_or(TimeDelta::MAX);
+        let mut told = since;
+        if repeat > TimeDelta::zero() {
+            while told.checked_add_signed(repeat).is_some_and(|t| t <= last) {
+                told += repeat;
+            }
+        }
+        st.failing = Some((Holding { since, told }, failed_runs));
+    }
+
     /// The alerts `obs`, seen at `now`, calls for (none, one, or a few).
     pub fn observe(&mut self, obs: &Observation, now: DateTime<Utc>) -> Vec<Alert> {
         let policy = self.policy;
@@ -493,6 +513,25 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part:?} in {text}");
         }
+    }
+
+    #[test]
+    fn a_stream_left_failing_by_an_earlier_process_is_reminded_not_told_again() {
+        let mut tracker = Tracker::new(policy());
+        // Failing since minute 0, the last failed run at minute 70: told at 0 and reminded at 60.
+        tracker.resume("shop_a/aftersales.refund.Refund.search", at(0), 8, at(70));
+        assert!(tracker.observe(&obs(failed("down"), None), at(75)).is_empty());
+        assert!(tracker.observe(&obs(failed("down"), None), at(119)).is_empty());
+        let r = tracker.observe(&obs(failed("down"), None), at(120));
+        assert_eq!(
+            (r[0].kind, r[0].since, r[0].failed_runs),
+            (AlertKind::StillFailing, at(0), 11)
+        );
+        let r = tracker.observe(&obs(ran(1), None), at(125));
+        assert_eq!((r[0].kind, r[0].since), (AlertKind::Recovered, at(0)));
+        // A stream this process has seen already keeps its own state.
+        tracker.resume("shop_a/aftersales.refund.Refund.search", at(0), 3, at(10));
+        assert!(tracker.observe(&obs(ran(1), None), at(130)).is_empty());
     }
 
     #[test]
