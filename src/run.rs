@@ -231,8 +231,12 @@ pub fn stream_of(account: &Account) -> String {
     StreamId::new(id, wdt_qimen::transport::REFUND_SEARCH.native).to_string()
 }
 
+/// The longest wait for the reads that only feed alerts (a checkpoint, the run history): an
+/// unreachable MySQL must not delay the loop by the whole retry budget once more.
+const ALERT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What a failed run of `account` tells the alerts: its cause, and the stream's stored
-/// checkpoint when it can be read (else the last one known).
+/// checkpoint when it can be read soon (else the last one known).
 async fn failed_observation(
     account: &Account,
     ready: Option<&Ready>,
@@ -244,9 +248,9 @@ async fn failed_observation(
         return Observation::new(&account.name, stream_of(account), outcome).checkpoint(last_checkpoint);
     };
     let stream = r.engine.stream();
-    let stored = match r.engine.sink().load_checkpoint(stream).await {
-        Ok(c) => c.map(|c| c.window_end),
-        Err(_) => None,
+    let stored = match tokio::time::timeout(ALERT_READ_TIMEOUT, r.engine.sink().load_checkpoint(stream)).await {
+        Ok(Ok(c)) => c.map(|c| c.window_end),
+        _ => None,
     };
     Observation::new(&account.name, stream.to_string(), outcome)
         .checkpoint(stored.or(last_checkpoint))
@@ -262,7 +266,8 @@ async fn resume_alerts(shared: &Shared, r: &Ready) {
         return;
     }
     let stream = r.engine.stream();
-    let Ok(runs) = r.engine.sink().recent_runs(Some(stream), 200).await else {
+    let Ok(Ok(runs)) = tokio::time::timeout(ALERT_READ_TIMEOUT, r.engine.sink().recent_runs(Some(stream), 200)).await
+    else {
         return;
     };
     let mut failed = runs
@@ -367,7 +372,7 @@ async fn run_account(shared: &Shared, account: Account) -> AccountEnd {
             if shared.shutdown.is_abandoned() {
                 return AccountEnd::Abandoned;
             }
-            if !shared.shutdown.is_stopped() {
+            if shared.alerts.is_on() && !shared.shutdown.is_stopped() {
                 let obs = failed_observation(&account, ready.as_ref(), &e, last_checkpoint).await;
                 shared.alerts.observe(&obs).await;
             }
