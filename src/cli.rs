@@ -172,7 +172,7 @@ pub struct RunArgs {
     #[arg(long, env = "ALERT_ROBOT", value_enum)]
     pub alert_robot: Option<RobotArg>,
     /// The shortest time between two alerts about one condition of a stream: a stream that stays
-    /// broken is reminded of this often at most (default: 1h)
+    /// broken is reminded at most this often (default: 1h)
     #[arg(long, value_parser = humantime::parse_duration)]
     pub alert_repeat: Option<Duration>,
     /// The lag above which a stream counts as stalled (alerted even without an error)
