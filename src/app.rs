@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use crate::alert::Alerts;
+use crate::alert::{Alerts, Policy};
 use crate::backfill::{self, Range};
 use crate::cli::{Cli, Command, RunArgs};
 use crate::config::{self, process_env};
@@ -45,7 +45,6 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
     let (settings, command) = cli.into_parts();
     match command {
         Command::Run(args) => {
-            let alerts = Alerts::new(args.alert_webhook.clone());
             let outcome = async {
                 let plan = config::resolve(&settings, Some(&args), &process_env)?;
                 let runner = Runner::of(&settings)?;
@@ -53,24 +52,19 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 if let Some(addr) = plan.http.addr {
                     serve_http(&plan, &monitor, addr, program, args.metrics_addr.is_some()).await?;
                 }
-                run::run_monitored(plan, runner, alerts.clone(), Shutdown::on_signals(), program, monitor).await
+                let alerts = alerts_of(&plan);
+                run::run_monitored(plan, runner, alerts, Shutdown::on_signals(), program, monitor).await
             }
             .await;
             match outcome {
                 Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
                 Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    let code = failed(program, &e);
-                    // Each failed account was alerted on its own.
-                    if !matches!(e, AppError::AccountsFailed { .. }) {
-                        alerts.post(&e.to_string()).await;
-                    }
-                    code
-                }
+                // Each account's failure was alerted on its own.
+                Err(e) => failed(program, &e),
             }
         }
         Command::Backfill(args) => {
-            let alerts = Alerts::new(None);
+            let alerts = Alerts::none();
             let outcome = async {
                 let range = Range::of(&args)?;
                 let once = RunArgs {
@@ -153,6 +147,18 @@ async fn serve_http(
     }
     eprintln!("{program}: status page on http://{bound}/ (also /health, /ready, /api/streams, /metrics)");
     Ok(())
+}
+
+/// The alerts of a run of `plan`: its robot, reminding every `repeat`, a stall above
+/// `max_lag`, a clock offset above half the overlap.
+pub fn alerts_of(plan: &config::Plan) -> Alerts {
+    match &plan.alerts.robot {
+        Some(r) => Alerts::new(
+            r.robot(),
+            Policy::new(plan.alerts.repeat, plan.schedule.max_lag, plan.schedule.overlap / 2),
+        ),
+        None => Alerts::none(),
+    }
 }
 
 /// Prints `e` as the program's last line and returns its exit status.

@@ -80,7 +80,16 @@ impl Cli {
         let mut cmd = Self::command();
         let matches = cmd.try_get_matches_from_mut(args)?;
         if let Some((name, _)) = matches.subcommand() {
-            for id in ["once", "every", "http_addr", "max_lag", "metrics_addr", "alert_webhook"] {
+            for id in [
+                "once",
+                "every",
+                "http_addr",
+                "max_lag",
+                "metrics_addr",
+                "alert_webhook",
+                "alert_robot",
+                "alert_repeat",
+            ] {
                 if matches.value_source(id) == Some(ValueSource::CommandLine) {
                     return Err(cmd.error(
                         ErrorKind::ArgumentConflict,
@@ -156,17 +165,36 @@ pub struct RunArgs {
     /// (default: the config file's `[http] addr`, else off)
     #[arg(long, value_name = "ADDR")]
     pub http_addr: Option<SocketAddr>,
-    /// `/ready` answers 503 when a live stream's checkpoint is further than this behind the
-    /// gateway's clock (default: 3 x --every + --lag; without --every, no lag rule)
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub max_lag: Option<Duration>,
     /// Deprecated: the old name of --http-addr (the same server, /metrics included).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Post a failure alert to this DingTalk/WeCom robot webhook (its URL carries a token and
-    /// is never printed).
+    /// Post alerts to this DingTalk or WeCom robot webhook (its URL carries a token and is
+    /// never printed; prefer the env var). A DingTalk robot's signing secret (加签) is read
+    /// from the env var ALERT_SECRET.
     #[arg(long, env = "ALERT_WEBHOOK", hide_env_values = true)]
     pub alert_webhook: Option<String>,
+    /// The robot's kind (default: from the webhook's host, oapi.dingtalk.com or
+    /// qyapi.weixin.qq.com)
+    #[arg(long, env = "ALERT_ROBOT", value_enum)]
+    pub alert_robot: Option<RobotArg>,
+    /// The shortest time between two alerts about one condition of a stream: a stream that stays
+    /// broken is reminded at most this often (default: 1h)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub alert_repeat: Option<Duration>,
+    /// The lag above which a stream counts as stalled: alerted even without an error, and
+    /// `/ready` answers 503 (default: 3 x --every + --lag; without --every, 3h + --lag for
+    /// alerts and no lag rule for /ready)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_lag: Option<Duration>,
+}
+
+/// An alert robot's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RobotArg {
+    /// A DingTalk group robot.
+    Dingtalk,
+    /// A WeCom (企业微信) group robot.
+    Wecom,
 }
 
 /// `check`'s flags.

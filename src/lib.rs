@@ -12,7 +12,7 @@
 //! - [`run`]: the run loop, every account in its own task;
 //! - [`check`]: the `check` subcommand;
 //! - [`backfill`]: the `backfill` subcommand, a past range under its own checkpoint;
-//! - [`report`], [`progress`], [`alert`], [`metrics`]: what a run tells its operator;
+//! - [`report`], [`progress`], [`alert`], [`telemetry`], [`metrics`]: what a run tells its operator;
 //! - [`http`], [`monitor`]: the `--http-addr` server (status page, `/health`, `/ready`,
 //!   `/api/streams`, `/metrics`) and what the run loop tells it;
 //! - [`signals`]: Ctrl-C and SIGTERM;
@@ -41,6 +41,7 @@ pub mod run;
 pub mod signals;
 pub mod sink;
 pub mod status;
+pub mod telemetry;
 
 pub use app::main;
 pub use error::AppError;

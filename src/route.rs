@@ -25,11 +25,13 @@ pub async fn connect(account: &Account) -> Result<Connected, AppError> {
         context: format!("the client of account {:?}", account.name),
         source: Box::new(source),
     };
-    let limited =
-        |b: wdt_qimen::ClientBuilder, default: Option<RateLimitConfig>| match account.rate_limit.clone().or(default) {
+    let limited = |b: wdt_qimen::ClientBuilder, default: Option<RateLimitConfig>| {
+        let b = b.metric_labels(crate::telemetry::account_labels(&account.name));
+        match account.rate_limit.clone().or(default) {
             Some(r) => b.rate_limit(r),
             None => b,
-        };
+        }
+    };
     match &account.route {
         RouteSpec::Qimen { url, qimen, wdt } => {
             let route = Route::Qimen {

@@ -23,9 +23,9 @@ use chrono::TimeDelta;
 use futures::FutureExt;
 use refund_sink_mysql::{LeaseLoss, MySqlSink, RunCounts, RunEnd, RunId, RunOutcome as Outcome, RunStart, SinkError};
 use tracing::Instrument;
-use wdt_qimen::sync::{StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
+use wdt_qimen::sync::{Sink as _, StreamId, SyncConfig, SyncEngine, SyncError, SyncReport};
 
-use crate::alert::Alerts;
+use crate::alert::{Alerts, Observation, Outcome as Observed};
 use crate::backfill::Range;
 use crate::config::{Account, Plan, RouteSpec, Schedule};
 use crate::error::AppError;
@@ -36,6 +36,7 @@ use crate::report;
 use crate::route::{self, Connected};
 use crate::signals::Shutdown;
 use crate::sink;
+use crate::telemetry::StreamMetrics;
 
 /// How a `run` ended without failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,6 +175,7 @@ pub(crate) async fn run_accounts(
         tasks.spawn(
             async move {
                 let name = account.name.clone();
+                let observed = account.clone();
                 let beat = shared.monitor.account(i);
                 let end = match AssertUnwindSafe(run_account(&shared, account, &beat)).catch_unwind().await {
                     Ok(end) => end,
@@ -187,7 +189,10 @@ pub(crate) async fn run_accounts(
                         if shared.named {
                             eprintln!("{}: {prefix}{e}", shared.program);
                         }
-                        shared.alerts.post(&format!("{prefix}{e}")).await;
+                        if shared.alerts.is_on() {
+                            let obs = failed_observation(&observed, None, &e, None).await;
+                            shared.alerts.observe(&obs).await;
+                        }
                         AccountEnd::Failed(e)
                     }
                 };
@@ -303,11 +308,76 @@ fn prefix(shared: &Shared, account: &Account) -> String {
     }
 }
 
+/// The stream `account` keeps its checkpoint under, before its engine exists (`account/method`).
+pub fn stream_of(account: &Account) -> String {
+    let id = match &account.route {
+        RouteSpec::Qimen { wdt, .. } | RouteSpec::Native { wdt, .. } => wdt.sid().to_owned(),
+        RouteSpec::Simulator(_) => account.name.clone(),
+    };
+    let id = account.stream_account.clone().unwrap_or(id);
+    StreamId::new(id, wdt_qimen::transport::REFUND_SEARCH.native).to_string()
+}
+
+/// The longest wait for the reads that only feed alerts (a checkpoint, the run history): an
+/// unreachable MySQL must not delay the loop by the whole retry budget once more.
+const ALERT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a failed run of `account` tells the alerts: its cause, and the stream's stored
+/// checkpoint when it can be read soon (else the last one known).
+async fn failed_observation(
+    account: &Account,
+    ready: Option<&Ready>,
+    e: &AppError,
+    last_checkpoint: Option<chrono::NaiveDateTime>,
+) -> Observation {
+    let outcome = Observed::Failed { cause: e.to_string() };
+    let Some(r) = ready else {
+        return Observation::new(&account.name, stream_of(account), outcome).checkpoint(last_checkpoint);
+    };
+    let stream = r.engine.stream();
+    let stored = match tokio::time::timeout(ALERT_READ_TIMEOUT, r.engine.sink().load_checkpoint(stream)).await {
+        Ok(Ok(c)) => c.map(|c| c.window_end),
+        _ => None,
+    };
+    Observation::new(&account.name, stream.to_string(), outcome)
+        .checkpoint(stored.or(last_checkpoint))
+        .clock_offset(r.connected.client.clock_offset().map(|o| o.correction()))
+}
+
+/// Takes up the failure streak the run history shows for `r`'s stream (runs of an earlier
+/// process, or of another runner), so a stream synced by `--once` runs, or by a restarted
+/// process, is not alerted as newly failing at every start. A history that cannot be read is
+/// ignored.
+async fn resume_alerts(shared: &Shared, r: &Ready) {
+    if !shared.alerts.is_on() || shared.dry_run {
+        return;
+    }
+    let stream = r.engine.stream();
+    let Ok(Ok(runs)) = tokio::time::timeout(ALERT_READ_TIMEOUT, r.engine.sink().recent_runs(Some(stream), 200)).await
+    else {
+        return;
+    };
+    let mut failed = runs
+        .iter()
+        .filter(|run| !matches!(run.outcome, Outcome::SkippedLease | Outcome::Running))
+        .take_while(|run| matches!(run.outcome, Outcome::Failed | Outcome::Abandoned | Outcome::Interrupted))
+        .filter(|run| run.outcome == Outcome::Failed);
+    let Some(last) = failed.next() else { return };
+    let first = failed.clone().last().unwrap_or(last);
+    let n = 1 + failed.count() as u32;
+    let utc = wdt_qimen::time::from_beijing;
+    shared
+        .alerts
+        .resume(&stream.to_string(), utc(first.started_at), n, utc(last.started_at));
+}
+
 async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -> AccountEnd {
     let every = shared.schedule.every;
     let prefix = prefix(shared, &account);
     let mut ready: Option<Ready> = None;
     let mut last_prune: Option<std::time::Instant> = None;
+    let mut last_checkpoint = None;
+    let mut resumed = false;
     loop {
         if shared.shutdown.is_stopped() {
             return AccountEnd::Done {
@@ -316,18 +386,39 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
         }
         beat.beat();
         let mut failure = None;
+        let started = std::time::Instant::now();
         if ready.is_none() {
             match prepare(shared, &account, beat).await {
-                Ok(r) => ready = Some(r),
+                Ok(r) => {
+                    if !resumed {
+                        resumed = true;
+                        resume_alerts(shared, &r).await;
+                    }
+                    ready = Some(r);
+                }
                 Err(e) => failure = Some(e),
             }
         }
+        let metrics = StreamMetrics::new(
+            &account.name,
+            &ready
+                .as_ref()
+                .map_or_else(|| stream_of(&account), |r| r.engine.stream().to_string()),
+        );
         if let Some(r) = &ready {
             if !shared.dry_run && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 last_prune = Some(std::time::Instant::now());
                 prune(shared, r, &prefix).await;
             }
-            match run_once(shared, r, &prefix, beat).await {
+            let once = run_once(shared, r, &prefix, beat, &metrics).await;
+            match &once {
+                Once::Ran(rep) if rep.interrupted => metrics.run("interrupted", started.elapsed()),
+                Once::Ran(_) => metrics.run("ok", started.elapsed()),
+                Once::Skipped => metrics.run("skipped", started.elapsed()),
+                Once::Abandoned => metrics.run("interrupted", started.elapsed()),
+                Once::Failed(_) | Once::Stopped => {}
+            }
+            match once {
                 Once::Ran(rep) => {
                     beat.succeeded();
                     let text = match shared.backfill {
@@ -335,13 +426,27 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
                         None => report::render(&rep, shared.dry_run),
                     };
                     report::print_block(&prefix, &text);
+                    last_checkpoint = rep.checkpoint.or(last_checkpoint);
+                    if !rep.interrupted {
+                        let obs = Observation::new(
+                            &account.name,
+                            r.engine.stream().to_string(),
+                            Observed::Ran { lag: rep.lag },
+                        )
+                        .checkpoint(rep.checkpoint)
+                        .clock_offset(rep.clock_offset.map(|o| o.correction()));
+                        shared.alerts.observe(&obs).await;
+                    }
                     if let Some(a) = &rep.checkpoint_ahead {
                         if every.is_none() {
                             return AccountEnd::Done { checkpoint_ahead: true };
                         }
                         shared
                             .alerts
-                            .post(&format!("{prefix}{}", report::checkpoint_ahead_line(a)))
+                            .notice(
+                                &format!("{}: checkpoint was ahead of the gateway's clock", account.name),
+                                &format!("- {}", report::checkpoint_ahead_line(a)),
+                            )
                             .await;
                     }
                 }
@@ -360,17 +465,20 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
         }
         if let Some(e) = failure {
             beat.failed(&e.to_string());
+            metrics.run("failed", started.elapsed());
             if shared.shutdown.is_abandoned() {
                 return AccountEnd::Abandoned;
+            }
+            if shared.alerts.is_on() && !shared.shutdown.is_stopped() {
+                let obs = failed_observation(&account, ready.as_ref(), &e, last_checkpoint).await;
+                shared.alerts.observe(&obs).await;
             }
             if every.is_none() {
                 if shared.named {
                     eprintln!("{}: {prefix}{e}", shared.program);
-                    shared.alerts.post(&format!("{prefix}{e}")).await;
                 }
                 return AccountEnd::Failed(e);
             }
-            shared.alerts.post(&format!("{prefix}{e}")).await;
             eprintln!("{prefix}sync failed: {e}");
         }
         let Some(every) = every else {
@@ -387,7 +495,7 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
 }
 
 /// One run of `r`'s stream: under its lease (none in a dry run), recorded in the run history.
-async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonitor) -> Once {
+async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonitor, metrics: &StreamMetrics) -> Once {
     let sink = r.engine.sink();
     let stream = r.engine.stream().clone();
     let sink_error = |e: SinkError| AppError::Sync {
@@ -406,8 +514,12 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonito
         };
         beat.beat();
         match taken {
-            Ok(Taken::Lease(l)) => Some(l),
+            Ok(Taken::Lease(l)) => {
+                metrics.lease_held(true);
+                Some(l)
+            }
             Ok(Taken::Held(holder)) => {
+                metrics.lease_held(false);
                 report::print_block(prefix, &format!("{}\n", lease::skipped_line(&stream, &holder)));
                 let owner = refund_sink_mysql::LeaseOwner::this_process();
                 match sink.run_started(&stream, RunStart::new(owner)).await {
@@ -423,7 +535,7 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonito
         Some(l) => match sink.run_started(&stream, RunStart::new(l.owner().clone())).await {
             Ok(id) => Some(id),
             Err(e) => {
-                release(lease, prefix).await;
+                release(lease, prefix, metrics).await;
                 return Once::Failed(sink_error(e));
             }
         },
@@ -486,7 +598,7 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonito
     if let Some(id) = run_id {
         finish(sink, id, end, prefix).await;
     }
-    release(lease, prefix).await;
+    release(lease, prefix, metrics).await;
     once
 }
 
@@ -498,8 +610,9 @@ async fn finish(sink: &MySqlSink, id: RunId, end: RunEnd, prefix: &str) {
 }
 
 /// Releases `lease`, if any; a lease lost already needs no release.
-async fn release(lease: Option<refund_sink_mysql::Lease>, prefix: &str) {
+async fn release(lease: Option<refund_sink_mysql::Lease>, prefix: &str, metrics: &StreamMetrics) {
     if let Some(l) = lease {
+        metrics.lease_held(false);
         match l.release().await {
             Ok(()) | Err(SinkError::LeaseLost { .. }) => {}
             Err(e) => eprintln!(

@@ -1,6 +1,6 @@
 //! The program (`wdt-refund-sync`, also the `refund_sync` example) as a user meets it when
 //! something is wrong: a one-line cause, a non-zero exit, and the failure posted to the alert
-//! webhook in the DingTalk/WeCom robot text format.
+//! robot as a DingTalk Markdown message.
 
 mod common;
 
@@ -15,7 +15,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {
     let robot = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(body_partial_json(serde_json::json!({"msgtype": "text"})))
+        .and(body_partial_json(serde_json::json!({"msgtype": "markdown"})))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"errcode": 0})))
         .expect(1)
         .mount(&robot)
@@ -24,7 +24,8 @@ async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {
     let out = Command::new(binary())
         .args(["--route", "simulator", "--sim-refunds", "10"])
         .args(["--mysql-url", "mysql://root:topsecretpw@127.0.0.1:9/test"])
-        .args(["--alert-webhook", &robot.uri()])
+        .args(["--alert-webhook", &robot.uri(), "--alert-robot", "dingtalk"])
+        .env_remove("ALERT_SECRET")
         .env_remove("QIMEN_APP_KEY")
         .env_remove("WDT_SID")
         .output()
@@ -39,9 +40,9 @@ async fn an_unreachable_mysql_is_one_line_a_failure_exit_and_an_alert() {
     assert!(!stderr.contains("topsecretpw"), "the password leaked: {stderr}");
     let posted = &robot.received_requests().await.expect("requests recorded")[0];
     let body: serde_json::Value = serde_json::from_slice(&posted.body).unwrap();
-    let content = body["text"]["content"].as_str().unwrap();
+    let content = body["markdown"]["text"].as_str().unwrap();
     assert!(
-        content.starts_with("[refund_sync]") && content.contains("MySQL"),
+        content.starts_with("### [refund_sync] default: sync failing") && content.contains("MySQL"),
         "{content}"
     );
     assert!(
@@ -82,12 +83,22 @@ async fn passwords_with_reserved_characters_and_the_webhook_token_are_never_prin
         .mount(&robot)
         .await;
     let webhook = format!("{}/robot/send?access_token=tok3nXYZ", robot.uri());
-    let secret_bits = ["to/p", "se#", "cr?et", "p?se", "tok3nXYZ", "access_token"];
+    let secret_bits = [
+        "to/p",
+        "se#",
+        "cr?et",
+        "p?se",
+        "tok3nXYZ",
+        "access_token",
+        "SECsigningsecret",
+    ];
     for password in ["to/p?se#cr?et@x", "pw/with?all#of@them"] {
         let out = Command::new(binary())
             .args(["--route", "simulator", "--sim-refunds", "10"])
             .env("MYSQL_URL", format!("mysql://root:{password}@127.0.0.1:9/test"))
             .env("ALERT_WEBHOOK", &webhook)
+            .env("ALERT_ROBOT", "dingtalk")
+            .env("ALERT_SECRET", "SECsigningsecret")
             .env_remove("QIMEN_APP_KEY")
             .env_remove("WDT_SID")
             .output()
@@ -106,9 +117,9 @@ async fn passwords_with_reserved_characters_and_the_webhook_token_are_never_prin
             assert!(text.contains("percent-encode"), "the fix is named: {text}");
         }
     }
-    // The first run posted its alert (the robot saw one request, answered 500).
+    // Each run posted its alert, and once more after the robot's 500.
     let posted = robot.received_requests().await.expect("requests recorded");
-    assert!(!posted.is_empty());
+    assert_eq!(posted.len(), 4);
 
     // `--help` shows which env vars are read, never their values.
     let out = Command::new(binary())

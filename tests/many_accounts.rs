@@ -40,6 +40,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("WDT_ROUTE")
         .env_remove("MYSQL_URL")
         .env_remove("ALERT_WEBHOOK")
+        .env_remove("ALERT_ROBOT")
+        .env_remove("ALERT_SECRET")
         .env("RUST_LOG", "error");
     for (k, v) in env {
         c.env(k, v);
@@ -119,7 +121,14 @@ app_secret_env = "WDT_APP_TEST_BAD_SECRET"
     let path = std::env::temp_dir().join(format!("wdt-app-{}-one-fails.toml", std::process::id()));
     std::fs::write(&path, text).unwrap();
     let out = run(
-        &["--config", path.to_str().unwrap(), "--alert-webhook", &robot.uri()],
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--alert-webhook",
+            &robot.uri(),
+            "--alert-robot",
+            "dingtalk",
+        ],
         &[("WDT_APP_TEST_BAD_SECRET", "not-the-secret:salt")],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -145,11 +154,11 @@ app_secret_env = "WDT_APP_TEST_BAD_SECRET"
         .await
         .unwrap()
         .iter()
-        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["text"]["content"].to_string())
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["markdown"]["text"].to_string())
         .collect();
     assert_eq!(alerts.len(), 1, "one alert, for the failed account: {alerts:?}");
     assert!(
-        alerts[0].contains("[refund_sync] bad: authentication failed"),
+        alerts[0].contains("[refund_sync] bad: sync failing") && alerts[0].contains("**cause**: authentication failed"),
         "{alerts:?}"
     );
     assert_eq!(gateway.stats().auth_failures, 1, "the wrong secret is not retried");

@@ -28,6 +28,32 @@ pub struct ConfigFile {
     /// `[[account]]`: one block per WDT account.
     #[serde(default)]
     pub account: Vec<AccountFile>,
+    /// `[alerts]`: the robot alerts are posted to.
+    #[serde(default)]
+    pub alerts: AlertsFile,
+}
+
+/// `[alerts]`: a DingTalk or WeCom robot. Its webhook (it carries the robot's token) and its
+/// secret are named by an env var or a file, never written here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsFile {
+    /// `dingtalk` or `wecom` (default: from the webhook's host).
+    pub robot: Option<String>,
+    /// Refused: the webhook carries the robot's token.
+    pub webhook: Option<Refused>,
+    /// The env var holding the webhook URL.
+    pub webhook_env: Option<String>,
+    /// A file holding the webhook URL.
+    pub webhook_file: Option<String>,
+    /// Refused: a secret is never written in the file.
+    pub secret: Option<Refused>,
+    /// The env var holding a DingTalk robot's signing secret (加签).
+    pub secret_env: Option<String>,
+    /// A file holding a DingTalk robot's signing secret.
+    pub secret_file: Option<String>,
+    /// The shortest time between two alerts about one condition of a stream (`1h`).
+    pub repeat: Option<String>,
 }
 
 /// A value written under a secret's own key (`app_secret = "…"`): only its presence is kept,
@@ -93,6 +119,8 @@ pub struct ScheduleFile {
     pub overlap: Option<String>,
     /// Longest window of one query (`29days`).
     pub max_window: Option<String>,
+    /// The lag above which a stream counts as stalled (`20m`; default 3 × every + lag).
+    pub max_lag: Option<String>,
 }
 
 /// `[http]`.
@@ -102,8 +130,6 @@ pub struct HttpFile {
     /// The address of the status page, `/health`, `/ready`, `/api/streams` and `/metrics`
     /// (`127.0.0.1:9000`); absent: not served.
     pub addr: Option<String>,
-    /// The lag over which `/ready` answers 503 (`15m`; default 3 x `schedule.every` + lag).
-    pub max_lag: Option<String>,
 }
 
 /// `[[account]]` and `[defaults]`: every key optional; an account's keys override the defaults.

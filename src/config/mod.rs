@@ -41,6 +41,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_SIM_REFUNDS: usize = 3000;
 /// The simulator's default seed.
 pub const DEFAULT_SIM_SEED: u64 = 42;
+/// The default shortest time between two alerts about one condition of a stream.
+pub const DEFAULT_ALERT_REPEAT: Duration = Duration::from_secs(3600);
+/// The interval `max_lag`'s default assumes for a run without `--every` (a run started by cron).
+pub const ONCE_INTERVAL_FOR_MAX_LAG: Duration = Duration::from_secs(3600);
 
 /// Everything a run needs, checked.
 #[derive(Debug)]
@@ -58,6 +62,56 @@ pub struct Plan {
     pub accounts: Vec<Account>,
     /// True when the accounts come from a config file: reports and errors name each account.
     pub named: bool,
+    /// Where alerts go.
+    pub alerts: AlertSettings,
+}
+
+/// Where alerts go and how often.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AlertSettings {
+    /// The robot; `None`: no alerts.
+    pub robot: Option<RobotSettings>,
+    /// The shortest time between two alerts about one condition of a stream.
+    pub repeat: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            robot: None,
+            repeat: DEFAULT_ALERT_REPEAT,
+        }
+    }
+}
+
+/// A robot's settings. `Debug` hides the webhook and the secret.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RobotSettings {
+    /// DingTalk or WeCom.
+    pub kind: crate::alert::RobotKind,
+    /// The webhook URL (it carries the robot's token: never print it).
+    pub webhook: String,
+    /// A DingTalk robot's signing secret (加签).
+    pub secret: Option<String>,
+}
+
+impl fmt::Debug for RobotSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RobotSettings")
+            .field("kind", &self.kind)
+            .field("webhook", &"[hidden]")
+            .field("secret", &self.secret.as_ref().map(|_| "[hidden]"))
+            .finish()
+    }
+}
+
+impl RobotSettings {
+    /// The robot these settings describe.
+    pub fn robot(&self) -> crate::alert::Robot {
+        crate::alert::Robot::new(self.kind, self.webhook.clone(), self.secret.clone())
+    }
 }
 
 /// The MySQL settings. `Debug` shows the URL redacted.
@@ -123,6 +177,8 @@ pub struct Schedule {
     pub overlap: Duration,
     /// Longest window of one query.
     pub max_window: Duration,
+    /// The lag above which a stream counts as stalled (alerts; default 3 × every + lag).
+    pub max_lag: Duration,
 }
 
 /// One WDT account: its own client, limiter, checkpoint stream and tables.

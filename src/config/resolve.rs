@@ -18,10 +18,15 @@ use wdt_qimen::credentials::{DEFAULT_QIMEN_URL, DEFAULT_WDT_URL};
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::{QimenCredentials, WdtCredentials};
 
-use super::file::{AccountFile, ConfigFile, HttpFile, MysqlFile, QimenFile, ScheduleFile, SimulatorFile, WdtFile};
+use super::file::{
+    AccountFile, AlertsFile, ConfigFile, HttpFile, MysqlFile, QimenFile, ScheduleFile, SimulatorFile, WdtFile,
+};
 use super::secret::{EnvLookup, SecretRef};
-use super::{value, Account, HttpSettings, MysqlSettings, Plan, RouteSpec, Schedule, SimSettings};
-use crate::cli::{LayoutArg, RouteKind, RunArgs, Settings, WriteModeArg};
+use super::{
+    value, Account, AlertSettings, HttpSettings, MysqlSettings, Plan, RobotSettings, RouteSpec, Schedule, SimSettings,
+};
+use crate::alert::RobotKind;
+use crate::cli::{LayoutArg, RobotArg, RouteKind, RunArgs, Settings, WriteModeArg};
 use crate::error::AppError;
 
 /// The longest account name (it is part of the checkpoint's key).
@@ -60,7 +65,9 @@ pub fn from_file(
     }
     let mysql = mysql(s, &file.mysql, env)?;
     let schedule = schedule(s, run, &file.schedule)?;
-    let http = http(run, &file.http, &schedule)?;
+    let given = run.is_some_and(|r| r.max_lag.is_some()) || file.schedule.max_lag.is_some();
+    let http = http(run, &file.http, &schedule, given)?;
+    let alerts = alerts(run, &file.alerts, env)?;
     let mut accounts = Vec::with_capacity(file.account.len());
     for (i, a) in file.account.into_iter().enumerate() {
         accounts.push(account(i, a, &file.defaults, s, env)?);
@@ -73,6 +80,7 @@ pub fn from_file(
         dry_run: s.dry_run,
         accounts,
         named: true,
+        alerts,
     })
 }
 
@@ -220,16 +228,134 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
         &f.max_window,
         super::DEFAULT_MAX_WINDOW,
     )?;
+    let max_lag = match (run.and_then(|r| r.max_lag), &f.max_lag) {
+        (Some(d), _) => Some(("--max-lag", d)),
+        (None, Some(t)) => Some(("schedule.max_lag", value::duration("schedule.max_lag", t)?)),
+        (None, None) => None,
+    };
+    if let Some((key, d)) = max_lag.filter(|(_, d)| d.is_zero()) {
+        return Err(AppError::setting(
+            key,
+            humantime::format_duration(d),
+            "every stream would count as stalled",
+            "use a bound above the interval plus the lag, e.g. 20m",
+        ));
+    }
+    let interval = every.as_ref().map_or(super::ONCE_INTERVAL_FOR_MAX_LAG, |(_, d)| *d);
     Ok(Schedule {
         every: every.map(|(_, d)| d),
         lag,
         overlap,
         max_window: value::max_window(&key, max_window)?,
+        max_lag: max_lag.map_or(interval.saturating_mul(3).saturating_add(lag), |(_, d)| d),
+    })
+}
+
+/// The alert robot: flags and env vars (`--alert-webhook`/`ALERT_WEBHOOK`, `--alert-robot`,
+/// `ALERT_SECRET`) override `[alerts]`. Only `run` alerts.
+fn alerts(run: Option<&RunArgs>, f: &AlertsFile, env: EnvLookup<'_>) -> Result<AlertSettings, AppError> {
+    let Some(run) = run else {
+        return Ok(AlertSettings::default());
+    };
+    for (key, v) in [("alerts.webhook", &f.webhook), ("alerts.secret", &f.secret)] {
+        if v.is_some() {
+            return Err(AppError::setting(
+                key,
+                "[hidden]",
+                "the webhook carries the robot's token, and secrets are never written in the config file",
+                format!("put it in an env var named by {key}_env, or in a file named by {key}_file"),
+            ));
+        }
+    }
+    let repeat = match (run.alert_repeat, &f.repeat) {
+        (Some(d), _) => ("--alert-repeat", d),
+        (None, Some(t)) => ("alerts.repeat", value::duration("alerts.repeat", t)?),
+        (None, None) => ("alerts.repeat", super::DEFAULT_ALERT_REPEAT),
+    };
+    if repeat.1.is_zero() {
+        return Err(AppError::setting(
+            repeat.0,
+            "0s",
+            "a broken stream would be alerted at every run",
+            "use a reminder interval such as 1h",
+        ));
+    }
+    let (webhook_key, webhook) = match &run.alert_webhook {
+        Some(w) if !w.trim().is_empty() => ("--alert-webhook (or ALERT_WEBHOOK)", Some(w.trim().to_owned())),
+        _ => (
+            "alerts.webhook",
+            SecretRef {
+                key: "alerts.webhook",
+                env: f.webhook_env.as_deref(),
+                file: f.webhook_file.as_deref(),
+            }
+            .read(env)?
+            .map(|w| w.trim().to_owned()),
+        ),
+    };
+    let secret = match env("ALERT_SECRET") {
+        Some(s) => Some(s),
+        None => SecretRef {
+            key: "alerts.secret",
+            env: f.secret_env.as_deref(),
+            file: f.secret_file.as_deref(),
+        }
+        .read(env)?,
+    };
+    let named_kind = match (run.alert_robot, &f.robot) {
+        (Some(RobotArg::Dingtalk), _) => Some(RobotKind::DingTalk),
+        (Some(RobotArg::Wecom), _) => Some(RobotKind::WeCom),
+        (None, Some(t)) => Some(value::robot("alerts.robot", t)?),
+        (None, None) => None,
+    };
+    let Some(webhook) = webhook else {
+        if named_kind.is_some() || secret.is_some() {
+            return Err(AppError::missing(
+                "the alert robot's webhook (alerts.webhook_env or alerts.webhook_file, or ALERT_WEBHOOK)",
+                "name the env var or file that holds the robot's webhook URL, or remove the other [alerts] settings",
+            ));
+        }
+        return Ok(AlertSettings {
+            robot: None,
+            repeat: repeat.1,
+        });
+    };
+    match url::Url::parse(&webhook) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        _ => {
+            return Err(AppError::setting(
+                webhook_key,
+                "[hidden]",
+                "not an http(s) URL (it may hold the robot's token, so it is not shown)",
+                "give the robot's whole webhook URL, e.g. https://oapi.dingtalk.com/robot/send?access_token=…",
+            ))
+        }
+    }
+    let kind = match named_kind.or_else(|| RobotKind::of_host(&webhook)) {
+        Some(k) => k,
+        None => {
+            return Err(AppError::missing(
+                "the alert robot's kind (alerts.robot, or --alert-robot)",
+                "the webhook's host is neither DingTalk's nor WeCom's: set robot = \"dingtalk\" or \"wecom\"",
+            ))
+        }
+    };
+    if kind == RobotKind::WeCom && secret.is_some() {
+        return Err(AppError::Conflict {
+            problem: "a signing secret is set (alerts.secret_env/secret_file or ALERT_SECRET) for a WeCom robot, \
+                      which does not sign its messages"
+                .into(),
+            fix: "remove the secret, or set robot = \"dingtalk\"".into(),
+        });
+    }
+    Ok(AlertSettings {
+        robot: Some(RobotSettings { kind, webhook, secret }),
+        repeat: repeat.1,
     })
 }
 
 /// `--http-addr` (or its old name `--metrics-addr`) and `--max-lag` over `[http]`.
-fn http(run: Option<&RunArgs>, f: &HttpFile, schedule: &Schedule) -> Result<HttpSettings, AppError> {
+fn http(run: Option<&RunArgs>, f: &HttpFile, schedule: &Schedule, given_max_lag: bool) -> Result<HttpSettings, AppError> {
     let Some(run) = run else {
         return Ok(HttpSettings::default());
     };
@@ -255,26 +381,9 @@ fn http(run: Option<&RunArgs>, f: &HttpFile, schedule: &Schedule) -> Result<Http
             None => None,
         },
     };
-    let max_lag = match (run.max_lag, &f.max_lag) {
-        (Some(d), _) => Some(("--max-lag", d)),
-        (None, Some(t)) => Some(("http.max_lag", value::duration("http.max_lag", t)?)),
-        (None, None) => None,
-    };
-    if let Some((key, d)) = max_lag {
-        if d.is_zero() {
-            return Err(AppError::setting(
-                key,
-                "0s",
-                "every stream would always be too far behind",
-                "give a bound above --every + --lag, e.g. 15m",
-            ));
-        }
-    }
-    let max_lag = max_lag.map(|(_, d)| d).or_else(|| {
-        schedule
-            .every
-            .map(|every| every.saturating_mul(3).saturating_add(schedule.lag))
-    });
+    // One bound for alerts and `/ready` (`schedule.max_lag`); `/ready` applies it when it was
+    // given or when the run repeats (a `--once` run has no lag to keep up).
+    let max_lag = (given_max_lag || schedule.every.is_some()).then_some(schedule.max_lag);
     Ok(HttpSettings { addr, max_lag })
 }
 
@@ -570,7 +679,8 @@ fn check_names(accounts: &[Account]) -> Result<(), AppError> {
 fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, AppError> {
     let mysql = mysql(s, &MysqlFile::default(), env)?;
     let schedule = schedule(s, run, &ScheduleFile::default())?;
-    let http = http(run, &HttpFile::default(), &schedule)?;
+    let http = http(run, &HttpFile::default(), &schedule, run.is_some_and(|r| r.max_lag.is_some()))?;
+    let alerts = alerts(run, &AlertsFile::default(), env)?;
     let common = common(s, &AccountFile::default(), "settings")?;
     let kind = s.route.unwrap_or(if env("QIMEN_APP_KEY").is_some() {
         RouteKind::Qimen
@@ -660,6 +770,7 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
             stream_account,
         }],
         named: false,
+        alerts,
     })
 }
 
@@ -771,13 +882,21 @@ table_prefix = "b_"
             e.starts_with("http.addr = \"localhost:9000\": invalid socket address"),
             "{e}"
         );
+        // The bound is the schedule's (alerts use it too).
         let e = plan(
-            &format!("[http]\nmax_lag = \"0s\"\n{TWO}"),
+            &format!("[http]\nmax_lag = \"20m\"\n{TWO}"),
             &Settings::default(),
             Some(&run),
         )
         .unwrap_err();
-        assert!(e.starts_with("http.max_lag = 0s: "), "{e}");
+        assert!(e.contains("unknown field `max_lag`"), "{e}");
+        let p = plan(
+            &format!("[schedule]\nmax_lag = \"20m\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap();
+        assert_eq!(p.http.max_lag, Some(Duration::from_secs(1200)), "given without --every");
         let e = plan(&format!("[http]\nport = 9000\n{TWO}"), &Settings::default(), Some(&run)).unwrap_err();
         assert!(e.contains("unknown field `port`"), "{e}");
     }
@@ -994,6 +1113,119 @@ app_secret_env = "SHOP_A_WDT"
         assert!(matches!(p.accounts[1].route, RouteSpec::Native { .. }));
         assert_eq!(p.accounts[1].page_size, 200);
         assert_eq!(p.accounts[0].rate_limit.as_ref().map(|r| r.per_second), Some(1.0));
+    }
+
+    #[test]
+    fn the_alert_robot_comes_from_the_env_vars_alerts_names_and_is_never_shown() {
+        let run = RunArgs::default();
+        let env = env_with(&[
+            ("DT_HOOK", "https://oapi.dingtalk.com/robot/send?access_token=tok987"),
+            ("DT_SECRET", "SECabc123"),
+            ("WX_HOOK", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k987"),
+            ("LOCAL_HOOK", "http://127.0.0.1:9/robot"),
+            ("NOT_A_URL", "tok987"),
+        ]);
+        let text = format!("[alerts]\nwebhook_env = \"DT_HOOK\"\nsecret_env = \"DT_SECRET\"\nrepeat = \"30m\"\n{TWO}");
+        let p = plan_env(&text, &Settings::default(), Some(&run), &env).unwrap();
+        let robot = p.alerts.robot.as_ref().expect("a robot");
+        assert_eq!(robot.kind, RobotKind::DingTalk, "from the host");
+        assert_eq!(robot.secret.as_deref(), Some("SECabc123"));
+        assert_eq!(p.alerts.repeat, Duration::from_secs(1800));
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("tok987") && !debug.contains("SECabc"), "{debug}");
+        // Only `run` alerts.
+        assert!(plan_env(&text, &Settings::default(), None, &env)
+            .unwrap()
+            .alerts
+            .robot
+            .is_none());
+
+        let wecom = format!("[alerts]\nwebhook_env = \"WX_HOOK\"\n{TWO}");
+        let p = plan_env(&wecom, &Settings::default(), Some(&run), &env).unwrap();
+        assert_eq!(p.alerts.robot.unwrap().kind, RobotKind::WeCom);
+        assert_eq!(p.alerts.repeat, Duration::from_secs(3600), "the default");
+
+        let refused = [
+            (
+                format!("[alerts]\nwebhook = \"https://oapi.dingtalk.com/robot/send?access_token=tok987\"\n{TWO}"),
+                "alerts.webhook = [hidden]: the webhook carries the robot's token",
+            ),
+            (
+                format!("[alerts]\nwebhook_env = \"WX_HOOK\"\nsecret_env = \"DT_SECRET\"\n{TWO}"),
+                "a signing secret is set",
+            ),
+            (
+                format!("[alerts]\nwebhook_env = \"LOCAL_HOOK\"\n{TWO}"),
+                "the alert robot's kind (alerts.robot, or --alert-robot) is not set",
+            ),
+            (
+                format!("[alerts]\nwebhook_env = \"NOT_A_URL\"\nrobot = \"dingtalk\"\n{TWO}"),
+                "alerts.webhook = [hidden]: not an http(s) URL",
+            ),
+            (
+                format!("[alerts]\nwebhook_env = \"LOCAL_HOOK\"\nrobot = \"slack\"\n{TWO}"),
+                "alerts.robot = \"slack\": not a known value",
+            ),
+            (
+                format!("[alerts]\nrobot = \"wecom\"\n{TWO}"),
+                "the alert robot's webhook",
+            ),
+            (format!("[alerts]\nrepeat = \"0s\"\n{TWO}"), "alerts.repeat = 0s"),
+        ];
+        for (text, want) in refused {
+            let e = plan_env(&text, &Settings::default(), Some(&run), &env).unwrap_err();
+            assert!(e.starts_with(want), "{want:?}: {e}");
+            assert!(!e.contains("tok987") && !e.contains("SECabc"), "{e}");
+        }
+
+        // The flags (and their env vars) override the file.
+        let flags = RunArgs {
+            alert_webhook: Some("http://127.0.0.1:9/robot?access_token=t".into()),
+            alert_robot: Some(RobotArg::Wecom),
+            alert_repeat: Some(Duration::from_secs(600)),
+            ..RunArgs::default()
+        };
+        let p = plan_env(&wecom, &Settings::default(), Some(&flags), &env).unwrap();
+        let robot = p.alerts.robot.unwrap();
+        assert_eq!(
+            (robot.kind, robot.webhook.as_str()),
+            (RobotKind::WeCom, "http://127.0.0.1:9/robot?access_token=t")
+        );
+        assert_eq!(p.alerts.repeat, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn max_lag_defaults_to_three_intervals_and_the_lag() {
+        let every = RunArgs {
+            every: Some(Duration::from_secs(300)),
+            ..RunArgs::default()
+        };
+        let p = plan(TWO, &Settings::default(), Some(&every)).unwrap();
+        assert_eq!(p.schedule.max_lag, Duration::from_secs(3 * 300 + 60));
+        let p = plan(TWO, &Settings::default(), None).unwrap();
+        assert_eq!(
+            p.schedule.max_lag,
+            Duration::from_secs(3 * 3600 + 60),
+            "a run without --every"
+        );
+        let text = format!("[schedule]\nmax_lag = \"45m\"\n{TWO}");
+        assert_eq!(
+            plan(&text, &Settings::default(), Some(&every))
+                .unwrap()
+                .schedule
+                .max_lag,
+            Duration::from_secs(45 * 60)
+        );
+        let flag = RunArgs {
+            max_lag: Some(Duration::from_secs(60)),
+            ..every.clone()
+        };
+        assert_eq!(
+            plan(&text, &Settings::default(), Some(&flag)).unwrap().schedule.max_lag,
+            Duration::from_secs(60)
+        );
+        let e = plan(&text.replace("45m", "0s"), &Settings::default(), None).unwrap_err();
+        assert!(e.starts_with("schedule.max_lag = 0s"), "{e}");
     }
 
     #[test]

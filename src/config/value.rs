@@ -21,6 +21,16 @@ pub fn duration(key: &str, text: &str) -> Result<Duration, AppError> {
     })
 }
 
+/// An alert robot's kind: `dingtalk` or `wecom`.
+pub fn robot(key: &str, text: &str) -> Result<crate::alert::RobotKind, AppError> {
+    use crate::alert::RobotKind;
+    one_of(
+        key,
+        text,
+        &[("dingtalk", RobotKind::DingTalk), ("wecom", RobotKind::WeCom)],
+    )
+}
+
 /// Beijing wall time, `yyyy-MM-dd HH:mm:ss`.
 pub fn time(key: &str, text: &str) -> Result<NaiveDateTime, AppError> {
     wdt_qimen::time::parse_wdt(text).map_err(|_| {

@@ -15,6 +15,7 @@ use crate::limit::{AccountLimiter, RateLimitConfig};
 use crate::pager::Page;
 use crate::retry::{decide, decide_damaged, Decision, RetryConfig, RetryState, Sleep, TokioSleep};
 use crate::server_time::{ClockOffset, ServerClock, Stamp};
+use crate::telemetry::{self, MetricLabels};
 use crate::time::{Clock, SystemClock};
 use crate::transport::{self, ApiMethod, PageRequest, Prepared};
 
@@ -56,6 +57,7 @@ struct Inner {
     qimen_page_base: u32,
     max_body_bytes: usize,
     counters: Counters,
+    labels: MetricLabels,
 }
 
 /// When an attempt was sent: the host's clock and the monotonic instant, read together.
@@ -129,6 +131,7 @@ pub struct ClientBuilder {
     clock: Arc<dyn Clock>,
     sleep: Arc<dyn Sleep>,
     http: Option<reqwest::Client>,
+    labels: Option<MetricLabels>,
 }
 
 /// The default of [`ClientBuilder::max_body_bytes`]: 16 MiB.
@@ -144,11 +147,20 @@ impl fmt::Debug for ClientBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("qimen_page_base", &self.qimen_page_base)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("labels", &self.labels)
             .finish()
     }
 }
 
 impl ClientBuilder {
+    /// The labels every metric of this client carries (see [`crate::telemetry`]);
+    /// default `account` = the WDT `sid`. A program syncing several accounts sets
+    /// `MetricLabels::account(name)` with its own name of each.
+    pub fn metric_labels(mut self, labels: MetricLabels) -> Self {
+        self.labels = Some(labels);
+        self
+    }
+
     /// Retry settings (default [`RetryConfig::default`]).
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
@@ -244,7 +256,6 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                route: self.route,
                 http,
                 retry: self.retry,
                 limiter: Arc::new(AccountLimiter::new(self.rate)),
@@ -254,6 +265,10 @@ impl ClientBuilder {
                 qimen_page_base: self.qimen_page_base,
                 max_body_bytes: self.max_body_bytes,
                 counters: Counters::default(),
+                labels: self
+                    .labels
+                    .unwrap_or_else(|| MetricLabels::account(self.route.wdt().sid())),
+                route: self.route,
             }),
         })
     }
@@ -273,6 +288,20 @@ impl Client {
             clock: Arc::new(SystemClock),
             sleep: Arc::new(TokioSleep),
             http: None,
+            labels: None,
+        }
+    }
+
+    /// The labels every metric of this client carries.
+    pub fn metric_labels(&self) -> &MetricLabels {
+        &self.inner.labels
+    }
+
+    /// `qimen` or `native`, the `route` label.
+    fn route_label(&self) -> &'static str {
+        match self.inner.route {
+            Route::Qimen { .. } => "qimen",
+            Route::Native { .. } => "native",
         }
     }
 
@@ -379,12 +408,28 @@ impl Client {
     {
         let started = Instant::now();
         let mut state = RetryState::default();
+        let route = self.route_label();
+        let labels = &self.inner.labels;
         loop {
+            let waited = Instant::now();
             let permit = self.inner.limiter.acquire().await;
+            metrics::histogram!(telemetry::RATE_LIMIT_WAIT, labels.and(&[("route", route)]))
+                .record(waited.elapsed().as_secs_f64());
             self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("wdt_requests_total", "method" => method.to_owned()).increment(1);
             let result = attempt(self).await;
             drop(permit);
+            let outcome = match &result {
+                Ok(Outcome::Done(_)) => "ok",
+                Ok(Outcome::Damaged(_)) => "damaged",
+                Err(e) if e.is_damaged_answer() => "damaged",
+                Err(e) => telemetry::result_of(e.kind()),
+            };
+            metrics::counter!(
+                telemetry::REQUESTS,
+                labels.and(&[("route", route), ("method", method), ("result", outcome)])
+            )
+            .increment(1);
+            let per_method = || labels.and(&[("route", route), ("method", method)]);
             state.attempts += 1;
             state.elapsed = started.elapsed();
             let damage = match &result {
@@ -397,7 +442,7 @@ impl Client {
                 if let Decision::RetryAfter(wait) = decide_damaged(&self.inner.retry, state, fastrand::f64()) {
                     state.damaged_retries += 1;
                     self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("wdt_retries_total", "method" => method.to_owned()).increment(1);
+                    metrics::counter!(telemetry::RETRIES, per_method()).increment(1);
                     tracing::warn!(method, attempt = state.attempts, ?wait, %damage, "the answer looks damaged; reading it again");
                     self.inner.sleep.sleep(wait).await;
                     continue;
@@ -413,7 +458,7 @@ impl Client {
             match err.kind() {
                 ErrorKind::Throttled => {
                     self.inner.counters.throttles.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("wdt_throttles_total", "method" => method.to_owned()).increment(1);
+                    metrics::counter!(telemetry::THROTTLES, per_method()).increment(1);
                     // The pause is clamped like the retry's own wait (a hint of days would
                     // stall every later call of this client).
                     let pause = err.retry_after().map(|d| d.min(self.inner.retry.throttle_cap));
@@ -430,7 +475,10 @@ impl Client {
                         state.timestamp_retries += 1;
                     }
                     self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("wdt_retries_total", "method" => method.to_owned()).increment(1);
+                    metrics::counter!(telemetry::RETRIES, per_method()).increment(1);
+                    if err.kind() == ErrorKind::Throttled {
+                        metrics::histogram!(telemetry::THROTTLE_WAIT, per_method()).record(wait.as_secs_f64());
+                    }
                     tracing::warn!(method, attempt = state.attempts, ?wait, kind = %err.kind(), error = %err, "retrying");
                     self.inner.sleep.sleep(wait).await;
                 }
@@ -466,7 +514,8 @@ impl Client {
                 .observe(sent.at, sent.instant, answer.answered, answer.date.as_deref(), stamp)
         {
             if matches!(stamp, Stamp::Accepted(_)) {
-                metrics::gauge!("wdt_clock_offset_seconds").set(offset.estimate().as_seconds_f64());
+                metrics::gauge!(telemetry::CLOCK_OFFSET, self.inner.labels.and(&[]))
+                    .set(offset.estimate().as_seconds_f64());
             }
         }
     }

@@ -31,6 +31,7 @@ pub mod sign;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod sync;
+pub mod telemetry;
 pub mod time;
 pub mod transport;
 

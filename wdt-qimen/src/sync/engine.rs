@@ -45,6 +45,7 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::model::refund::Refund;
 use crate::pager::Page;
+use crate::telemetry::{self, MetricLabels};
 use crate::time::format_wdt;
 use crate::transport::REFUND_SEARCH;
 
@@ -211,6 +212,7 @@ pub struct SyncEngine<S> {
     template: RefundSearch,
     stream: StreamId,
     progress: Option<ProgressHook>,
+    labels: MetricLabels,
 }
 
 impl<S> std::fmt::Debug for SyncEngine<S> {
@@ -229,6 +231,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     pub fn new(client: Client, sink: S, cfg: SyncConfig) -> Self {
         let stream = StreamId::new(client.route().wdt().sid(), REFUND_SEARCH.native);
         Self {
+            labels: client.metric_labels().clone(),
             client,
             sink: Arc::new(sink),
             cfg,
@@ -264,6 +267,21 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         self.cfg.end = Some(to);
         self.stream = backfill_stream(&self.stream, from, to);
         self
+    }
+
+    /// The labels every metric of this engine carries besides `stream` (default: its client's
+    /// [`metric_labels`](Client::metric_labels); see [`crate::telemetry`]).
+    pub fn with_metric_labels(mut self, labels: MetricLabels) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// The labels of this engine's metrics: its labels and `stream`, with `extra`.
+    fn labels(&self, extra: &[(&'static str, &str)]) -> Vec<metrics::Label> {
+        let stream = self.stream.to_string();
+        let mut all = vec![("stream", stream.as_str())];
+        all.extend_from_slice(extra);
+        self.labels.and(&all)
     }
 
     /// Called after every page and every commit.
@@ -380,7 +398,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         report.clock_offset = now.offset.or(report.clock_offset);
         report.lag = report.checkpoint.and_then(|c| (now.earliest() - c).to_std().ok());
         if let Some(lag) = report.lag {
-            metrics::gauge!("wdt_sync_lag_seconds").set(lag.as_secs_f64());
+            metrics::gauge!(telemetry::SYNC_LAG, self.labels(&[])).set(lag.as_secs_f64());
         }
         if let Some(offset) = report.clock_offset {
             // Correct either way; but a host clock this far off misleads everything else on it.
@@ -451,7 +469,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             };
             let page = fetch_page(&self.client, &search, 1).await?;
             shared.lock().expect("report lock").pages += 1;
-            metrics::counter!("wdt_sync_pages_total").increment(1);
+            metrics::counter!(telemetry::SYNC_PAGES, self.labels(&[])).increment(1);
             probe = Some((guess, window, first.is_some().then_some(page)));
         }
         let now = self.now();
@@ -480,7 +498,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 "the stored checkpoint is ahead of the gateway's clock (left by a run on a host whose clock was fast); \
                  moving it back and reading the time it skipped again"
             );
-            metrics::counter!("wdt_sync_checkpoint_resets_total").increment(1);
+            metrics::counter!(telemetry::SYNC_CHECKPOINT_RESETS, self.labels(&[])).increment(1);
             self.sink
                 .reset_checkpoint(
                     &self.stream,
@@ -565,7 +583,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 &mut batcher,
                 || {
                     shared.lock().expect("report lock").pages += 1;
-                    metrics::counter!("wdt_sync_pages_total").increment(1);
+                    metrics::counter!(telemetry::SYNC_PAGES, self.labels(&[])).increment(1);
                     self.notify(shared, Some(w));
                 },
                 &mut || {
@@ -578,7 +596,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             match outcome {
                 WindowRead::Done { distinct } => {
                     shared.lock().expect("report lock").refunds += distinct;
-                    metrics::counter!("wdt_sync_refunds_total").increment(distinct);
+                    metrics::counter!(telemetry::SYNC_REFUNDS, self.labels(&[])).increment(distinct);
                     // A window that ends before the stored checkpoint (the overlap, or a half of
                     // it) commits its records but never moves the checkpoint back.
                     let checkpoint = floor
@@ -629,12 +647,15 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             let window = batch.window;
             let n = batch.records.len() as u64;
             let span = tracing::info_span!("commit", refunds = n, checkpoint = ?checkpoint.as_ref().map(|c| format_wdt(c.window_end)));
+            let started = std::time::Instant::now();
             let report = self
                 .sink
                 .commit(batch)
                 .instrument(span)
                 .await
                 .map_err(SyncError::Sink)?;
+            metrics::histogram!(telemetry::SYNC_COMMIT_SECONDS, self.labels(&[]))
+                .record(started.elapsed().as_secs_f64());
             {
                 let mut r = shared.lock().expect("report lock");
                 r.commits += 1;
@@ -644,11 +665,22 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 if let Some(c) = checkpoint {
                     r.windows_done += 1;
                     r.checkpoint = Some(c.window_end);
-                    metrics::gauge!("wdt_sync_checkpoint_unix_seconds")
+                    metrics::gauge!(telemetry::SYNC_CHECKPOINT, self.labels(&[]))
                         .set(crate::time::from_beijing(c.window_end).timestamp() as f64);
                 }
             }
-            metrics::counter!("wdt_sync_rows_written_total").increment(report.inserted + report.updated);
+            metrics::counter!(telemetry::SYNC_ROWS_WRITTEN, self.labels(&[]))
+                .increment(report.inserted + report.updated);
+            for (kind, n) in [
+                ("inserted", report.inserted),
+                ("updated", report.updated),
+                ("deleted", report.deleted),
+                ("unchanged", report.unchanged),
+                ("skipped", report.skipped_older),
+            ] {
+                metrics::counter!(telemetry::SYNC_ROWS, self.labels(&[("kind", kind)])).increment(n);
+            }
+            metrics::counter!(telemetry::SYNC_DEAD_LETTERS, self.labels(&[])).increment(report.dead_lettered);
             self.notify(shared, Some(window));
             if *stop.borrow() {
                 break;
