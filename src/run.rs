@@ -177,7 +177,10 @@ pub(crate) async fn run_accounts(
                 let name = account.name.clone();
                 let observed = account.clone();
                 let beat = shared.monitor.account(i);
-                let end = match AssertUnwindSafe(run_account(&shared, account, &beat)).catch_unwind().await {
+                let end = match AssertUnwindSafe(run_account(&shared, account, &beat))
+                    .catch_unwind()
+                    .await
+                {
                     Ok(end) => end,
                     Err(payload) => {
                         let e = AppError::panicked("its task", payload.as_ref());

@@ -355,7 +355,12 @@ fn alerts(run: Option<&RunArgs>, f: &AlertsFile, env: EnvLookup<'_>) -> Result<A
 }
 
 /// `--http-addr` (or its old name `--metrics-addr`) and `--max-lag` over `[http]`.
-fn http(run: Option<&RunArgs>, f: &HttpFile, schedule: &Schedule, given_max_lag: bool) -> Result<HttpSettings, AppError> {
+fn http(
+    run: Option<&RunArgs>,
+    f: &HttpFile,
+    schedule: &Schedule,
+    given_max_lag: bool,
+) -> Result<HttpSettings, AppError> {
     let Some(run) = run else {
         return Ok(HttpSettings::default());
     };
@@ -679,7 +684,12 @@ fn check_names(accounts: &[Account]) -> Result<(), AppError> {
 fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result<Plan, AppError> {
     let mysql = mysql(s, &MysqlFile::default(), env)?;
     let schedule = schedule(s, run, &ScheduleFile::default())?;
-    let http = http(run, &HttpFile::default(), &schedule, run.is_some_and(|r| r.max_lag.is_some()))?;
+    let http = http(
+        run,
+        &HttpFile::default(),
+        &schedule,
+        run.is_some_and(|r| r.max_lag.is_some()),
+    )?;
     let alerts = alerts(run, &AlertsFile::default(), env)?;
     let common = common(s, &AccountFile::default(), "settings")?;
     let kind = s.route.unwrap_or(if env("QIMEN_APP_KEY").is_some() {

@@ -266,16 +266,19 @@ impl Source {
             return Ok(s);
         }
         let account = &self.accounts[t.accounts[0]];
-        let opened = tokio::time::timeout(self.limit, crate::sink::open_with(&self.mysql, &self.pool, account, false, false))
-            .await
-            .map_err(|_| {
-                format!(
-                    "MySQL at {} did not answer within {}s",
-                    self.mysql.redacted_url(),
-                    self.limit.as_secs()
-                )
-            })?
-            .map_err(|e| e.to_string())?;
+        let opened = tokio::time::timeout(
+            self.limit,
+            crate::sink::open_with(&self.mysql, &self.pool, account, false, false),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "MySQL at {} did not answer within {}s",
+                self.mysql.redacted_url(),
+                self.limit.as_secs()
+            )
+        })?
+        .map_err(|e| e.to_string())?;
         *t.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(opened.clone());
         Ok(opened)
     }
