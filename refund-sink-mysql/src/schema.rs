@@ -193,13 +193,31 @@ macro_rules! refund_columns {
     };
 }
 
+/// The columns appended to the flat table and `wdt_refund` for archived refunds, in table
+/// order: where the refund was read (`live` / `history`), and the fields only
+/// `Refund.searchHistory` has (NULL for refunds read live). They are nullable and last, so a
+/// table created before them gets them from the sink at start-up, with creating tables on
+/// (`ALTER TABLE … ADD COLUMN`, see `setup`); without, the start-up check names the statement.
+pub const APPENDED_COLUMNS: &[&str] = &[
+    "source",
+    "reason",
+    "operator_id",
+    "return_mobile",
+    "return_name",
+    "salesman",
+    "salesman_id",
+    "stockin_no",
+    "pay_status",
+    "flag_id",
+];
+
 /// Number of refund columns at the start of the flat table (before `detail_list_rec_id`).
 pub(crate) const FLAT_REFUND_COLUMNS: usize = 58;
 
 /// `aftersales_refund_refund_search`: one row per detail line, in the column order integration platforms publish
 /// for this method (with `detail_list_original_price` spelled right where published copies
 /// garble it).
-pub static FLAT_COLUMNS: [Column; 77] = refund_columns![
+pub static FLAT_COLUMNS: [Column; 87] = refund_columns![
     req("detail_list_rec_id", BigInt),
     col("detail_list_refund_id", BigInt),
     col("detail_list_oid", V),
@@ -219,10 +237,21 @@ pub static FLAT_COLUMNS: [Column; 77] = refund_columns![
     col("detail_list_goods_name", V_LONG),
     col("detail_list_spec_name", V_LONG),
     col("detail_list_spec_no", V),
+    // Appended for archived refunds (APPENDED_COLUMNS).
+    col("source", Varchar(16)),
+    col("reason", V),
+    col("operator_id", BigInt),
+    col("return_mobile", V),
+    col("return_name", V),
+    col("salesman", V),
+    col("salesman_id", BigInt),
+    col("stockin_no", V),
+    col("pay_status", Int),
+    col("flag_id", BigInt),
 ];
 
 /// `wdt_refund`: the refund's own fields, the newer-doc fields, and the raw JSON.
-pub static REFUND_COLUMNS: [Column; 66] = refund_columns![
+pub static REFUND_COLUMNS: [Column; 76] = refund_columns![
     col("shop_name", V),
     col("rr_status", Int),
     col("current_phase_timeout", DT),
@@ -231,6 +260,17 @@ pub static REFUND_COLUMNS: [Column; 66] = refund_columns![
     col("fenxiao_distributor_name", V),
     col("order_type", V),
     req("raw_json", LongText),
+    // Appended for archived refunds (APPENDED_COLUMNS).
+    col("source", Varchar(16)),
+    col("reason", V),
+    col("operator_id", BigInt),
+    col("return_mobile", V),
+    col("return_name", V),
+    col("salesman", V),
+    col("salesman_id", BigInt),
+    col("stockin_no", V),
+    col("pay_status", Int),
+    col("flag_id", BigInt),
 ];
 
 /// `wdt_refund_detail`: one row per detail line, keyed by the parent's `refund_id` and `rec_id`.
@@ -867,8 +907,21 @@ mod tests {
     fn flat_columns_are_exactly_the_designed_list_in_order() {
         let want: Vec<&str> = DESIGN_FLAT.split(',').map(str::trim).collect();
         let have: Vec<&str> = FLAT_COLUMNS.iter().map(|c| c.name).collect();
-        assert_eq!(have, want);
+        // The designed list, then the columns appended for archived refunds.
+        let (designed, appended) = have.split_at(want.len());
+        assert_eq!(designed, &want[..]);
+        assert_eq!(appended, APPENDED_COLUMNS);
         assert_eq!(FLAT_COLUMNS[FLAT_REFUND_COLUMNS].name, "detail_list_rec_id");
+    }
+
+    #[test]
+    fn both_refund_tables_end_with_the_appended_nullable_columns() {
+        for cols in [&FLAT_COLUMNS[..], &REFUND_COLUMNS[..]] {
+            let tail = &cols[cols.len() - APPENDED_COLUMNS.len()..];
+            let names: Vec<&str> = tail.iter().map(|c| c.name).collect();
+            assert_eq!(names, APPENDED_COLUMNS);
+            assert!(tail.iter().all(|c| c.nullable));
+        }
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub struct ScheduleFile {
     pub overlap: Option<String>,
     /// Longest window of one query (`29days`).
     pub max_window: Option<String>,
+    /// Read archived refunds (`Refund.searchHistory`) too (default true).
+    pub history: Option<bool>,
+    /// How often the recent archive is read (`1day`).
+    pub history_every: Option<String>,
+    /// How far back that read reaches (`30days`).
+    pub archive_horizon: Option<String>,
 }
 
 /// `[[account]]` and `[defaults]`: every key optional; an account's keys override the defaults.
