@@ -330,7 +330,7 @@ impl Bench {
         self.reset(base, rows, mode).await;
         let records = generation(base, self.next_generation());
         let path = self.dir.join(format!("rows_{rows}.tsv"));
-        std::fs::write(&path, tsv::flat_tsv(&records).unwrap()).unwrap();
+        std::fs::write(&path, tsv::flat_tsv("bench", &records).unwrap()).unwrap();
         let sql = tsv::load_data_sql(Table::Flat, TABLE, path.to_str().unwrap(), mode == "overwrite");
         let mut conn = self.reference.lock().await;
         let t0 = Instant::now();
@@ -395,7 +395,7 @@ fn main() {
     let mut criterion = Criterion::default().without_plots().configure_from_args();
     for rows in SIZES {
         let base = Arc::new(generate(rows, rows as u64));
-        let bytes = tsv::flat_tsv(&base).unwrap().len();
+        let bytes = tsv::flat_tsv("bench", &base).unwrap().len();
         println!(
             "batch_insert n={rows}: {} refunds, {} bytes of LOAD DATA text ({} bytes per row)",
             base.len(),

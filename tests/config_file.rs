@@ -60,9 +60,9 @@ fn config_errors_are_refused_at_start_up_naming_the_key() {
              WDT_APP_TEST_UNSET_SECRET is not set",
         ),
         (
-            "same_tables",
-            format!("{ACCOUNT}{}", ACCOUNT.replace("shop_a", "shop_b")),
-            "accounts \"shop_a\" and \"shop_b\" would write into the same tables",
+            "same_name",
+            format!("{ACCOUNT}{ACCOUNT}"),
+            "two accounts are named \"shop_a\"",
         ),
     ];
     for (name, text, expected) in cases {

@@ -26,9 +26,13 @@ impl TestDb {
 
     async fn streams(&self, prefix: &str) -> Vec<String> {
         let mut conn = self.pool.get_conn().await.unwrap();
-        conn.query(format!("SELECT account FROM `{}`.`{prefix}wdt_sync_state`", self.name))
-            .await
-            .unwrap()
+        // The live streams (the periodic archive read keeps a state row of its own).
+        conn.query(format!(
+            "SELECT account FROM `{}`.`{prefix}wdt_sync_state` WHERE method NOT LIKE '%#history:%'",
+            self.name
+        ))
+        .await
+        .unwrap()
     }
 }
 
@@ -232,5 +236,144 @@ async fn with_every_the_accounts_keep_running_until_a_signal_stops_them_all() {
         panic!("the program did not stop at SIGTERM");
     };
     assert_eq!(status.code(), Some(0), "a signal ends a scheduled run cleanly");
+    db.drop().await;
+}
+
+/// A config of two simulated accounts whose refund ids collide (the simulator numbers refunds
+/// from the same start under every seed), each into the tables `prefix_a` / `prefix_b`.
+fn colliding_accounts(url: &str, prefix_a: &str, prefix_b: &str) -> String {
+    format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[defaults]
+start = "2025-01-01 00:00:00"
+layout = "both"
+
+[[account]]
+name = "shop_a"
+route = "simulator"
+table_prefix = "{prefix_a}"
+[account.simulator]
+refunds = 300
+seed = 1
+until = "2025-03-01 00:00:00"
+
+[[account]]
+name = "shop_b"
+route = "simulator"
+table_prefix = "{prefix_b}"
+[account.simulator]
+refunds = 300
+seed = 2
+until = "2025-03-01 00:00:00"
+"#
+    )
+}
+
+/// Rows of `table` under `prefix` (only `account`'s when given) that the same table under
+/// `other` lacks, compared on every column but the account.
+async fn rows_missing(db: &TestDb, table: &str, columns: &[&str], from: (&str, &str), other: &str) -> i64 {
+    let cols = columns
+        .iter()
+        .filter(|c| **c != "account")
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (prefix, account) = from;
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT {cols} FROM `{db}`.`{prefix}{table}` WHERE account = '{account}' \
+         EXCEPT SELECT {cols} FROM `{db}`.`{other}{table}`) d",
+        db = db.name
+    );
+    let mut conn = db.pool.get_conn().await.unwrap();
+    conn.query_first(sql).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_with_colliding_refund_ids_share_one_table_prefix() {
+    use refund_sink_mysql::schema::{Table, FLAT_COLUMNS};
+
+    let db = TestDb::new("app_shared_tables").await;
+    let run_config = |name: &str, text: String| {
+        let path = std::env::temp_dir().join(format!("wdt-app-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let out = run(&["--config", path.to_str().unwrap(), "--once"], &[]);
+        std::fs::remove_file(path).unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let url = db_url(&db.name);
+    let stdout = run_config("shared", colliding_accounts(&url, "shared_", "shared_"));
+    for name in ["shop_a", "shop_b"] {
+        assert!(stdout.contains(&format!("{name}: synced 300 refunds")), "{stdout}");
+    }
+    // The reference: each account in tables of its own.
+    run_config("apart", colliding_accounts(&url, "ref_a_", "ref_b_"));
+
+    let mut conn = db.pool.get_conn().await.unwrap();
+    let collisions: i64 = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM `{0}`.`shared_wdt_refund` a JOIN `{0}`.`shared_wdt_refund` b \
+             ON a.refund_id = b.refund_id AND a.account = 'shop_a' AND b.account = 'shop_b'",
+            db.name
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(collisions > 50, "the two data sets share refund ids: {collisions}");
+    let per_account: Vec<(String, i64)> = conn
+        .query(format!(
+            "SELECT account, COUNT(*) FROM `{}`.`shared_wdt_refund` GROUP BY account ORDER BY account",
+            db.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(per_account, [("shop_a".to_owned(), 300), ("shop_b".to_owned(), 300)]);
+    drop(conn);
+    // Each account's rows in the shared tables are exactly those it writes alone.
+    for (account, reference) in [("shop_a", "ref_a_"), ("shop_b", "ref_b_")] {
+        for table in [
+            Table::Flat,
+            Table::Refund,
+            Table::RefundDetail,
+            Table::RefundAmountDetail,
+        ] {
+            let columns: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
+            let name = table.to_string();
+            let shared_n: i64 = {
+                let mut conn = db.pool.get_conn().await.unwrap();
+                conn.query_first(format!(
+                    "SELECT COUNT(*) FROM `{}`.`shared_{name}` WHERE account = '{account}'",
+                    db.name
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+            };
+            let reference_n: i64 = {
+                let mut conn = db.pool.get_conn().await.unwrap();
+                conn.query_first(format!("SELECT COUNT(*) FROM `{}`.`{reference}{name}`", db.name))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            };
+            assert_eq!(shared_n, reference_n, "{account} {name}");
+            assert!(reference_n > 0, "{account} {name}");
+            assert_eq!(
+                rows_missing(&db, &name, &columns, ("shared_", account), reference).await,
+                0,
+                "{account} {name}: rows the account's own tables do not have"
+            );
+        }
+    }
+    assert_eq!(FLAT_COLUMNS.last().map(|c| c.name), Some("account"));
     db.drop().await;
 }

@@ -136,6 +136,20 @@ pub enum SinkError {
         fix: String,
     },
 
+    /// A data table of the shape before schema version 4 holds rows, and the sink cannot tell
+    /// which account they belong to (`wdt_sync_state` names none, or several, for the table).
+    #[error(
+        "table {table} holds rows without an account and {found}, so the sink cannot tell whose they are; fix: {fix}"
+    )]
+    MigrationAccountUnknown {
+        /// The table (quoted).
+        table: String,
+        /// What the sink found (the accounts the state table names for it, or none).
+        found: String,
+        /// The statement that says which account the rows belong to, or the builder option.
+        fix: String,
+    },
+
     /// A statement failed on the server or the connection failed.
     #[error("MySQL error while {during}")]
     Mysql {

@@ -120,7 +120,9 @@ pub(crate) fn write_flat<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
         t.begin_row(r.refund_id, 0);
         refund_cells(r, t);
         t.cell(Cell::Int(0));
-        for _ in FLAT_REFUND_COLUMNS + 1..FLAT_COLUMNS.len() - APPENDED_COLUMNS.len() {
+        // The detail columns are NULL; then the archive's columns; the account, last, is written
+        // by `end_row`.
+        for _ in FLAT_REFUND_COLUMNS + 1..FLAT_COLUMNS.len() - 1 - APPENDED_COLUMNS.len() {
             t.cell(Cell::Null);
         }
         history_cells(r, t);
@@ -185,7 +187,7 @@ mod tests {
             refund_no: Some("TK1".into()),
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         assert!(t.take_error().is_none());
         let rows = split_rows(&t.enc.buf);
@@ -212,7 +214,7 @@ mod tests {
             detail_list: vec![line(11, "袜子\t2双"), line(12, "帽子")],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         assert!(t.take_error().is_none());
         let rows = split_rows(&t.enc.buf);
@@ -239,7 +241,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         let e = t.take_error().unwrap().to_string();
         assert!(e.contains("detail_list[1] has no rec_id"), "{e}");
@@ -258,7 +260,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         assert!(t.take_error().unwrap().to_string().contains("repeats rec_id 5"));
     }
@@ -274,7 +276,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let mut t = TableRows::<TextEncoding>::new(Table::Flat);
+        let mut t = TableRows::<TextEncoding>::new(Table::Flat, "shop");
         write_flat(&r, &mut t);
         let e = t.take_error().unwrap().to_string();
         assert!(

@@ -120,7 +120,7 @@ mod tests {
             sql.contains("FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\'"),
             "{sql}"
         );
-        assert!(sql.ends_with("(`refund_id`, `rec_id`, `refund_type`, `is_return`, `refund_amount`, `receive_amount`, `is_guarantee`, `account_id`, `pay_account`, `account_name`, `account_bank`, `is_auto`, `remark`)"));
+        assert!(sql.ends_with("(`refund_id`, `rec_id`, `refund_type`, `is_return`, `refund_amount`, `receive_amount`, `is_guarantee`, `account_id`, `pay_account`, `account_name`, `account_bank`, `is_auto`, `remark`, `account`)"));
         assert!(!load_sql(Table::Flat, "f", false).contains("REPLACE"));
         let odd = load_sql_for_file(Table::Flat, "f", "/tmp/it's\\x.tsv", false);
         assert!(

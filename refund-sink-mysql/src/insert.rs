@@ -152,12 +152,13 @@ mod tests {
             sql.starts_with("INSERT INTO `p_amt` (`refund_id`, `rec_id`, `refund_type`"),
             "{sql}"
         );
-        assert_eq!(sql.matches('?').count(), 2 * 13);
+        assert_eq!(sql.matches('?').count(), 2 * 14);
         assert!(
             sql.contains(") ON DUPLICATE KEY UPDATE `refund_type` = VALUES(`refund_type`)"),
             "{sql}"
         );
         assert!(!sql.contains("`rec_id` = VALUES"), "{sql}");
+        assert!(!sql.contains("`account` = VALUES"), "{sql}");
         let my = statement_sql(
             Verb::Upsert,
             Table::RefundAmountDetail,

@@ -61,6 +61,9 @@
 //!   `retried` (the retry loop of the lease and run-history statements).
 //!
 //! ## How a batch is written
+//! Every data table ends with an `account` column that leads its primary key: a batch's rows
+//! carry its stream's account, and everything below reads, locks, compares and deletes only
+//! that account's rows, so companies whose refund ids are equal can share the tables.
 //! De-duplicated first (newest `modified` wins). Inside the transaction, the stored keys and
 //! versions of the batch's refunds are read with `SELECT … FOR UPDATE` (dense id chunks as one
 //! range); refunds whose stored copy is newer are skipped (`upsert`). The rest are mapped on a

@@ -161,11 +161,11 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut parent = TableRows::<TextEncoding>::new(Table::Refund);
+        let mut parent = TableRows::<TextEncoding>::new(Table::Refund, "shop");
         write_refund(&r, "{\"refund_id\":3}", &mut parent);
-        let mut details = TableRows::<TextEncoding>::new(Table::RefundDetail);
+        let mut details = TableRows::<TextEncoding>::new(Table::RefundDetail, "shop");
         write_details(&r, &mut details);
-        let mut amounts = TableRows::<TextEncoding>::new(Table::RefundAmountDetail);
+        let mut amounts = TableRows::<TextEncoding>::new(Table::RefundAmountDetail, "shop");
         write_amount_details(&r, &mut amounts);
         for t in [&mut parent, &mut details, &mut amounts] {
             assert!(t.take_error().is_none(), "{}", t.table);
@@ -176,9 +176,11 @@ mod tests {
         assert_eq!(p[0][raw], b"{\"refund_id\":3}");
         let source = REFUND_COLUMNS.iter().position(|c| c.name == "source").unwrap();
         assert_eq!(p[0][source], b"live");
+        assert_eq!(p[0].last().unwrap(), b"shop");
         let d = split_rows(&details.enc.buf);
         assert_eq!(d[0].len(), REFUND_DETAIL_COLUMNS.len());
-        assert_eq!(d[0].last().unwrap(), b"p20");
+        assert_eq!(d[0][d[0].len() - 2], b"p20");
+        assert_eq!(d[0].last().unwrap(), b"shop");
         let a = split_rows(&amounts.enc.buf);
         assert_eq!((a.len(), a[0].len()), (2, REFUND_AMOUNT_DETAIL_COLUMNS.len()));
         assert_eq!(amounts.rows[1].sub_key, 2);
@@ -191,7 +193,7 @@ mod tests {
             amount_detail_list: vec![AmountDetail::default()],
             ..Default::default()
         };
-        let mut amounts = TableRows::<TextEncoding>::new(Table::RefundAmountDetail);
+        let mut amounts = TableRows::<TextEncoding>::new(Table::RefundAmountDetail, "shop");
         write_amount_details(&r, &mut amounts);
         let e = amounts.take_error().unwrap().to_string();
         assert!(e.contains("amount_detail_list[0] has no rec_id"), "{e}");

@@ -200,7 +200,7 @@ mod tests {
         assert!(
             up.starts_with(
                 "UPDATE `p_wdt_refund_amount_detail` AS `t` JOIN `wdt_staging_wdt_refund_amount_detail` AS `s` \
-                 ON `t`.`refund_id` = `s`.`refund_id` AND `t`.`rec_id` = `s`.`rec_id` \
+                 ON `t`.`account` = `s`.`account` AND `t`.`refund_id` = `s`.`refund_id` AND `t`.`rec_id` = `s`.`rec_id` \
                  SET `t`.`refund_type` = `s`.`refund_type`, "
             ),
             "{up}"
@@ -218,7 +218,7 @@ mod tests {
         assert!(
             ins.ends_with(
                 "FROM `wdt_staging_wdt_refund` AS `s` LEFT JOIN `wdt_refund` AS `t` \
-                 ON `t`.`refund_id` = `s`.`refund_id` WHERE `t`.`refund_id` IS NULL"
+                 ON `t`.`account` = `s`.`account` AND `t`.`refund_id` = `s`.`refund_id` WHERE `t`.`account` IS NULL"
             ),
             "{ins}"
         );
@@ -230,7 +230,8 @@ mod tests {
             ),
             "{create}"
         );
-        assert!(create.contains("PRIMARY KEY (`refund_id`, `detail_list_rec_id`)"));
+        assert!(create.contains("PRIMARY KEY (`account`, `refund_id`, `detail_list_rec_id`)"));
+        assert!(create.contains("`account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL"));
         assert!(create.contains(") ENGINE=Aria DEFAULT CHARSET=utf8mb4"), "{create}");
         assert!(create_sql(Table::Refund, &Dialect::mysql((8, 0, 36))).contains(") ENGINE=InnoDB"));
         assert_eq!(rows_matched("Rows matched: 12  Changed: 3  Warnings: 0"), Some(12));

@@ -117,8 +117,9 @@ pub(crate) fn dead_letter(r: &Refund, reason: String) -> DeadLetter {
 }
 
 /// Maps the refunds of `refunds` whose `write` flag is set (a missing flag counts as set), for
-/// `path`.
+/// `path`, as rows of `account`.
 pub(crate) fn prepare(
+    account: &str,
     refunds: &[Refund],
     write: &[bool],
     layout: Layout,
@@ -127,7 +128,7 @@ pub(crate) fn prepare(
 ) -> Prepared {
     match path {
         WritePath::Infile => {
-            let (refunds, tables, dead) = map_all::<TextEncoding>(refunds, write, layout, mode, |_| true);
+            let (refunds, tables, dead) = map_all::<TextEncoding>(account, refunds, write, layout, mode, |_| true);
             let tables = tables
                 .into_iter()
                 .map(|t| TableData {
@@ -143,7 +144,7 @@ pub(crate) fn prepare(
             }
         }
         WritePath::Statements => {
-            let (refunds, tables, dead) = map_all::<ParamEncoding>(refunds, write, layout, mode, |_| true);
+            let (refunds, tables, dead) = map_all::<ParamEncoding>(account, refunds, write, layout, mode, |_| true);
             let tables = tables
                 .into_iter()
                 .map(|t| TableData {
@@ -165,6 +166,7 @@ pub(crate) fn prepare(
 /// about `chunk` bytes while mapping (so the server loads while the rest is encoded); its
 /// payload is [`Payload::Streamed`]. Stops early when the receiver is gone.
 pub(crate) fn prepare_streaming(
+    account: &str,
     refunds: &[Refund],
     write: &[bool],
     layout: Layout,
@@ -177,7 +179,7 @@ pub(crate) fn prepare_streaming(
         let full = std::mem::replace(buf, Vec::with_capacity(chunk + chunk / 4));
         full.is_empty() || tx.blocking_send(Bytes::from(full)).is_ok()
     };
-    let (refunds, mut tables, dead) = map_all::<TextEncoding>(refunds, write, layout, mode, |tables| {
+    let (refunds, mut tables, dead) = map_all::<TextEncoding>(account, refunds, write, layout, mode, |tables| {
         let buf = &mut tables[0].enc.buf;
         buf.len() < chunk || send(buf)
     });
@@ -236,13 +238,17 @@ type Mapping<E> = (Vec<Mapped>, Vec<TableRows<E>>, Vec<DeadLetter>);
 /// Maps every refund with its `write` flag set; `after_each` runs after each refund and stops
 /// the mapping by returning false.
 fn map_all<E: Encoding>(
+    account: &str,
     refunds: &[Refund],
     write: &[bool],
     layout: Layout,
     mode: WriteMode,
     mut after_each: impl FnMut(&mut [TableRows<E>]) -> bool,
 ) -> Mapping<E> {
-    let mut tables: Vec<TableRows<E>> = Table::data_tables(layout).iter().map(|t| TableRows::new(*t)).collect();
+    let mut tables: Vec<TableRows<E>> = Table::data_tables(layout)
+        .iter()
+        .map(|t| TableRows::new(*t, account))
+        .collect();
     let mut mapped = Vec::with_capacity(refunds.len());
     let mut dead = Vec::new();
     for (index, r) in refunds.iter().enumerate() {
@@ -339,7 +345,14 @@ mod tests {
             ..Default::default()
         };
         let refunds = vec![refund(1, at(1), "a"), bad, refund(3, None, "c"), refund(4, at(1), "d")];
-        let p = prepare(&refunds, &[true; 4], Layout::Both, WriteMode::Upsert, WritePath::Infile);
+        let p = prepare(
+            "shop",
+            &refunds,
+            &[true; 4],
+            Layout::Both,
+            WriteMode::Upsert,
+            WritePath::Infile,
+        );
         assert_eq!(p.refunds.iter().map(|m| m.refund_id).collect::<Vec<_>>(), vec![1, 4]);
         assert_eq!(p.dead_letters.len(), 2);
         assert!(
@@ -363,6 +376,7 @@ mod tests {
         assert!(p.tables[2].rows.is_empty() && p.tables[3].rows.is_empty());
         // Replace mode keeps a refund without `modified`; unset write flags skip refunds.
         let p = prepare(
+            "shop",
             &refunds,
             &[true, true, true, false],
             Layout::Flat,
@@ -392,9 +406,16 @@ mod tests {
             .collect();
         let mut write = vec![true; 50];
         write[7] = false;
-        let whole = prepare(&refunds, &write, Layout::Both, WriteMode::Upsert, WritePath::Infile);
+        let whole = prepare(
+            "shop",
+            &refunds,
+            &write,
+            Layout::Both,
+            WriteMode::Upsert,
+            WritePath::Infile,
+        );
         let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
-        let streamed = prepare_streaming(&refunds, &write, Layout::Both, WriteMode::Upsert, 1000, &tx);
+        let streamed = prepare_streaming("shop", &refunds, &write, Layout::Both, WriteMode::Upsert, 1000, &tx);
         drop(tx);
         let mut chunks = Vec::new();
         while let Ok(c) = rx.try_recv() {

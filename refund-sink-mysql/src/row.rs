@@ -89,7 +89,7 @@ pub(crate) fn check_cell<'a>(col: &Column, cell: Cell<'a>) -> Result<Cell<'a>, S
                 Ok(Cell::Dec(d))
             }
         }
-        (Cell::Text(s), ColumnType::Varchar(n)) => {
+        (Cell::Text(s), ColumnType::Varchar(n) | ColumnType::Key(n)) => {
             // A byte count within the limit is a character count within it too.
             if s.len() <= usize::from(n) || s.chars().count() <= usize::from(n) {
                 Ok(cell)
@@ -149,6 +149,9 @@ pub(crate) struct TableRows<E> {
     pub enc: E,
     /// One entry per row, in order.
     pub rows: Vec<RowMeta>,
+    /// The value of the table's last column when it is [`ACCOUNT`](crate::schema::ACCOUNT):
+    /// written by [`end_row`](Self::end_row), so the mappers need not know it.
+    account: Option<String>,
     col: usize,
     error: Option<MapError>,
 }
@@ -161,12 +164,15 @@ pub(crate) struct Mark {
 }
 
 impl<E: Encoding> TableRows<E> {
-    /// Empty rows for `table`.
-    pub fn new(table: Table) -> Self {
+    /// Empty rows for `table`, whose rows belong to `account` (the stream's account; the
+    /// value of a data table's last column).
+    pub fn new(table: Table, account: &str) -> Self {
+        let ends_with_account = table.columns().last().map(|c| c.name) == Some(crate::schema::ACCOUNT.name);
         Self {
             table,
             enc: E::default(),
             rows: Vec::new(),
+            account: ends_with_account.then(|| account.to_owned()),
             col: 0,
             error: None,
         }
@@ -224,8 +230,12 @@ impl<E: Encoding> TableRows<E> {
         }
     }
 
-    /// Ends the current row.
+    /// Ends the current row (after writing the account, for a table that ends with it).
     pub fn end_row(&mut self) {
+        if let Some(account) = self.account.take() {
+            self.cell(Cell::Text(&account));
+            self.account = Some(account);
+        }
         let n = self.table.columns().len();
         if self.col != n {
             self.fail("(row)", format!("internal: {} cells for {n} columns", self.col));

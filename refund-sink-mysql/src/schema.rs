@@ -9,7 +9,7 @@ use crate::names::{quote_ident, TableNames};
 use crate::Layout;
 
 /// The newest schema version this build knows (see [`MIGRATIONS`]).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The SQL type of a column, as far as the sink cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +27,8 @@ pub enum ColumnType {
     /// `VARCHAR(n)`: up to `n` characters.
     Varchar(u16),
     /// `VARCHAR(n)` compared byte for byte ([`Dialect::key_collation`], no padding): the
-    /// bookkeeping keys (stream account and method), so that `Shop1`, `shop1 ` and `ＳＨＯＰ１`
-    /// stay three streams.
+    /// bookkeeping keys (stream account and method) and the data tables' `account`, so that
+    /// `Shop1`, `shop1 ` and `ＳＨＯＰ１` stay three streams (and three companies' rows).
     Key(u16),
     /// `TEXT`: up to 65,535 bytes.
     Text,
@@ -126,6 +126,14 @@ const V_LONG: ColumnType = Varchar(512);
 const DT: ColumnType = DateTime(0);
 const DT_MS: ColumnType = DateTime(3);
 
+/// The `account` column every data table ends with: the account of the stream that wrote the
+/// row ([`StreamId::account`](wdt_qimen::sync::StreamId)), first in the primary key, so that
+/// two companies whose refund ids are equal share the tables without touching each other's
+/// rows. It comes last so the published column order of the flat table stays as it is (tools
+/// reading columns by position keep working) and so that adding it to an existing table is an
+/// instant `ADD COLUMN` on MariaDB 10.3+ and MySQL 8.0.12+.
+pub const ACCOUNT: Column = req("account", Key(128));
+
 /// The refund columns shared by the flat table and `wdt_refund`, in the published order.
 macro_rules! refund_columns {
     ($($rest:expr),* $(,)?) => {
@@ -193,11 +201,12 @@ macro_rules! refund_columns {
     };
 }
 
-/// The columns appended to the flat table and `wdt_refund` for archived refunds, in table
-/// order: where the refund was read (`live` / `history`), and the fields only
-/// `Refund.searchHistory` has (NULL for refunds read live). They are nullable and last, so a
-/// table created before them gets them from the sink at start-up, with creating tables on
-/// (`ALTER TABLE … ADD COLUMN`, see `setup`); without, the start-up check names the statement.
+/// The columns of the flat table and `wdt_refund` for archived refunds, in table order (just
+/// before [`ACCOUNT`]): where the refund was read (`live` / `history`), and the fields only
+/// `Refund.searchHistory` has (NULL for refunds read live). They are nullable, so a table created
+/// before them gets them from the sink at start-up, with creating tables on (`ALTER TABLE … ADD
+/// COLUMN` at the table's end, after `account`: the sink names every column it writes, so the
+/// physical order does not matter); without, the start-up check names the statement.
 pub const APPENDED_COLUMNS: &[&str] = &[
     "source",
     "reason",
@@ -216,8 +225,8 @@ pub(crate) const FLAT_REFUND_COLUMNS: usize = 58;
 
 /// `aftersales_refund_refund_search`: one row per detail line, in the column order integration platforms publish
 /// for this method (with `detail_list_original_price` spelled right where published copies
-/// garble it).
-pub static FLAT_COLUMNS: [Column; 87] = refund_columns![
+/// garble it), then the columns for archived refunds, then [`ACCOUNT`].
+pub static FLAT_COLUMNS: [Column; 88] = refund_columns![
     req("detail_list_rec_id", BigInt),
     col("detail_list_refund_id", BigInt),
     col("detail_list_oid", V),
@@ -237,7 +246,7 @@ pub static FLAT_COLUMNS: [Column; 87] = refund_columns![
     col("detail_list_goods_name", V_LONG),
     col("detail_list_spec_name", V_LONG),
     col("detail_list_spec_no", V),
-    // Appended for archived refunds (APPENDED_COLUMNS).
+    // For archived refunds (APPENDED_COLUMNS).
     col("source", Varchar(16)),
     col("reason", V),
     col("operator_id", BigInt),
@@ -248,10 +257,12 @@ pub static FLAT_COLUMNS: [Column; 87] = refund_columns![
     col("stockin_no", V),
     col("pay_status", Int),
     col("flag_id", BigInt),
+    ACCOUNT,
 ];
 
-/// `wdt_refund`: the refund's own fields, the newer-doc fields, and the raw JSON.
-pub static REFUND_COLUMNS: [Column; 76] = refund_columns![
+/// `wdt_refund`: the refund's own fields, the newer-doc fields, the raw JSON, the columns for
+/// archived refunds, and [`ACCOUNT`].
+pub static REFUND_COLUMNS: [Column; 77] = refund_columns![
     col("shop_name", V),
     col("rr_status", Int),
     col("current_phase_timeout", DT),
@@ -260,7 +271,7 @@ pub static REFUND_COLUMNS: [Column; 76] = refund_columns![
     col("fenxiao_distributor_name", V),
     col("order_type", V),
     req("raw_json", LongText),
-    // Appended for archived refunds (APPENDED_COLUMNS).
+    // For archived refunds (APPENDED_COLUMNS).
     col("source", Varchar(16)),
     col("reason", V),
     col("operator_id", BigInt),
@@ -271,10 +282,12 @@ pub static REFUND_COLUMNS: [Column; 76] = refund_columns![
     col("stockin_no", V),
     col("pay_status", Int),
     col("flag_id", BigInt),
+    ACCOUNT,
 ];
 
-/// `wdt_refund_detail`: one row per detail line, keyed by the parent's `refund_id` and `rec_id`.
-pub static REFUND_DETAIL_COLUMNS: [Column; 84] = [
+/// `wdt_refund_detail`: one row per detail line, keyed by the account, the parent's `refund_id`
+/// and `rec_id`.
+pub static REFUND_DETAIL_COLUMNS: [Column; 85] = [
     req("refund_id", BigInt),
     req("rec_id", BigInt),
     col("oid", V),
@@ -359,10 +372,11 @@ pub static REFUND_DETAIL_COLUMNS: [Column; 84] = [
     col("goods_spec_prop18", Text),
     col("goods_spec_prop19", Text),
     col("goods_spec_prop20", Text),
+    ACCOUNT,
 ];
 
 /// `wdt_refund_amount_detail`: one row per amount line.
-pub static REFUND_AMOUNT_DETAIL_COLUMNS: [Column; 13] = [
+pub static REFUND_AMOUNT_DETAIL_COLUMNS: [Column; 14] = [
     req("refund_id", BigInt),
     req("rec_id", BigInt),
     col("refund_type", Int),
@@ -376,6 +390,7 @@ pub static REFUND_AMOUNT_DETAIL_COLUMNS: [Column; 13] = [
     col("account_bank", V),
     col("is_auto", Bool),
     col("remark", Text),
+    ACCOUNT,
 ];
 
 /// `wdt_sync_state`: one checkpoint per stream (account + method) and data table (its name
@@ -495,9 +510,9 @@ impl Table {
     /// The primary key columns.
     pub fn primary_key(self) -> &'static [&'static str] {
         match self {
-            Table::Flat => &["refund_id", "detail_list_rec_id"],
-            Table::Refund => &["refund_id"],
-            Table::RefundDetail | Table::RefundAmountDetail => &["refund_id", "rec_id"],
+            Table::Flat => &["account", "refund_id", "detail_list_rec_id"],
+            Table::Refund => &["account", "refund_id"],
+            Table::RefundDetail | Table::RefundAmountDetail => &["account", "refund_id", "rec_id"],
             Table::SyncState => &["account", "method", "data_table"],
             Table::DeadLetter => &["id"],
             Table::SchemaVersion => &["version"],
@@ -620,6 +635,45 @@ pub fn create_statements(layout: Layout, names: &TableNames, dialect: &Dialect) 
         .collect()
 }
 
+/// The statements that bring data table `table` (quoted name `qt`) of the shape before version
+/// 4 forward, its rows belonging to `account` (written as given: a placeholder in advice, or
+/// [`string_literal`] output): add [`ACCOUNT`] filled with the account, then drop the default
+/// and key the table by account.
+pub(crate) fn account_migration_sql(table: Table, qt: &str, account: &str, dialect: &Dialect) -> Vec<String> {
+    let account = if account.starts_with('<') {
+        format!("'{account}'")
+    } else {
+        account.to_owned()
+    };
+    vec![
+        format!("ALTER TABLE {qt} ADD COLUMN {} DEFAULT {account}", ACCOUNT.ddl(dialect)),
+        account_key_sql(table, qt, dialect),
+    ]
+}
+
+/// The statement that gives an existing `account` column of data table `table` its final
+/// definition (no default) and makes the primary key `(account, refund_id[, rec_id])`.
+pub(crate) fn account_key_sql(table: Table, qt: &str, dialect: &Dialect) -> String {
+    format!(
+        "ALTER TABLE {qt} MODIFY {}, DROP PRIMARY KEY, ADD PRIMARY KEY ({})",
+        ACCOUNT.ddl(dialect),
+        quoted_list(table.primary_key())
+    )
+}
+
+/// `s` as a SQL string literal that needs no escaping whatever the session's `sql_mode`: a
+/// hexadecimal literal with the utf8mb4 introducer (`_utf8mb4 X'…'`). Compared with a column,
+/// it takes the column's collation.
+pub(crate) fn string_literal(s: &str) -> String {
+    let mut out = String::with_capacity(12 + 2 * s.len());
+    out.push_str("_utf8mb4 X'");
+    for b in s.bytes() {
+        out.push_str(&format!("{b:02X}"));
+    }
+    out.push('\'');
+    out
+}
+
 /// `a`, `b`, … quoted and comma-separated.
 pub(crate) fn quoted_list(cols: &[&str]) -> String {
     cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
@@ -649,6 +703,17 @@ pub struct Migration {
 /// Version 3 adds two tables, `wdt_sync_lease` (one runner per stream) and `wdt_sync_run` (run
 /// history), and changes none: they are created with the others when creating tables is on;
 /// when it is off, the sink names the missing table.
+///
+/// Version 4 adds [`ACCOUNT`] to every data table and puts it first in the primary key
+/// (`(account, refund_id[, rec_id])`), so several accounts can share one set of tables. An
+/// existing table's rows get the one account `wdt_sync_state` names for that table (a backfill
+/// stream of an account has the same account); an empty table needs none. When the table holds
+/// rows and the state names no account or several, the sink refuses to start and names the
+/// table, the accounts found and the statement to run (or
+/// [`MySqlSinkBuilder::migrate_account`](crate::MySqlSinkBuilder::migrate_account)). The steps
+/// (add the column filled with the account, fill rows a hand-added column left empty, then
+/// change the key) each look at the table first, so a crash between them, or a column added by
+/// hand, finishes on the next start; no row is re-read from the API.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -661,6 +726,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         description: "stream leases and run history: wdt_sync_lease, wdt_sync_run",
+    },
+    Migration {
+        version: 4,
+        description: "every data table keyed by account: two companies' equal refund ids kept apart",
     },
 ];
 
@@ -786,6 +855,17 @@ pub fn check_table(table: Table, name: &str, found: &FoundTable, dialect: &Diale
             format!("ALTER TABLE {qt} ENGINE=InnoDB"),
         ));
     }
+    if table.is_data() && !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(ACCOUNT.name)) {
+        return Err(mismatch(
+            quote_ident(ACCOUNT.name),
+            "is missing: the table has the shape of schema version 3 and older, keyed by refund id alone".into(),
+            format!(
+                "start the sink once with creating tables on (it migrates the table in place, filling the \
+                 column with the account recorded in wdt_sync_state), or run as an administrator: {}",
+                account_migration_sql(table, &qt, "<account>", dialect).join("; ")
+            ),
+        ));
+    }
     for want in table.columns() {
         let qc = quote_ident(want.name);
         let Some(f) = found.columns.iter().find(|f| f.name.eq_ignore_ascii_case(want.name)) else {
@@ -904,20 +984,70 @@ mod tests {
         detail_list_goods_name, detail_list_spec_name, detail_list_spec_no";
 
     #[test]
+    fn every_data_table_ends_with_the_account_and_is_keyed_by_it_first() {
+        for t in Table::data_tables(Layout::Both) {
+            assert_eq!(t.columns().last(), Some(&ACCOUNT), "{t}");
+            assert_eq!(t.primary_key()[0], "account", "{t}");
+            assert_eq!(t.primary_key()[1], "refund_id", "{t}");
+        }
+        let sql = create_table_sql(Table::RefundDetail, &TableNames::new("").unwrap(), &MARIA);
+        assert!(sql.contains("PRIMARY KEY (`account`, `refund_id`, `rec_id`)"), "{sql}");
+        assert!(
+            sql.contains("`account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,\n  PRIMARY"),
+            "{sql}"
+        );
+        assert_eq!(string_literal("a'\\é"), "_utf8mb4 X'61275CC3A9'");
+        assert_eq!(string_literal(""), "_utf8mb4 X''");
+    }
+
+    #[test]
+    fn a_data_table_without_the_account_gets_the_migration_as_the_fix() {
+        let mut f = found_from(Table::Flat);
+        f.columns.retain(|c| c.name != "account");
+        f.primary_key = vec!["refund_id".into(), "detail_list_rec_id".into()];
+        let e = check_table(Table::Flat, "t", &f, &MARIA).unwrap_err().to_string();
+        assert!(e.contains("`account`") && e.contains("schema version 3"), "{e}");
+        assert!(
+            e.contains(
+                "ALTER TABLE `t` ADD COLUMN `account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin \
+                 NOT NULL DEFAULT '<account>'; ALTER TABLE `t` MODIFY `account` VARCHAR(128) CHARACTER SET utf8mb4 \
+                 COLLATE utf8mb4_nopad_bin NOT NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (`account`, `refund_id`, \
+                 `detail_list_rec_id`)"
+            ),
+            "{e}"
+        );
+        // The column added, the old key: the key is the fix.
+        let mut f = found_from(Table::Refund);
+        f.primary_key = vec!["refund_id".into()];
+        let e = check_table(Table::Refund, "r", &f, &MARIA).unwrap_err().to_string();
+        assert!(e.contains("ADD PRIMARY KEY (`account`, `refund_id`)"), "{e}");
+        // A case-insensitive account column would let `Shop1` and `shop1` share rows.
+        let mut f = found_from(Table::Refund);
+        f.columns.last_mut().unwrap().collation = Some("utf8mb4_general_ci".into());
+        let e = check_table(Table::Refund, "r", &f, &MARIA).unwrap_err().to_string();
+        assert!(e.contains("`account`") && e.contains("utf8mb4_general_ci"), "{e}");
+    }
+
+    #[test]
     fn flat_columns_are_exactly_the_designed_list_in_order() {
-        let want: Vec<&str> = DESIGN_FLAT.split(',').map(str::trim).collect();
+        // The published columns, the columns for archived refunds, then the account.
+        let want: Vec<&str> = DESIGN_FLAT
+            .split(',')
+            .map(str::trim)
+            .chain(APPENDED_COLUMNS.iter().copied())
+            .chain(["account"])
+            .collect();
         let have: Vec<&str> = FLAT_COLUMNS.iter().map(|c| c.name).collect();
-        // The designed list, then the columns appended for archived refunds.
-        let (designed, appended) = have.split_at(want.len());
-        assert_eq!(designed, &want[..]);
-        assert_eq!(appended, APPENDED_COLUMNS);
+        assert_eq!(have, want);
         assert_eq!(FLAT_COLUMNS[FLAT_REFUND_COLUMNS].name, "detail_list_rec_id");
     }
 
     #[test]
-    fn both_refund_tables_end_with_the_appended_nullable_columns() {
+    fn both_refund_tables_end_with_the_nullable_archive_columns_then_the_account() {
         for cols in [&FLAT_COLUMNS[..], &REFUND_COLUMNS[..]] {
-            let tail = &cols[cols.len() - APPENDED_COLUMNS.len()..];
+            let (rest, account) = cols.split_at(cols.len() - 1);
+            assert_eq!(account[0].name, "account");
+            let tail = &rest[rest.len() - APPENDED_COLUMNS.len()..];
             let names: Vec<&str> = tail.iter().map(|c| c.name).collect();
             assert_eq!(names, APPENDED_COLUMNS);
             assert!(tail.iter().all(|c| c.nullable));
@@ -966,7 +1096,7 @@ mod tests {
         assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS `p_aftersales_refund_refund_search` ("));
         assert!(sql.contains("`type` INT NULL"));
         assert!(sql.contains("`modified` DATETIME(3) NULL"));
-        assert!(sql.contains("PRIMARY KEY (`refund_id`, `detail_list_rec_id`)"));
+        assert!(sql.contains("PRIMARY KEY (`account`, `refund_id`, `detail_list_rec_id`)"));
         assert!(sql.contains("CHARSET=utf8mb4"));
         let dl = create_table_sql(Table::DeadLetter, &names, &Dialect::mysql((8, 0, 36)));
         assert!(dl.contains("UNIQUE KEY `uk_dead_letter_record` (`account`, `method`, `raw_sha256`)"));
@@ -1104,7 +1234,9 @@ mod tests {
         let mut f = found_from(Table::Flat);
         f.primary_key = vec!["refund_id".into()];
         let e = check_table(Table::Flat, "t", &f, &MARIA).unwrap_err().to_string();
-        assert!(e.contains("primary key") && e.contains("ADD PRIMARY KEY (`refund_id`, `detail_list_rec_id`)"));
+        assert!(
+            e.contains("primary key") && e.contains("ADD PRIMARY KEY (`account`, `refund_id`, `detail_list_rec_id`)")
+        );
 
         let mut f = found_from(Table::Flat);
         f.engine = "MyISAM".into();

@@ -141,6 +141,7 @@ pub(crate) async fn ensure_schema(
     layout: Layout,
     dialect: &Dialect,
     create: bool,
+    migrate_account: Option<&str>,
 ) -> Result<(), SinkError> {
     let lock = format!("wdt_refund_sink:{}", names.prefix);
     let got: Option<Option<i64>> = conn
@@ -156,7 +157,7 @@ pub(crate) async fn ensure_schema(
             fix: "wait for the other sink to finish starting, then retry".into(),
         });
     }
-    let result = ensure_schema_locked(conn, names, layout, dialect, create).await;
+    let result = ensure_schema_locked(conn, names, layout, dialect, create, migrate_account).await;
     let release: Result<Option<Option<i64>>, _> = conn
         .exec_first(
             "SELECT RELEASE_LOCK(CONCAT(IFNULL(DATABASE(), ''), ':', ?))",
@@ -252,6 +253,7 @@ async fn ensure_schema_locked(
     layout: Layout,
     dialect: &Dialect,
     create: bool,
+    migrate_account: Option<&str>,
 ) -> Result<(), SinkError> {
     let tables: Vec<Table> = Table::BOOKKEEPING
         .iter()
@@ -295,7 +297,7 @@ async fn ensure_schema_locked(
     // without `create` a migration that needs DDL is an error naming the statements.
     let pending: Vec<_> = MIGRATIONS.iter().filter(|m| m.version > current).collect();
     for m in &pending {
-        migrate::apply(conn, names, dialect, m, create).await?;
+        migrate::apply(conn, names, dialect, m, create, migrate_account).await?;
     }
     for table in &tables {
         let name = table.name(names);

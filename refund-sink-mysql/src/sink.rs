@@ -190,6 +190,7 @@ pub struct MySqlSinkBuilder {
     max_connections: usize,
     before_commit: Option<BeforeCommitHook>,
     dry_run: bool,
+    migrate_account: Option<String>,
 }
 
 /// The default of [`MySqlSinkBuilder::timeout`]: well above MySQL's default
@@ -213,6 +214,7 @@ impl fmt::Debug for MySqlSinkBuilder {
             .field("max_connections", &self.max_connections)
             .field("before_commit", &self.before_commit.is_some())
             .field("dry_run", &self.dry_run)
+            .field("migrate_account", &self.migrate_account)
             .finish()
     }
 }
@@ -328,9 +330,21 @@ impl MySqlSinkBuilder {
 
     /// Dry run (default off): every batch is written in full, counted, and then rolled back, so
     /// the report says what a real run would change and nothing is kept. Missing tables are
-    /// still created (empty) when `create_tables` is on.
+    /// still created (empty), and tables of an older schema migrated, when `create_tables` is
+    /// on.
     pub fn dry_run(mut self, on: bool) -> Self {
         self.dry_run = on;
+        self
+    }
+
+    /// The account that the rows of data tables created before schema version 4 (keyed by
+    /// refund id alone) belong to, for their migration (see
+    /// [`MIGRATIONS`](crate::schema::MIGRATIONS)). Without it the sink uses the one account
+    /// `wdt_sync_state` names for the table, and refuses to start when that names none or
+    /// several while the table holds rows. Set, it is used for every such table; it has no
+    /// effect on tables already keyed by account.
+    pub fn migrate_account(mut self, account: impl Into<String>) -> Self {
+        self.migrate_account = Some(account.into());
         self
     }
 
@@ -364,6 +378,7 @@ impl MySqlSinkBuilder {
         let bounds = Bounds::new(self.timeout);
         let start = |pool: Pool| {
             let (names, layout, create) = (&names, self.layout, self.create_tables);
+            let migrate_account = self.migrate_account.as_deref();
             let bounds = &bounds;
             async move {
                 let started = bounds
@@ -379,7 +394,7 @@ impl MySqlSinkBuilder {
                             // the set-up is run again.
                             let mut lost_races = 0u64;
                             loop {
-                                match setup::ensure_schema(conn, names, layout, &info.dialect, create).await {
+                                match setup::ensure_schema(conn, names, layout, &info.dialect, create, migrate_account).await {
                                     Ok(()) => break,
                                     Err(e) if e.is_lock_race() && lost_races < 8 => {
                                         lost_races += 1;
@@ -497,6 +512,7 @@ impl MySqlSink {
             max_connections: 4,
             before_commit: None,
             dry_run: false,
+            migrate_account: None,
         }
     }
 

@@ -9,10 +9,18 @@ use crate::infile::load_sql_for_file;
 use crate::prepare::{prepare, Payload, WritePath};
 use crate::schema::Table;
 
-/// The flat-table rows of `refunds` as LOAD DATA text (tab-separated, backslash-escaped, `\N`
-/// for NULL), in the order given; fails on the first refund that cannot be mapped.
-pub fn flat_tsv(refunds: &[Refund]) -> Result<Vec<u8>, SinkError> {
-    let prepared = prepare(refunds, &[], Layout::Flat, WriteMode::Replace, WritePath::Infile);
+/// The flat-table rows of `refunds` of `account` (the value of the last column, `account`) as
+/// LOAD DATA text (tab-separated, backslash-escaped, `\N` for NULL), in the order given; fails
+/// on the first refund that cannot be mapped.
+pub fn flat_tsv(account: &str, refunds: &[Refund]) -> Result<Vec<u8>, SinkError> {
+    let prepared = prepare(
+        account,
+        refunds,
+        &[],
+        Layout::Flat,
+        WriteMode::Replace,
+        WritePath::Infile,
+    );
     if let Some(dead) = prepared.dead_letters.into_iter().next() {
         return Err(SinkError::Unmappable {
             key: dead.key.unwrap_or_default(),
@@ -45,12 +53,16 @@ mod tests {
             refund_id: 1,
             ..Default::default()
         };
-        let text = flat_tsv(&[a.clone(), b]).unwrap();
-        assert!(text.starts_with(b"2\t") && text.ends_with(b"\n"));
+        let text = flat_tsv("shop\t1", &[a.clone(), b]).unwrap();
+        assert!(
+            text.starts_with(b"2\t") && text.ends_with(b"\tshop\\t1\n"),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
         assert_eq!(text.iter().filter(|&&c| c == b'\n').count(), 2);
         let mut bad = a;
         bad.actual_refund_amount = Some("0.00001".parse().unwrap());
-        let e = flat_tsv(&[bad]).unwrap_err().to_string();
+        let e = flat_tsv("shop", &[bad]).unwrap_err().to_string();
         assert!(e.contains("refund 2") && e.contains("actual_refund_amount"), "{e}");
         assert!(load_data_sql(Table::Flat, "t", "/x.tsv", true).contains("REPLACE INTO TABLE `t`"));
     }

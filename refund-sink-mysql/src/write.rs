@@ -44,7 +44,7 @@ use crate::prepare::{
 };
 use crate::retry::Retries;
 use crate::row::RowMeta;
-use crate::schema::Table;
+use crate::schema::{string_literal, Table};
 use crate::sink::{CommitContext, Inner};
 use crate::{checkpoint, dead_letter as dead_letters, overwrite};
 
@@ -236,19 +236,21 @@ impl Stored {
     }
 }
 
-/// The lookup query of a data table for `ids` (sorted): refund id, second key part, version.
-/// A dense chunk (ids covering at least half of their range) is read as one range, which the
-/// server scans much faster than it probes an IN list; rows of other refunds in the range are
-/// then ignored (but stay locked until the commit).
-fn lookup_sql(table: Table, name: &str, ids: &[i64]) -> String {
+/// The lookup query of a data table for `ids` (sorted) of `account`: refund id, second key
+/// part, version. A dense chunk (ids covering at least half of their range) is read as one
+/// range, which the server scans much faster than it probes an IN list; rows of other refunds
+/// in the range are then ignored (but stay locked until the commit). Only the account's rows
+/// are read and locked (the key starts with it).
+fn lookup_sql(table: Table, name: &str, account: &str, ids: &[i64]) -> String {
     let (sub, version) = match table {
         Table::Flat => ("`detail_list_rec_id`", "`modified`"),
         Table::Refund => ("0", "`modified`"),
         _ => ("`rec_id`", "NULL"),
     };
     let mut sql = format!(
-        "SELECT `refund_id`, {sub}, {version} FROM {} WHERE `refund_id` ",
-        quote_ident(name)
+        "SELECT `refund_id`, {sub}, {version} FROM {} WHERE `account` = {} AND `refund_id` ",
+        quote_ident(name),
+        string_literal(account)
     );
     if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
         let span = i128::from(*last) - i128::from(*first) + 1;
@@ -268,14 +270,21 @@ fn lookup_sql(table: Table, name: &str, ids: &[i64]) -> String {
     sql
 }
 
-/// Locks and reads the stored keys and versions of `ids` (sorted, distinct) in `tables`.
-async fn lookup(conn: &mut Conn, inner: &Inner, tables: &[Table], ids: &[i64]) -> Result<Stored, AttemptError> {
+/// Locks and reads the stored keys and versions of `ids` (sorted, distinct) of `account` in
+/// `tables`.
+async fn lookup(
+    conn: &mut Conn,
+    inner: &Inner,
+    tables: &[Table],
+    account: &str,
+    ids: &[i64],
+) -> Result<Stored, AttemptError> {
     let mut stored = Stored::empty(tables.len());
     for (ti, table) in tables.iter().enumerate() {
         let name = table.name(&inner.names);
         for chunk in ids.chunks(inner.limits.lookup_chunk.max(1)) {
             let rows: Vec<(i64, i64, Option<NaiveDateTime>)> = conn
-                .query(lookup_sql(*table, name, chunk))
+                .query(lookup_sql(*table, name, account, chunk))
                 .await
                 .map_err(db("reading stored keys"))?;
             for (id, sub, version) in rows {
@@ -314,11 +323,13 @@ impl Counts {
 /// Runs the mapping on a blocking thread (it is CPU work over the whole batch).
 async fn prepare_blocking(
     inner: &Inner,
+    account: &str,
     refunds: &Arc<Vec<Refund>>,
     write: &Arc<Vec<bool>>,
 ) -> Result<Prepared, AttemptError> {
     let (refunds, write, layout, mode) = (refunds.clone(), write.clone(), inner.layout, inner.mode);
-    tokio::task::spawn_blocking(move || prepare(&refunds, &write, layout, mode, WritePath::Statements))
+    let account = account.to_owned();
+    tokio::task::spawn_blocking(move || prepare(&account, &refunds, &write, layout, mode, WritePath::Statements))
         .await
         .map_err(|e| internal(format!("the row mapping failed: {e}")))
 }
@@ -349,7 +360,7 @@ async fn transaction(
         Stored::empty(tables.len())
     } else {
         let ids: Vec<i64> = refunds.iter().map(|r| r.refund_id).collect();
-        lookup(conn, inner, tables, &ids).await?
+        lookup(conn, inner, tables, &meta.stream.account, &ids).await?
     };
 
     let mut report = CommitReport::default();
@@ -377,17 +388,17 @@ async fn transaction(
     let infile = path == WritePath::Infile && (inner.staging_allowed() || !touches_stored);
     // Nothing to write (only a checkpoint, or only older copies): no LOAD DATA round trip.
     if infile && !isolate && write.iter().any(|w| *w) {
-        let p = write_streamed(conn, inner, refunds, &write, &stored, &mut counts).await?;
+        let p = write_streamed(conn, inner, &meta.stream.account, refunds, &write, &stored, &mut counts).await?;
         letters.extend(p.dead_letters);
     } else {
-        let p = prepare_blocking(inner, refunds, &write).await?;
+        let p = prepare_blocking(inner, &meta.stream.account, refunds, &write).await?;
         letters.extend(p.dead_letters.iter().cloned());
         if isolate {
             for m in &p.refunds {
                 conn.query_drop("SAVEPOINT wdt_refund")
                     .await
                     .map_err(db("setting a savepoint"))?;
-                match write_refund_alone(conn, inner, &p, &stored, m).await {
+                match write_refund_alone(conn, inner, &meta.stream.account, &p, &stored, m).await {
                     Ok(c) => {
                         counts.add(c);
                         conn.query_drop("RELEASE SAVEPOINT wdt_refund")
@@ -409,7 +420,14 @@ async fn transaction(
             }
         } else {
             for (ti, td) in p.tables.iter().enumerate() {
-                counts.deleted += delete_keys(conn, inner, td.table, &stale_keys(ti, &p, &stored)).await?;
+                counts.deleted += delete_keys(
+                    conn,
+                    inner,
+                    td.table,
+                    &meta.stream.account,
+                    &stale_keys(ti, &p, &stored),
+                )
+                .await?;
                 counts.add(write_rows(conn, inner, ti, td, &td.rows, &stored).await?);
             }
         }
@@ -464,9 +482,11 @@ async fn transaction(
 
 /// The LOAD DATA path: the first table is streamed while it is encoded, the other tables are
 /// loaded from memory afterwards (each as [`load_mode`] says); then the removed rows are deleted.
+#[allow(clippy::too_many_arguments)]
 async fn write_streamed(
     conn: &mut Conn,
     inner: &Inner,
+    account: &str,
     refunds: &Arc<Vec<Refund>>,
     write: &Arc<Vec<bool>>,
     stored: &Stored,
@@ -481,14 +501,15 @@ async fn write_streamed(
     let how = load_mode(conn, inner, first, any_stored).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_DEPTH);
     let job = {
-        let (refunds, write, layout, mode, chunk) = (
+        let (account, refunds, write, layout, mode, chunk) = (
+            account.to_owned(),
             refunds.clone(),
             write.clone(),
             inner.layout,
             inner.mode,
             inner.limits.infile_chunk,
         );
-        tokio::task::spawn_blocking(move || prepare_streaming(&refunds, &write, layout, mode, chunk, &tx))
+        tokio::task::spawn_blocking(move || prepare_streaming(&account, &refunds, &write, layout, mode, chunk, &tx))
     };
     // The encoder's chunks end on row boundaries and can be larger (one huge refund); every
     // packet must stay under max_allowed_packet.
@@ -511,7 +532,7 @@ async fn write_streamed(
         if ti > 0 {
             counts.add(write_rows(conn, inner, ti, td, &td.rows, stored).await?);
         }
-        counts.deleted += delete_keys(conn, inner, td.table, &stale_keys(ti, &p, stored)).await?;
+        counts.deleted += delete_keys(conn, inner, td.table, account, &stale_keys(ti, &p, stored)).await?;
     }
     Ok(p)
 }
@@ -629,22 +650,33 @@ fn stale_keys(ti: usize, p: &Prepared, stored: &Stored) -> Vec<(i64, i64)> {
     stale
 }
 
-/// Deletes `keys` from `table`; returns the rows deleted.
-async fn delete_keys(conn: &mut Conn, inner: &Inner, table: Table, keys: &[(i64, i64)]) -> Result<u64, AttemptError> {
-    let key = table.primary_key();
+/// Deletes `keys` of `account` from `table`; returns the rows deleted.
+async fn delete_keys(
+    conn: &mut Conn,
+    inner: &Inner,
+    table: Table,
+    account: &str,
+    keys: &[(i64, i64)],
+) -> Result<u64, AttemptError> {
     let name = quote_ident(table.name(&inner.names));
+    let sub_col = match table.primary_key() {
+        [_, _, sub] => Some(quote_ident(sub)),
+        _ => None,
+    };
+    let account = string_literal(account);
     let mut deleted = 0;
     for chunk in keys.chunks(1000) {
-        let mut sql = format!("DELETE FROM {name} WHERE ");
+        let mut sql = format!("DELETE FROM {name} WHERE `account` = {account} AND (");
         for (i, (id, sub)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push_str(" OR ");
             }
-            match key {
-                [_, sub_col] => sql.push_str(&format!("(`refund_id` = {id} AND {} = {sub})", quote_ident(sub_col))),
-                _ => sql.push_str(&format!("(`refund_id` = {id})")),
+            match &sub_col {
+                Some(sub_col) => sql.push_str(&format!("(`refund_id` = {id} AND {sub_col} = {sub})")),
+                None => sql.push_str(&format!("(`refund_id` = {id})")),
             }
         }
+        sql.push(')');
         conn.query_drop(sql).await.map_err(db("deleting removed lines"))?;
         deleted += conn.affected_rows();
     }
@@ -850,6 +882,7 @@ async fn write_rows(
 async fn write_refund_alone(
     conn: &mut Conn,
     inner: &Inner,
+    account: &str,
     p: &Prepared,
     stored: &Stored,
     m: &Mapped,
@@ -866,7 +899,7 @@ async fn write_refund_alone(
                     .collect()
             })
             .unwrap_or_default();
-        counts.deleted += delete_keys(conn, inner, td.table, &stale).await?;
+        counts.deleted += delete_keys(conn, inner, td.table, account, &stale).await?;
         counts.add(write_rows(conn, inner, ti, td, new, stored).await?);
     }
     Ok(counts)
@@ -878,17 +911,19 @@ mod tests {
 
     #[test]
     fn dense_id_chunks_are_read_as_a_range_and_sparse_ones_as_a_list() {
-        let dense = lookup_sql(Table::Flat, "f", &[10, 11, 13, 14]);
+        let dense = lookup_sql(Table::Flat, "f", "a'b", &[10, 11, 13, 14]);
         assert_eq!(
             dense,
-            "SELECT `refund_id`, `detail_list_rec_id`, `modified` FROM `f` WHERE `refund_id` BETWEEN 10 AND 14 FOR UPDATE"
+            "SELECT `refund_id`, `detail_list_rec_id`, `modified` FROM `f` WHERE `account` = _utf8mb4 X'612762' \
+             AND `refund_id` BETWEEN 10 AND 14 FOR UPDATE"
         );
-        let sparse = lookup_sql(Table::RefundDetail, "d", &[1, 50, 900]);
+        let sparse = lookup_sql(Table::RefundDetail, "d", "a", &[1, 50, 900]);
         assert_eq!(
             sparse,
-            "SELECT `refund_id`, `rec_id`, NULL FROM `d` WHERE `refund_id` IN (1,50,900) FOR UPDATE"
+            "SELECT `refund_id`, `rec_id`, NULL FROM `d` WHERE `account` = _utf8mb4 X'61' AND `refund_id` IN (1,50,900) \
+             FOR UPDATE"
         );
-        assert!(lookup_sql(Table::Refund, "r", &[7]).ends_with("IN (7) FOR UPDATE"));
-        assert!(lookup_sql(Table::Refund, "r", &[i64::MIN, i64::MAX]).contains("IN ("));
+        assert!(lookup_sql(Table::Refund, "r", "a", &[7]).ends_with("IN (7) FOR UPDATE"));
+        assert!(lookup_sql(Table::Refund, "r", "a", &[i64::MIN, i64::MAX]).contains("IN ("));
     }
 }

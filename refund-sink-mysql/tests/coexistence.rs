@@ -36,7 +36,13 @@ async fn add(db: &TestDb, table: &str, key: &[&str], what: Additions) {
         sql.push(format!("UPDATE `{table}` SET erp_status = 'posted'"));
     }
     if what.child {
-        let defs: Vec<String> = key.iter().map(|k| format!("{k} BIGINT NOT NULL")).collect();
+        let defs: Vec<String> = key
+            .iter()
+            .map(|k| match *k {
+                "account" => "account VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL".to_owned(),
+                _ => format!("{k} BIGINT NOT NULL"),
+            })
+            .collect();
         sql.push(format!(
             "CREATE TABLE `{table}_child` ({}, note VARCHAR(20), FOREIGN KEY ({cols}) REFERENCES `{table}` ({cols}) \
              ON DELETE CASCADE) ENGINE=InnoDB",
@@ -140,8 +146,8 @@ async fn an_overlap_re_read_leaves_the_users_columns_children_and_triggers_alone
                 sink.commit(batch(first.clone(), Some(at(100, 0)))).await.unwrap();
                 let flat = format!("{prefix}{FLAT}");
                 let parent = format!("{prefix}wdt_refund");
-                add(&db, &flat, &["refund_id", "detail_list_rec_id"], what).await;
-                add(&db, &parent, &["refund_id"], what).await;
+                add(&db, &flat, &["account", "refund_id", "detail_list_rec_id"], what).await;
+                add(&db, &parent, &["account", "refund_id"], what).await;
 
                 // The overlap re-reads refunds 2 and 3 unchanged and a newer refund 1 that lost
                 // its line 12; a failed commit first changes nothing.
@@ -203,7 +209,7 @@ async fn an_overlap_re_read_leaves_the_users_columns_children_and_triggers_alone
                     let log = one(db.rows("SELECT tbl, k FROM deleted_log ORDER BY 1, 2").await);
                     assert_eq!(
                         log,
-                        vec![format!("{flat}/1/12")],
+                        vec![format!("{flat}/test-sid/1/12")],
                         "{label}: only the removed line is deleted"
                     );
                     db.conn().await.query_drop("DELETE FROM deleted_log").await.unwrap();

@@ -486,6 +486,72 @@ async fn sinks_starting_at_once_on_different_nodes_all_start() {
     db.drop_db().await;
 }
 
+#[tokio::test]
+async fn sinks_starting_at_once_on_different_nodes_migrate_a_version_3_database_once() {
+    let Some(nodes) = nodes() else { return };
+    let _turn = SERIAL.lock().await;
+    // The schema lock is local to a node: both sinks run the account migration's steps (TOI DDL)
+    // side by side, each planning again from the table when the other's step wins.
+    let db = cluster_db(&nodes, "galera_migrate").await;
+    let mut c = Conn::from_url(on(&nodes[0], &db)).await.unwrap();
+    create_v3_schema(&mut c).await;
+    fill_v3_rows(&mut c, &["shop-a"]).await;
+    c.disconnect().await.unwrap();
+    // Node 2 has applied all of it before its sink starts.
+    assert_eq!(
+        read_via(&nodes[1], &db, &format!("SELECT COUNT(*) FROM `{FLAT}`")).await,
+        vec![vec![s("3")]]
+    );
+    let (x, y) = tokio::join!(
+        MySqlSink::builder(on(&nodes[0], &db)).layout(Layout::Both).build(),
+        MySqlSink::builder(on(&nodes[1], &db)).layout(Layout::Both).build()
+    );
+    for (node, started) in [(1, x), (2, y)] {
+        match started {
+            Ok(sink) => sink.disconnect().await.unwrap(),
+            Err(e) => panic!("the sink on node {node}: {e}: {:?}", std::error::Error::source(&e)),
+        }
+    }
+    for (table, old_key) in V3_DATA_TABLES {
+        let key = read_via(
+            &nodes[2],
+            &db,
+            &format!(
+                "SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}' AND INDEX_NAME = 'PRIMARY'"
+            ),
+        )
+        .await;
+        assert_eq!(key, vec![vec![s(&format!("account,{old_key}"))]], "{table}");
+    }
+    assert_eq!(
+        read_via(
+            &nodes[2],
+            &db,
+            &format!("SELECT account, refund_id, detail_list_rec_id FROM `{FLAT}` ORDER BY 2, 3")
+        )
+        .await,
+        vec![
+            vec![s("shop-a"), s("1"), s("11")],
+            vec![s("shop-a"), s("1"), s("12")],
+            vec![s("shop-a"), s("2"), s("0")],
+        ]
+    );
+    let want: Vec<Vec<Option<String>>> = (1..=refund_sink_mysql::schema::SCHEMA_VERSION)
+        .map(|v| vec![s(&v.to_string())])
+        .collect();
+    assert_eq!(
+        read_via(
+            &nodes[2],
+            &db,
+            "SELECT version FROM wdt_schema_version ORDER BY version"
+        )
+        .await,
+        want
+    );
+    db.drop_db().await;
+}
+
 /// Known gap, left to the write path: in the flat layout a refund's rows share no key across
 /// versions whose line sets are disjoint (here no lines, stored as line 0, versus line 71), and
 /// `SELECT … FOR UPDATE` locks only on its own node, so two nodes committing such versions at

@@ -452,7 +452,7 @@ async fn a_database_of_schema_version_2_gains_the_lease_and_run_tables() {
     let sink = db.sink().build().await.unwrap();
     assert_eq!(
         db.rows("SELECT `version` FROM `wdt_schema_version` ORDER BY 1").await,
-        vec![vec![s("1")], vec![s("2")], vec![s("3")]]
+        vec![vec![s("1")], vec![s("2")], vec![s("3")], vec![s("4")]]
     );
     assert_eq!(db.count("aftersales_refund_refund_search").await, 2);
     assert_eq!(

@@ -63,7 +63,7 @@ pub fn from_file(
     for (i, a) in file.account.into_iter().enumerate() {
         accounts.push(account(i, a, &file.defaults, s, env)?);
     }
-    check_names_and_prefixes(&accounts)?;
+    check_names(&accounts)?;
     Ok(Plan {
         mysql,
         schedule,
@@ -516,32 +516,16 @@ fn rate_limit(label: &str, a: &AccountFile, kind: RouteKind) -> Result<Option<Ra
     Ok(Some(cfg))
 }
 
-fn check_names_and_prefixes(accounts: &[Account]) -> Result<(), AppError> {
+/// Account names must be unique: each names its checkpoint stream, its lease and, in the data
+/// tables, its rows. Accounts may share a `table_prefix`: every data table is keyed by account,
+/// so equal refund ids of two companies are two rows.
+fn check_names(accounts: &[Account]) -> Result<(), AppError> {
     let mut by_name = BTreeMap::new();
-    let mut by_prefix: BTreeMap<&str, &str> = BTreeMap::new();
     for a in accounts {
         if by_name.insert(a.name.as_str(), ()).is_some() {
             return Err(AppError::Conflict {
                 problem: format!("two accounts are named {:?}", a.name),
                 fix: "give every [[account]] a name of its own".into(),
-            });
-        }
-        if let Some(other) = by_prefix.insert(&a.table_prefix, &a.name) {
-            let tables = if a.table_prefix.is_empty() {
-                "the same tables (no table_prefix)".to_owned()
-            } else {
-                format!("the same tables (table_prefix = {:?})", a.table_prefix)
-            };
-            return Err(AppError::Conflict {
-                problem: format!(
-                    "accounts {other:?} and {:?} would write into {tables}, where equal refund ids of two companies \
-                     would overwrite each other",
-                    a.name
-                ),
-                fix: format!(
-                    "give each account its own table_prefix, e.g. table_prefix = \"{}_\"",
-                    a.name.replace(['-', '.'], "_")
-                ),
             });
         }
     }
@@ -869,21 +853,18 @@ app_secret_env = "SHOP_A_WDT"
     }
 
     #[test]
-    fn two_accounts_writing_into_the_same_tables_are_refused_naming_both() {
-        let e = plan(&TWO.replace("\"b_\"", "\"a_\""), &Settings::default(), None).unwrap_err();
-        assert!(
-            e.starts_with("accounts \"a\" and \"b\" would write into the same tables (table_prefix = \"a_\")"),
-            "{e}"
-        );
-        assert!(e.contains("table_prefix = \"b_\""), "the fix: {e}");
-        let e = plan(
+    fn accounts_may_share_tables_but_not_a_name() {
+        let p = plan(&TWO.replace("\"b_\"", "\"a_\""), &Settings::default(), None).unwrap();
+        assert_eq!(p.accounts.len(), 2);
+        assert!(p.accounts.iter().all(|a| a.table_prefix == "a_"));
+        let p = plan(
             &TWO.replace("table_prefix = \"a_\"\n", "")
                 .replace("table_prefix = \"b_\"\n", ""),
             &Settings::default(),
             None,
         )
-        .unwrap_err();
-        assert!(e.contains("(no table_prefix)"), "{e}");
+        .unwrap();
+        assert!(p.accounts.iter().all(|a| a.table_prefix.is_empty()));
         let e = plan(&TWO.replace("name = \"b\"", "name = \"a\""), &Settings::default(), None).unwrap_err();
         assert!(e.starts_with("two accounts are named \"a\""), "{e}");
     }

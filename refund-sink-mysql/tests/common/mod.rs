@@ -345,3 +345,65 @@ pub fn all_combinations() -> Vec<(Layout, WriteMode)> {
     }
     out
 }
+
+/// The data tables of schema version 3 and their primary keys then.
+pub const V3_DATA_TABLES: [(&str, &str); 4] = [
+    ("aftersales_refund_refund_search", "refund_id,detail_list_rec_id"),
+    ("wdt_refund", "refund_id"),
+    ("wdt_refund_detail", "refund_id,rec_id"),
+    ("wdt_refund_amount_detail", "refund_id,rec_id"),
+];
+
+/// Creates, through `c`, every table exactly as schema version 3 did (the DDL captured from
+/// it, `fixtures/schema_v3.sql`), with its version rows.
+pub async fn create_v3_schema(c: &mut Conn) {
+    for sql in include_str!("../fixtures/schema_v3.sql").split("\n;\n") {
+        let sql: String = sql
+            .lines()
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if !sql.trim().is_empty() {
+            c.query_drop(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    c.query_drop(
+        "INSERT INTO wdt_schema_version (version, description) VALUES \
+         (1, 'initial tables: flat, normalized, sync state, dead letters'), \
+         (2, 'a checkpoint per data table; stream keys compared byte for byte'), \
+         (3, 'stream leases and run history: wdt_sync_lease, wdt_sync_run')",
+    )
+    .await
+    .unwrap();
+}
+
+/// Rows, through `c`, as a version-3 sink of `accounts` left them: refunds 1 (two lines) and 2
+/// in the flat table, refund 1 in the normalized ones, and per account the checkpoints of the
+/// live stream and of a backfill, at `2024-03-01 00:01:40`.
+pub async fn fill_v3_rows(c: &mut Conn, accounts: &[&str]) {
+    const METHOD: &str = "aftersales.refund.Refund.search";
+    for sql in [
+        "INSERT INTO aftersales_refund_refund_search (refund_id, remark, modified, detail_list_rec_id, \
+         detail_list_goods_name) VALUES (1, 'old one', '2024-03-01 00:00:10.000', 11, 'g11'), \
+         (1, 'old one', '2024-03-01 00:00:10.000', 12, 'g12'), (2, 'old two', '2024-03-01 00:00:10.000', 0, NULL)",
+        "INSERT INTO wdt_refund (refund_id, remark, modified, raw_json) VALUES \
+         (1, 'old one', '2024-03-01 00:00:10.000', '{\"refund_id\":1}')",
+        "INSERT INTO wdt_refund_detail (refund_id, rec_id, goods_name) VALUES (1, 11, 'g11'), (1, 12, 'g12')",
+        "INSERT INTO wdt_refund_amount_detail (refund_id, rec_id, refund_amount) VALUES (1, 100, 123.45)",
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+    for account in accounts {
+        for (table, _) in V3_DATA_TABLES {
+            for method in [METHOD.to_owned(), format!("{METHOD}#backfill:20240101-20240201")] {
+                c.exec_drop(
+                    "INSERT INTO wdt_sync_state (account, method, data_table, window_end, updated_at) \
+                     VALUES (?, ?, ?, '2024-03-01 00:01:40', NOW(3))",
+                    (account, method, table),
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+}
