@@ -205,8 +205,8 @@ macro_rules! refund_columns {
 /// before [`ACCOUNT`]): where the refund was read (`live` / `history`), and the fields only
 /// `Refund.searchHistory` has (NULL for refunds read live). They are nullable, so a table created
 /// before them gets them from the sink at start-up, with creating tables on (`ALTER TABLE … ADD
-/// COLUMN` at the table's end, after `account`: the sink names every column it writes, so the
-/// physical order does not matter); without, the start-up check names the statement.
+/// COLUMN … AFTER …`, so `account` stays last; the version-4 migration adds them before
+/// `account`); without, the start-up check names the statement.
 pub const APPENDED_COLUMNS: &[&str] = &[
     "source",
     "reason",

@@ -212,14 +212,24 @@ async fn record_migration(
 }
 
 /// The `ALTER TABLE … ADD COLUMN` clauses for the [`APPENDED_COLUMNS`] `table` has in this
-/// build but `found` lacks (a table created before them), in table order.
-pub(crate) fn appended_column_clauses(table: Table, found: &FoundTable, dialect: &Dialect) -> Vec<String> {
-    table
-        .columns()
-        .iter()
-        .filter(|c| APPENDED_COLUMNS.contains(&c.name))
-        .filter(|c| !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(c.name)))
-        .map(|c| format!("ADD COLUMN {}", c.ddl(dialect)))
+/// build but `found` lacks (a table created before them), in table order. With `placed`, each
+/// is put `AFTER` the column before it in this build (so `account` stays last); without, they
+/// go at the end (for a statement that adds `account` after them).
+pub(crate) fn appended_column_clauses(
+    table: Table,
+    found: &FoundTable,
+    dialect: &Dialect,
+    placed: bool,
+) -> Vec<String> {
+    let cols = table.columns();
+    cols.iter()
+        .enumerate()
+        .filter(|(_, c)| APPENDED_COLUMNS.contains(&c.name))
+        .filter(|(_, c)| !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(c.name)))
+        .map(|(i, c)| match (placed, i.checked_sub(1)) {
+            (true, Some(prev)) => format!("ADD COLUMN {} AFTER {}", c.ddl(dialect), quote_ident(cols[prev].name)),
+            _ => format!("ADD COLUMN {}", c.ddl(dialect)),
+        })
         .collect()
 }
 
@@ -232,7 +242,7 @@ async fn add_appended_columns(
     found: FoundTable,
     dialect: &Dialect,
 ) -> Result<FoundTable, SinkError> {
-    let clauses = appended_column_clauses(table, &found, dialect);
+    let clauses = appended_column_clauses(table, &found, dialect, true);
     if clauses.is_empty() {
         return Ok(found);
     }
