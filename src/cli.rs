@@ -253,6 +253,17 @@ pub struct Settings {
     /// Longest window of one query (at most 30 days) (default: 29days)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub max_window: Option<Duration>,
+    /// Do not read archived refunds (Refund.searchHistory): neither on a first sync or a
+    /// backfill nor periodically (archived refunds are then missing from the tables)
+    #[arg(long, global = true)]
+    pub no_history: bool,
+    /// How often the recent archive is read through Refund.searchHistory (default: 1day)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub history_every: Option<Duration>,
+    /// How far back that read reaches; refunds archived later than this after their last
+    /// change are found only by a backfill (default: 30days)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub archive_horizon: Option<Duration>,
     /// Page size (1..=200) (default: 100)
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub page_size: Option<u32>,

@@ -296,6 +296,9 @@ pub fn sync_config(schedule: &Schedule, account: &Account) -> Result<SyncConfig,
     cfg.settle_lag = delta("lag", schedule.lag)?;
     cfg.max_window = delta("max_window", schedule.max_window)?;
     cfg.page_size = account.page_size;
+    cfg.history = schedule.history;
+    cfg.history_every = delta("history_every", schedule.history_every)?;
+    cfg.archive_horizon = delta("archive_horizon", schedule.archive_horizon)?;
     cfg.validate().map_err(|source| AppError::Sdk {
         context: format!("account {:?}", account.name),
         source: Box::new(source),
@@ -547,16 +550,32 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonito
     let requests_before = r.connected.client.stats().requests;
     sink.start_run();
     let lost: std::sync::Mutex<Option<LeaseLoss>> = std::sync::Mutex::new(None);
-    let stop = async {
-        match &lease {
-            Some(l) => tokio::select! {
-                _ = shared.shutdown.stopped() => {}
-                loss = l.lost() => *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(loss),
-            },
-            None => shared.shutdown.stopped().await,
+    let work = async {
+        let stop = async {
+            match &lease {
+                Some(l) => tokio::select! {
+                    _ = shared.shutdown.stopped() => {}
+                    loss = l.lost() => *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(loss),
+                },
+                None => shared.shutdown.stopped().await,
+            }
+        };
+        tokio::pin!(stop);
+        let mut result = r.engine.run_until(stop.as_mut()).await;
+        // The periodic read of the recent archive (Refund.searchHistory), under the same lease and
+        // its own checkpoint; once it reached its period, it sends no request until the next one.
+        if let Ok(rep) = &mut result {
+            let lost_now = lost.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+            if let Some(pass) = r.engine.recent_history().filter(|_| !rep.interrupted && !lost_now) {
+                match pass.run_until(stop.as_mut()).await {
+                    Ok(h) => absorb_history(rep, &h),
+                    Err(e) => result = Err(e),
+                }
+            }
         }
+        result
     };
-    let result = match AssertUnwindSafe(r.engine.run_until(stop)).catch_unwind().await {
+    let result = match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => Ok(result),
         Err(payload) => Err(AppError::panicked("the run", payload.as_ref())),
     };
@@ -603,6 +622,23 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonito
     }
     release(lease, prefix, metrics).await;
     once
+}
+
+/// Adds what the periodic archive read did to the live run's report (its checkpoint and lag
+/// stay the live stream's).
+fn absorb_history(rep: &mut SyncReport, h: &SyncReport) {
+    rep.pages += h.pages;
+    rep.refunds += h.refunds;
+    rep.refunds_written += h.refunds_written;
+    rep.commits += h.commits;
+    rep.dead_letters += h.dead_letters;
+    rep.rereads += h.rereads;
+    rep.bisections += h.bisections;
+    rep.retries += h.retries;
+    rep.throttles += h.throttles;
+    rep.rows.absorb(&h.rows);
+    rep.history_windows += h.windows_done;
+    rep.interrupted |= h.interrupted;
 }
 
 /// Records the end of run `id`; a failure to record it is printed, not fatal.

@@ -5,7 +5,7 @@
 use wdt_qimen::model::{Refund, RefundDetail};
 
 use crate::row::{dec, flag, int, text, time, Cell, Encoding, TableRows};
-use crate::schema::{FLAT_COLUMNS, FLAT_REFUND_COLUMNS};
+use crate::schema::{APPENDED_COLUMNS, FLAT_COLUMNS, FLAT_REFUND_COLUMNS};
 
 /// Writes the refund columns shared by the flat table and `wdt_refund`, in table order.
 pub(crate) fn refund_cells<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
@@ -120,10 +120,12 @@ pub(crate) fn write_flat<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
         t.begin_row(r.refund_id, 0);
         refund_cells(r, t);
         t.cell(Cell::Int(0));
-        // The detail columns are NULL; the account, last, is written by `end_row`.
-        for _ in FLAT_REFUND_COLUMNS + 1..FLAT_COLUMNS.len() - 1 {
+        // The detail columns are NULL; then the archive's columns; the account, last, is written
+        // by `end_row`.
+        for _ in FLAT_REFUND_COLUMNS + 1..FLAT_COLUMNS.len() - 1 - APPENDED_COLUMNS.len() {
             t.cell(Cell::Null);
         }
+        history_cells(r, t);
         t.end_row();
         return;
     }
@@ -144,8 +146,24 @@ pub(crate) fn write_flat<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
             Some(range) => t.repeat(range.clone(), FLAT_REFUND_COLUMNS),
         }
         detail_cells(rec_id, d, t);
+        history_cells(r, t);
         t.end_row();
     }
+}
+
+/// Writes the columns appended for archived refunds ([`APPENDED_COLUMNS`]), in table order:
+/// the source, then the fields only `Refund.searchHistory` has.
+pub(crate) fn history_cells<E: Encoding>(r: &Refund, t: &mut TableRows<E>) {
+    t.cell(Cell::Text(r.source.as_str()));
+    t.cell(text(&r.reason));
+    t.cell(int(r.operator_id));
+    t.cell(text(&r.return_mobile));
+    t.cell(text(&r.return_name));
+    t.cell(text(&r.salesman));
+    t.cell(int(r.salesman_id));
+    t.cell(text(&r.stockin_no));
+    t.cell(int(r.pay_status));
+    t.cell(int(r.flag_id));
 }
 
 #[cfg(test)]

@@ -313,10 +313,10 @@ async fn v4_table(
             } else {
                 "''".to_owned()
             };
-            steps.push((
-                qt.clone(),
-                format!("ALTER TABLE {qt} ADD COLUMN {} DEFAULT {fill}", ACCOUNT.ddl(dialect)),
-            ));
+            // The columns for archived refunds come before `account`, which stays last.
+            let mut clauses = crate::setup::appended_column_clauses(table, &found, dialect, false);
+            clauses.push(format!("ADD COLUMN {} DEFAULT {fill}", ACCOUNT.ddl(dialect)));
+            steps.push((qt.clone(), format!("ALTER TABLE {qt} {}", clauses.join(", "))));
         } else {
             let empty: Option<i64> = conn
                 .query_first(format!(

@@ -4,7 +4,7 @@
 
 use wdt_qimen::model::Refund;
 
-use crate::flat::{line_cells, line_keys, refund_cells};
+use crate::flat::{history_cells, line_cells, line_keys, refund_cells};
 use crate::row::{dec, flag, int, text, time, Cell, Encoding, TableRows};
 
 /// Appends the `wdt_refund` row of `r`, with `raw_json` (the refund serialized).
@@ -19,6 +19,7 @@ pub(crate) fn write_refund<E: Encoding>(r: &Refund, raw_json: &str, t: &mut Tabl
     t.cell(text(&r.fenxiao_distributor_name));
     t.cell(text(&r.order_type));
     t.cell(Cell::Text(raw_json));
+    history_cells(r, t);
     t.end_row();
 }
 
@@ -171,7 +172,10 @@ mod tests {
         }
         let p = split_rows(&parent.enc.buf);
         assert_eq!(p[0].len(), REFUND_COLUMNS.len());
-        assert_eq!(p[0][p[0].len() - 2], b"{\"refund_id\":3}");
+        let raw = REFUND_COLUMNS.iter().position(|c| c.name == "raw_json").unwrap();
+        assert_eq!(p[0][raw], b"{\"refund_id\":3}");
+        let source = REFUND_COLUMNS.iter().position(|c| c.name == "source").unwrap();
+        assert_eq!(p[0][source], b"live");
         assert_eq!(p[0].last().unwrap(), b"shop");
         let d = split_rows(&details.enc.buf);
         assert_eq!(d[0].len(), REFUND_DETAIL_COLUMNS.len());

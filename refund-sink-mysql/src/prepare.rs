@@ -6,7 +6,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use chrono::NaiveDateTime;
 use mysql_async::Value;
-use wdt_qimen::model::Refund;
+use wdt_qimen::model::{Refund, RefundSource};
 use wdt_qimen::sync::DeadLetter;
 
 use crate::config::{Layout, WriteMode};
@@ -57,6 +57,9 @@ pub(crate) struct Mapped {
     pub refund_id: i64,
     /// Per table (same order as [`Prepared::tables`]): its rows, as indices into `rows`.
     pub rows: Vec<Range<usize>>,
+    /// Read from `Refund.searchHistory`, which returns no `amount_detail_list`: the stored
+    /// amount lines of the refund are kept, not deleted as removed.
+    pub keeps_amount_lines: bool,
 }
 
 /// A batch ready to write.
@@ -268,6 +271,7 @@ fn map_all<E: Encoding>(
                 index,
                 refund_id: r.refund_id,
                 rows,
+                keeps_amount_lines: r.source == RefundSource::History,
             }),
             Err(e) => dead.push(dead_letter(r, format!("refund {}: {e}", r.refund_id))),
         }

@@ -201,13 +201,32 @@ macro_rules! refund_columns {
     };
 }
 
+/// The columns of the flat table and `wdt_refund` for archived refunds, in table order (just
+/// before [`ACCOUNT`]): where the refund was read (`live` / `history`), and the fields only
+/// `Refund.searchHistory` has (NULL for refunds read live). They are nullable, so a table created
+/// before them gets them from the sink at start-up, with creating tables on (`ALTER TABLE … ADD
+/// COLUMN … AFTER …`, so `account` stays last; the version-4 migration adds them before
+/// `account`); without, the start-up check names the statement.
+pub const APPENDED_COLUMNS: &[&str] = &[
+    "source",
+    "reason",
+    "operator_id",
+    "return_mobile",
+    "return_name",
+    "salesman",
+    "salesman_id",
+    "stockin_no",
+    "pay_status",
+    "flag_id",
+];
+
 /// Number of refund columns at the start of the flat table (before `detail_list_rec_id`).
 pub(crate) const FLAT_REFUND_COLUMNS: usize = 58;
 
 /// `aftersales_refund_refund_search`: one row per detail line, in the column order integration platforms publish
 /// for this method (with `detail_list_original_price` spelled right where published copies
-/// garble it), then [`ACCOUNT`].
-pub static FLAT_COLUMNS: [Column; 78] = refund_columns![
+/// garble it), then the columns for archived refunds, then [`ACCOUNT`].
+pub static FLAT_COLUMNS: [Column; 88] = refund_columns![
     req("detail_list_rec_id", BigInt),
     col("detail_list_refund_id", BigInt),
     col("detail_list_oid", V),
@@ -227,11 +246,23 @@ pub static FLAT_COLUMNS: [Column; 78] = refund_columns![
     col("detail_list_goods_name", V_LONG),
     col("detail_list_spec_name", V_LONG),
     col("detail_list_spec_no", V),
+    // For archived refunds (APPENDED_COLUMNS).
+    col("source", Varchar(16)),
+    col("reason", V),
+    col("operator_id", BigInt),
+    col("return_mobile", V),
+    col("return_name", V),
+    col("salesman", V),
+    col("salesman_id", BigInt),
+    col("stockin_no", V),
+    col("pay_status", Int),
+    col("flag_id", BigInt),
     ACCOUNT,
 ];
 
-/// `wdt_refund`: the refund's own fields, the newer-doc fields, the raw JSON, and [`ACCOUNT`].
-pub static REFUND_COLUMNS: [Column; 67] = refund_columns![
+/// `wdt_refund`: the refund's own fields, the newer-doc fields, the raw JSON, the columns for
+/// archived refunds, and [`ACCOUNT`].
+pub static REFUND_COLUMNS: [Column; 77] = refund_columns![
     col("shop_name", V),
     col("rr_status", Int),
     col("current_phase_timeout", DT),
@@ -240,6 +271,17 @@ pub static REFUND_COLUMNS: [Column; 67] = refund_columns![
     col("fenxiao_distributor_name", V),
     col("order_type", V),
     req("raw_json", LongText),
+    // For archived refunds (APPENDED_COLUMNS).
+    col("source", Varchar(16)),
+    col("reason", V),
+    col("operator_id", BigInt),
+    col("return_mobile", V),
+    col("return_name", V),
+    col("salesman", V),
+    col("salesman_id", BigInt),
+    col("stockin_no", V),
+    col("pay_status", Int),
+    col("flag_id", BigInt),
     ACCOUNT,
 ];
 
@@ -988,11 +1030,28 @@ mod tests {
 
     #[test]
     fn flat_columns_are_exactly_the_designed_list_in_order() {
-        // The published columns, then the account.
-        let want: Vec<&str> = DESIGN_FLAT.split(',').map(str::trim).chain(["account"]).collect();
+        // The published columns, the columns for archived refunds, then the account.
+        let want: Vec<&str> = DESIGN_FLAT
+            .split(',')
+            .map(str::trim)
+            .chain(APPENDED_COLUMNS.iter().copied())
+            .chain(["account"])
+            .collect();
         let have: Vec<&str> = FLAT_COLUMNS.iter().map(|c| c.name).collect();
         assert_eq!(have, want);
         assert_eq!(FLAT_COLUMNS[FLAT_REFUND_COLUMNS].name, "detail_list_rec_id");
+    }
+
+    #[test]
+    fn both_refund_tables_end_with_the_nullable_archive_columns_then_the_account() {
+        for cols in [&FLAT_COLUMNS[..], &REFUND_COLUMNS[..]] {
+            let (rest, account) = cols.split_at(cols.len() - 1);
+            assert_eq!(account[0].name, "account");
+            let tail = &rest[rest.len() - APPENDED_COLUMNS.len()..];
+            let names: Vec<&str> = tail.iter().map(|c| c.name).collect();
+            assert_eq!(names, APPENDED_COLUMNS);
+            assert!(tail.iter().all(|c| c.nullable));
+        }
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::error::SinkError;
 use crate::migrate;
 use crate::names::{quote_ident, TableNames};
 use crate::schema::{
-    check_table, create_table_sql, row_format_advice, FoundColumn, FoundTable, Table, MIGRATIONS, SCHEMA_VERSION,
+    check_table, create_table_sql, row_format_advice, FoundColumn, FoundTable, Table, APPENDED_COLUMNS, MIGRATIONS,
+    SCHEMA_VERSION,
 };
 
 /// What the sink learned about the server.
@@ -210,6 +211,52 @@ async fn record_migration(
     }
 }
 
+/// The `ALTER TABLE … ADD COLUMN` clauses for the [`APPENDED_COLUMNS`] `table` has in this
+/// build but `found` lacks (a table created before them), in table order. With `placed`, each
+/// is put `AFTER` the column before it in this build (so `account` stays last); without, they
+/// go at the end (for a statement that adds `account` after them).
+pub(crate) fn appended_column_clauses(
+    table: Table,
+    found: &FoundTable,
+    dialect: &Dialect,
+    placed: bool,
+) -> Vec<String> {
+    let cols = table.columns();
+    cols.iter()
+        .enumerate()
+        .filter(|(_, c)| APPENDED_COLUMNS.contains(&c.name))
+        .filter(|(_, c)| !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(c.name)))
+        .map(|(i, c)| match (placed, i.checked_sub(1)) {
+            (true, Some(prev)) => format!("ADD COLUMN {} AFTER {}", c.ddl(dialect), quote_ident(cols[prev].name)),
+            _ => format!("ADD COLUMN {}", c.ddl(dialect)),
+        })
+        .collect()
+}
+
+/// Adds the appended columns an existing data table lacks (one `ALTER TABLE`, additive only:
+/// nullable columns at the end); returns the table as it is then.
+async fn add_appended_columns(
+    conn: &mut Conn,
+    table: Table,
+    name: &str,
+    found: FoundTable,
+    dialect: &Dialect,
+) -> Result<FoundTable, SinkError> {
+    let clauses = appended_column_clauses(table, &found, dialect, true);
+    if clauses.is_empty() {
+        return Ok(found);
+    }
+    let q = quote_ident(name);
+    conn.query_drop(format!("ALTER TABLE {q} {}", clauses.join(", ")))
+        .await
+        .map_err(SinkError::ddl("adding columns", "ALTER"))?;
+    tracing::info!(table = %q, columns = clauses.len(), "columns for archived refunds added");
+    describe(conn, name).await?.ok_or_else(|| SinkError::MissingTable {
+        table: q,
+        fix: "it vanished while the sink started; start the sink again".into(),
+    })
+}
+
 async fn ensure_schema_locked(
     conn: &mut Conn,
     names: &TableNames,
@@ -268,6 +315,11 @@ async fn ensure_schema_locked(
             table: quote_ident(name),
             fix: "it vanished while the sink started; start the sink again".into(),
         })?;
+        let found = if create {
+            add_appended_columns(conn, *table, name, found, dialect).await?
+        } else {
+            found
+        };
         check_table(*table, name, &found, dialect)?;
         if let Some(advice) = row_format_advice(&quote_ident(name), &found.row_format) {
             tracing::warn!(table = %quote_ident(name), row_format = %found.row_format, "{advice}");

@@ -633,6 +633,10 @@ fn stale_keys(ti: usize, p: &Prepared, stored: &Stored) -> Vec<(i64, i64)> {
     let td = &p.tables[ti];
     let mut stale = Vec::new();
     for m in &p.refunds {
+        if td.table == Table::RefundAmountDetail && m.keeps_amount_lines {
+            // The history method has no amount lines: their absence is not a removal.
+            continue;
+        }
         let Some(keys) = stored.keys[ti].get(&m.refund_id) else {
             continue;
         };

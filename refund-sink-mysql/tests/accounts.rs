@@ -527,9 +527,14 @@ async fn without_creating_tables_the_old_shape_is_refused_with_the_statements_to
         .unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, SinkError::MigrationNeeded { version: 4, .. }), "{msg}");
+    // The same statement adds the columns for archived refunds first (`account` stays last).
     let add = format!(
-        "ALTER TABLE `{FLAT}` ADD COLUMN `account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin \
-         NOT NULL DEFAULT 'shop-a'"
+        "ALTER TABLE `{FLAT}` ADD COLUMN `source` VARCHAR(16) NULL, ADD COLUMN `reason` VARCHAR(255) NULL, \
+         ADD COLUMN `operator_id` BIGINT NULL, ADD COLUMN `return_mobile` VARCHAR(255) NULL, \
+         ADD COLUMN `return_name` VARCHAR(255) NULL, ADD COLUMN `salesman` VARCHAR(255) NULL, \
+         ADD COLUMN `salesman_id` BIGINT NULL, ADD COLUMN `stockin_no` VARCHAR(255) NULL, \
+         ADD COLUMN `pay_status` INT NULL, ADD COLUMN `flag_id` BIGINT NULL, \
+         ADD COLUMN `account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL DEFAULT 'shop-a'"
     );
     let key = format!(
         "ALTER TABLE `{FLAT}` MODIFY `account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin \

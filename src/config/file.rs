@@ -121,6 +121,12 @@ pub struct ScheduleFile {
     pub max_window: Option<String>,
     /// The lag above which a stream counts as stalled (`20m`; default 3 × every + lag).
     pub max_lag: Option<String>,
+    /// Read archived refunds (`Refund.searchHistory`) too (default true).
+    pub history: Option<bool>,
+    /// How often the recent archive is read (`1day`).
+    pub history_every: Option<String>,
+    /// How far back that read reaches (`30days`).
+    pub archive_horizon: Option<String>,
 }
 
 /// `[http]`.

@@ -35,6 +35,11 @@ pub const DEFAULT_START: &str = "2024-01-01 00:00:00";
 pub const DEFAULT_LAG: Duration = Duration::from_secs(60);
 /// The default longest window.
 pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(29 * 86_400);
+/// The default of `schedule.archive_horizon`: how far back the periodic read of archived
+/// refunds reaches.
+pub const DEFAULT_ARCHIVE_HORIZON: Duration = Duration::from_secs(30 * 86_400);
+/// The default of `schedule.history_every`: how often the recent archive is read.
+pub const DEFAULT_HISTORY_EVERY: Duration = Duration::from_secs(86_400);
 /// The default page size.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// The simulator's default data set size.
@@ -179,6 +184,13 @@ pub struct Schedule {
     pub max_window: Duration,
     /// The lag above which a stream counts as stalled (alerts; default 3 × every + lag).
     pub max_lag: Duration,
+    /// Read archived refunds (`Refund.searchHistory`): on a first sync, in a backfill, and
+    /// over the recent past once per `history_every`.
+    pub history: bool,
+    /// How often the recent archive is read.
+    pub history_every: Duration,
+    /// How far back that read reaches.
+    pub archive_horizon: Duration,
 }
 
 /// One WDT account: its own client, limiter, checkpoint stream and tables.

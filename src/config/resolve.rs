@@ -242,12 +242,55 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
         ));
     }
     let interval = every.as_ref().map_or(super::ONCE_INTERVAL_FOR_MAX_LAG, |(_, d)| *d);
+    let (every_key, history_every) = pick(
+        s.history_every,
+        "--history-every",
+        "schedule.history_every",
+        &f.history_every,
+        super::DEFAULT_HISTORY_EVERY,
+    )?;
+    let (horizon_key, archive_horizon) = pick(
+        s.archive_horizon,
+        "--archive-horizon",
+        "schedule.archive_horizon",
+        &f.archive_horizon,
+        super::DEFAULT_ARCHIVE_HORIZON,
+    )?;
+    let shown = |d: Duration| {
+        if d.as_secs().is_multiple_of(86_400) && d.subsec_nanos() == 0 && !d.is_zero() {
+            format!("{}days", d.as_secs() / 86_400)
+        } else {
+            humantime::format_duration(d).to_string()
+        }
+    };
+    if archive_horizon < Duration::from_secs(3_600) {
+        return Err(AppError::setting(
+            &horizon_key,
+            shown(archive_horizon),
+            "too short",
+            "reach back at least 1h (the default is 30days)",
+        ));
+    }
+    if history_every < Duration::from_secs(60) || history_every > archive_horizon {
+        return Err(AppError::setting(
+            &every_key,
+            shown(history_every),
+            "out of range",
+            format!(
+                "use 1m or more, at most the archive horizon ({}), so the periodic reads overlap",
+                shown(archive_horizon)
+            ),
+        ));
+    }
     Ok(Schedule {
         every: every.map(|(_, d)| d),
         lag,
         overlap,
         max_window: value::max_window(&key, max_window)?,
         max_lag: max_lag.map_or(interval.saturating_mul(3).saturating_add(lag), |(_, d)| d),
+        history: !s.no_history && f.history.unwrap_or(true),
+        history_every,
+        archive_horizon,
     })
 }
 
@@ -951,6 +994,43 @@ table_prefix = "b_"
         assert!(e.starts_with("account \"b\": table_prefix = \"b-\""), "{e}");
         let e = plan("[[account]]\nroute = \"simulator\"\n", &Settings::default(), None).unwrap_err();
         assert!(e.starts_with("name of [[account]] number 1 is not set"), "{e}");
+    }
+
+    #[test]
+    fn history_settings_come_from_the_file_or_flags_and_bad_ones_are_refused() {
+        let p = plan(TWO, &Settings::default(), None).unwrap();
+        assert!(p.schedule.history);
+        assert_eq!(p.schedule.history_every, Duration::from_secs(86_400));
+        assert_eq!(p.schedule.archive_horizon, Duration::from_secs(30 * 86_400));
+        let text = format!("[schedule]\nhistory = false\nhistory_every = \"12h\"\narchive_horizon = \"60days\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), None).unwrap();
+        assert!(!p.schedule.history);
+        assert_eq!(p.schedule.history_every, Duration::from_secs(12 * 3_600));
+        assert_eq!(p.schedule.archive_horizon, Duration::from_secs(60 * 86_400));
+        let flags = Settings {
+            no_history: true,
+            history_every: Some(Duration::from_secs(3_600)),
+            ..Settings::default()
+        };
+        let p = plan(TWO, &flags, None).unwrap();
+        assert!(!p.schedule.history);
+        assert_eq!(p.schedule.history_every, Duration::from_secs(3_600));
+        let e = plan(
+            &format!("[schedule]\nhistory_every = \"40days\"\n{TWO}"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.history_every = 40days: out of range") && e.contains("at most the archive horizon"),
+            "{e}"
+        );
+        let short = Settings {
+            archive_horizon: Some(Duration::from_secs(60)),
+            ..Settings::default()
+        };
+        let e = plan(TWO, &short, None).unwrap_err();
+        assert!(e.starts_with("--archive-horizon = 1m: too short"), "{e}");
     }
 
     const QIMEN: &str = r#"

@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::credentials::Route;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::limit::{AccountLimiter, RateLimitConfig};
-use crate::pager::Page;
+use crate::pager::{Page, PageStream};
 use crate::retry::{decide, decide_damaged, Decision, RetryConfig, RetryState, Sleep, TokioSleep};
 use crate::server_time::{ClockOffset, ServerClock, Stamp};
 use crate::telemetry::{self, MetricLabels};
@@ -361,10 +362,65 @@ impl Client {
         params: &Map<String, Value>,
         page: PageRequest,
     ) -> Result<Page<T>, Error> {
+        self.call_listed(method, params, page, 0, transport::REFUND_LISTING)
+            .await
+    }
+
+    /// One page of endpoint `endpoint`; `page_no` 1 is the first page on either route (the
+    /// endpoint's native base and the client's Qimen base map it to the wire). Every decoded
+    /// record goes through [`Endpoint::finish`]; records that do not decode are in
+    /// [`Page::rejected`].
+    pub async fn page<E: Endpoint>(&self, endpoint: &E, page_no: u32) -> Result<Page<E::Record>, Error> {
+        if page_no == 0 {
+            return Err(Error::config("page_no", 0, "pages are numbered from 1 on both routes"));
+        }
+        let page = PageRequest {
+            page_no,
+            page_size: endpoint.page_size(),
+        };
+        let listing = transport::Listing {
+            list_key: E::LIST_KEY,
+            key_field: <E::Record as crate::endpoint::Record>::KEY_FIELD,
+        };
+        let mut page: Page<E::Record> = self
+            .call_listed(E::METHOD, &endpoint.params(), page, E::NATIVE_FIRST_PAGE, listing)
+            .await?;
+        page.items.iter_mut().for_each(E::finish);
+        Ok(page)
+    }
+
+    /// All pages of `endpoint`, first to last, as an owned lazy stream; `.items()` gives the
+    /// records (an undecodable one as an [`Error::Rejected`] item, the stream going on). For a
+    /// sync that must not lose records while they change, use [`sync`](crate::sync), which pages
+    /// backwards.
+    pub fn pages<E: Endpoint>(&self, endpoint: E) -> PageStream<E::Record> {
+        let client = self.clone();
+        let endpoint = Arc::new(endpoint);
+        let fetch: crate::pager::FetchPage<E::Record> = Box::new(move |page_no| {
+            let client = client.clone();
+            let endpoint = endpoint.clone();
+            Box::pin(async move { client.page(&*endpoint, page_no).await })
+        });
+        PageStream::new(E::METHOD.name_on(self.route()), fetch)
+    }
+
+    async fn call_listed<T: DeserializeOwned>(
+        &self,
+        method: ApiMethod,
+        params: &Map<String, Value>,
+        page: PageRequest,
+        native_base: u32,
+        listing: transport::Listing,
+    ) -> Result<Page<T>, Error> {
         let name = method.name_on(&self.inner.route);
         let params = &transport::signable_params(&self.inner.route, &method, params)?;
         let wire = PageRequest {
-            page_no: transport::route_page_no(&self.inner.route, page.page_no, self.inner.qimen_page_base),
+            page_no: transport::route_page_no_from(
+                &self.inner.route,
+                page.page_no,
+                native_base,
+                self.inner.qimen_page_base,
+            ),
             page_size: page.page_size,
         };
         self.with_retries(name, |client| async move {
@@ -372,7 +428,7 @@ impl Client {
             let stamp = client.inner.server_clock.request_time(sent.at, sent.instant);
             let prepared = transport::prepare(&client.inner.route, &method, params, Some(wire), stamp);
             let answer = client.exchange(name, &prepared, sent).await?;
-            let page = transport::decode_page::<T>(name, &answer.body, page);
+            let page = transport::decode_list::<T>(name, &answer.body, page, listing);
             client.observe_date(sent, &answer, stamp_verdict(&page, stamp));
             let page = page?;
             Ok(if page.damaged() > 0 {

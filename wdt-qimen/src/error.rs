@@ -68,6 +68,21 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// A record that could not be decoded, as [`Error::Rejected`] carries it. Its `Debug` shows the
+/// key, the reason and the length of the raw JSON, never the JSON (it may hold names and phones).
+#[derive(Clone, PartialEq)]
+pub struct RejectedRecord(pub Box<crate::sync::DeadLetter>);
+
+impl fmt::Debug for RejectedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RejectedRecord")
+            .field("key", &self.0.key)
+            .field("reason", &self.0.reason)
+            .field("raw_json_bytes", &self.0.raw_json.len())
+            .finish()
+    }
+}
+
 /// Every failure of the SDK. Messages never contain a secret, a salt or a sign, nor a value of a
 /// record (names, phones, addresses).
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +227,18 @@ pub enum Error {
         /// The page it repeated.
         previous: u32,
     },
+    /// A record of a page could not be decoded ([`PageStream::items`](crate::PageStream::items)
+    /// hands it out like this instead of dropping it; the stream goes on after it). Its raw
+    /// JSON is in `record`; the message shows only its key and the reason.
+    #[error("{method}: a record on page {page_no} could not be decoded (key {key}): {reason}", key = record.0.key.as_deref().unwrap_or("unknown"), reason = record.0.reason)]
+    Rejected {
+        /// The method called.
+        method: String,
+        /// The page it was on (1 = first).
+        page_no: u32,
+        /// The record as received, with the reason.
+        record: RejectedRecord,
+    },
     /// Retries ran out (attempt limit or total-time limit); `last` is the final failure.
     #[error("gave up after {attempts} attempts in {elapsed:?}: {last}")]
     RetriesExhausted {
@@ -267,7 +294,10 @@ impl Error {
                 }
             }
             Self::Config { .. } | Self::UnsignableParam { .. } => ErrorKind::Config,
-            Self::RepeatedPage { .. } | Self::BodyTooLarge { .. } | Self::OversizePage { .. } => ErrorKind::Decode,
+            Self::RepeatedPage { .. }
+            | Self::BodyTooLarge { .. }
+            | Self::OversizePage { .. }
+            | Self::Rejected { .. } => ErrorKind::Decode,
             Self::RetriesExhausted { last, .. } => last.kind(),
         }
     }

@@ -9,7 +9,8 @@
 //! - [`error`]: the one error type and its [`ErrorKind`].
 //! - [`retry`], [`limit`]: full-jitter backoff decisions and the per-account rate limiter.
 //! - [`model`]: the typed refund and its tolerant decoders.
-//! - [`api`]: request builders ([`RefundSearch`]).
+//! - [`endpoint`]: the [`Endpoint`] trait every paged method implements.
+//! - [`api`]: request builders ([`RefundSearch`], [`RefundHistorySearch`], [`StockinRefundQuery`](api::stockin::StockinRefundQuery)).
 //! - [`pager`]: [`Page`] and the owned page stream.
 //! - [`server_time`]: the gateway's clock, measured from the `Date` header of its answers.
 //! - [`client`]: [`Client`], tying the above together.
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod client;
 pub mod credentials;
+pub mod endpoint;
 pub mod error;
 mod excerpt;
 pub mod limit;
@@ -36,8 +38,10 @@ pub mod time;
 pub mod transport;
 
 pub use api::aftersales::RefundSearch;
+pub use api::refund_history::RefundHistorySearch;
 pub use client::{Client, ClientBuilder};
 pub use credentials::{QimenCredentials, Route, WdtCredentials};
+pub use endpoint::{Endpoint, Record};
 pub use error::{Error, ErrorKind};
-pub use model::refund::Refund;
+pub use model::refund::{Refund, RefundSource};
 pub use pager::{ItemStream, Page, PageStream};

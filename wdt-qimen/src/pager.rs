@@ -4,7 +4,8 @@
 //! can be spawned or stored), ends on the first empty page or after the last page that
 //! `total_count` announces, and ends with an error as its last item, in particular
 //! [`Error::RepeatedPage`] when a page repeats the previous one (a server that ignores `page_no`
-//! would otherwise loop forever). [`PageStream::items`] flattens it to a stream of records.
+//! would otherwise loop forever). [`PageStream::items`] flattens it to a stream of records, a
+//! record that could not be decoded surfacing as an [`Error::Rejected`] item (never dropped).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -94,17 +95,19 @@ struct PagerState<T> {
 #[must_use = "streams do nothing unless polled"]
 pub struct PageStream<T> {
     inner: BoxStream<'static, Result<Page<T>, Error>>,
+    method: String,
 }
 
 impl<T: Send + 'static> PageStream<T> {
     /// A stream that fetches pages `1, 2, …` with `fetch` until a page is empty, the last page
     /// announced by `total_count` is read, or a page repeats the previous one.
     pub fn new(method: impl Into<String>, fetch: FetchPage<T>) -> Self {
+        let method = method.into();
         let state = PagerState {
             fetch,
             next: Some(1),
             previous: None,
-            method: method.into(),
+            method: method.clone(),
         };
         let inner = stream::unfold(state, |mut st| async move {
             let page_no = st.next?;
@@ -137,15 +140,29 @@ impl<T: Send + 'static> PageStream<T> {
             }
         })
         .boxed();
-        Self { inner }
+        Self { inner, method }
     }
 
-    /// The records of every page, in order; an error is the last item.
+    /// The records of every page, in order. A record that could not be decoded is not
+    /// dropped: it is an [`Error::Rejected`] item (its raw JSON and the reason inside), after the
+    /// page's decoded records, and the stream goes on; `try_collect` therefore stops at it, and
+    /// a caller that wants to go past it matches on the error. Any other error is the last item.
     pub fn items(self) -> ItemStream<T> {
+        let method = self.method.clone();
         let inner = self
             .inner
-            .flat_map(|page| match page {
-                Ok(p) => stream::iter(p.items.into_iter().map(Ok).collect::<Vec<_>>()),
+            .flat_map(move |page| match page {
+                Ok(p) => {
+                    let page_no = p.page_no;
+                    let rejected = p.rejected.into_iter().map(|dead| {
+                        Err(Error::Rejected {
+                            method: method.clone(),
+                            page_no,
+                            record: crate::error::RejectedRecord(Box::new(dead)),
+                        })
+                    });
+                    stream::iter(p.items.into_iter().map(Ok).chain(rejected).collect::<Vec<_>>())
+                }
                 Err(e) => stream::iter(vec![Err(e)]),
             })
             .boxed();
@@ -247,6 +264,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn items_surface_undecodable_records_and_go_on() {
+        let mut p1 = page(1, 2, 3, vec![1]);
+        p1.rejected.push(DeadLetter {
+            key: Some("7".into()),
+            raw_json: r#"{"refund_id":7,"x":}"#.into(),
+            reason: "data.order[1]: not valid JSON".into(),
+        });
+        let s = stream_of(vec![p1, page(2, 2, 3, vec![3])]);
+        let all: Vec<Result<u32, Error>> = s.items().collect().await;
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(all[0].as_ref().unwrap(), &1);
+        match &all[1] {
+            Err(Error::Rejected { page_no: 1, record, .. }) => {
+                assert_eq!(record.0.key.as_deref(), Some("7"));
+                assert!(!format!("{:?}", all[1]).contains("refund_id"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(all[2].as_ref().unwrap(), &3);
+        let e = stream_of(vec![{
+            let mut p = page(1, 2, 1, vec![]);
+            p.rejected.push(DeadLetter {
+                key: None,
+                raw_json: "{}".into(),
+                reason: "r".into(),
+            });
+            p
+        }])
+        .items()
+        .try_collect::<Vec<u32>>()
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("could not be decoded"), "{e}");
     }
 
     #[test]

@@ -261,7 +261,7 @@ pub(crate) fn member(b: &[u8], start: usize, wanted: impl Fn(&[u8]) -> bool) -> 
 
 /// Where the records of a page are: the range of the `order` array (from `[` to `]` inclusive),
 /// inside `data`, inside the Qimen wrapper (`response`, or any `…_response`) when there is one.
-pub(crate) fn order_array(b: &[u8]) -> Option<Range<usize>> {
+pub(crate) fn order_array(b: &[u8], list_key: &str) -> Option<Range<usize>> {
     let root = skip_blank(b, 0);
     let (mut top, _) = members(b, root);
     top.retain(|m| m.whole);
@@ -272,16 +272,16 @@ pub(crate) fn order_array(b: &[u8]) -> Option<Range<usize>> {
         .map(|m| m.value.start);
     let inner = wrapper.unwrap_or(root);
     let data = member(b, inner, |k| k == b"data")?;
-    let order = member(b, data.start, |k| k == b"order")?;
+    let order = member(b, data.start, |k| k == list_key.as_bytes())?;
     (b.get(order.start) == Some(&b'[')).then_some(order)
 }
 
 /// The `refund_id` (or `rec_id`) of a record that may not parse: a top-level member's number,
 /// or its string's text (at most 64 bytes, without escapes or control characters).
-pub(crate) fn record_key(b: &[u8]) -> Option<String> {
+pub(crate) fn record_key(b: &[u8], key_field: &str) -> Option<String> {
     let start = skip_blank(b, 0);
     let (found, _) = members(b, start);
-    ["refund_id".as_bytes(), b"rec_id"].into_iter().find_map(|name| {
+    [key_field.as_bytes(), b"rec_id"].into_iter().find_map(|name| {
         let m = found.iter().find(|m| m.whole && &b[m.key.clone()] == name)?;
         let raw = &b[m.value.clone()];
         let text = match raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) {
@@ -436,26 +436,32 @@ mod tests {
             br#"{"response":{"status":"0","data":{"order":[{"n":1},{"n":2}],"total_count":"2"}}}"#,
             br#"{"refund_search_response":{"data":{"order":[{"n":1},{"n":2}]}}}"#,
         ] {
-            let r = order_array(body).expect("found");
+            let r = order_array(body, "order").expect("found");
             assert_eq!(&body[r], br#"[{"n":1},{"n":2}]"#);
         }
-        assert_eq!(order_array(br#"{"status":0,"data":{"order":"none"}}"#), None);
-        assert_eq!(order_array(b"<html>"), None);
+        assert_eq!(order_array(br#"{"status":0,"data":{"order":"none"}}"#, "order"), None);
+        assert_eq!(order_array(b"<html>", "order"), None);
     }
 
     #[test]
     fn record_keys_are_read_from_broken_records() {
-        assert_eq!(record_key(br#"{"refund_id":77,"x":}"#).as_deref(), Some("77"));
-        assert_eq!(record_key(br#"{"refund_id":"78","name":"a"b"}"#).as_deref(), Some("78"));
         assert_eq!(
-            record_key(br#"{"detail":{"refund_id":1},"rec_id":5}"#).as_deref(),
+            record_key(br#"{"refund_id":77,"x":}"#, "refund_id").as_deref(),
+            Some("77")
+        );
+        assert_eq!(
+            record_key(br#"{"refund_id":"78","name":"a"b"}"#, "refund_id").as_deref(),
+            Some("78")
+        );
+        assert_eq!(
+            record_key(br#"{"detail":{"refund_id":1},"rec_id":5}"#, "refund_id").as_deref(),
             Some("5")
         );
-        assert_eq!(record_key(br#"{"x":}"#), None);
-        assert_eq!(record_key(br#"{"refund_id":"7"#), None);
-        assert_eq!(record_key(br#"{"refund_id":"a1"}"#).as_deref(), Some("a1"));
-        assert_eq!(record_key(br#"{"refund_id":null}"#), None);
-        assert_eq!(record_key(br#"{"refund_id":{"x":1}}"#), None);
+        assert_eq!(record_key(br#"{"x":}"#, "refund_id"), None);
+        assert_eq!(record_key(br#"{"refund_id":"7"#, "refund_id"), None);
+        assert_eq!(record_key(br#"{"refund_id":"a1"}"#, "refund_id").as_deref(), Some("a1"));
+        assert_eq!(record_key(br#"{"refund_id":null}"#, "refund_id"), None);
+        assert_eq!(record_key(br#"{"refund_id":{"x":1}}"#, "refund_id"), None);
     }
 
     #[test]

@@ -60,6 +60,14 @@ pub const REFUND_SEARCH: ApiMethod = ApiMethod {
     qimen: "wdt.aftersales.refund.refund.search",
 };
 
+/// 历史退换单查询 (archived refunds): `aftersales.refund.Refund.searchHistory` /
+/// `wdt.aftersales.refund.refund.searchhistory` (the Qimen name is INFERRED from WDT's naming
+/// rule, lower case with a `wdt.` prefix, not from a Qimen page).
+pub const REFUND_SEARCH_HISTORY: ApiMethod = ApiMethod {
+    native: "aftersales.refund.Refund.searchHistory",
+    qimen: "wdt.aftersales.refund.refund.searchhistory",
+};
+
 /// A request ready to send: URL with query, body and content type. Its URL holds the sign and
 /// the salt: log [`Prepared::redacted_url`] instead.
 #[derive(Clone)]
@@ -155,9 +163,15 @@ pub struct PageRequest {
 
 /// The wire page number of a 1-based page on a route: native 0-based; Qimen `qimen_base`-based.
 pub fn route_page_no(route: &Route, page_no: u32, qimen_base: u32) -> u32 {
+    route_page_no_from(route, page_no, 0, qimen_base)
+}
+
+/// The wire page number of a 1-based page on a route for a method whose native pages start at
+/// `native_base`; Qimen pages start at `qimen_base`.
+pub fn route_page_no_from(route: &Route, page_no: u32, native_base: u32, qimen_base: u32) -> u32 {
     let zero_based = page_no.saturating_sub(1);
     match route {
-        Route::Native { .. } => zero_based,
+        Route::Native { .. } => zero_based + native_base,
         Route::Qimen { .. } => zero_based + qimen_base,
     }
 }
@@ -315,13 +329,21 @@ struct Inner<'a> {
     sub_msg: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct PageData<'a> {
-    #[serde(default, borrow)]
-    total_count: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    order: Records<'a>,
+/// Where a method's records are, and how an undecodable one is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listing {
+    /// The key of the record list in `data` (`order`).
+    pub list_key: &'static str,
+    /// The member naming a record in its dead letter (`refund_id`).
+    pub key_field: &'static str,
 }
+
+/// The listing of `aftersales.refund.Refund.search` (and `searchHistory`): `data.order`, keyed
+/// by `refund_id`.
+pub const REFUND_LISTING: Listing = Listing {
+    list_key: "order",
+    key_field: "refund_id",
+};
 
 /// The raw records of `data.order`: a list, or `null`, `""` or `{}` for none (how some PHP back
 /// ends spell an empty list).
@@ -534,20 +556,35 @@ struct PageParts<R> {
 
 /// The count and the records of a page whose body is valid JSON; `None` for a page without
 /// `data`.
-fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<PageParts<&'a RawValue>>, Error> {
+fn parse_page<'a>(method: &str, text: &'a str, listing: Listing) -> Result<Option<PageParts<&'a RawValue>>, Error> {
     let body = text.as_bytes();
     let data = open_envelope(method, text)?;
     let Some(data) = data.filter(|d| d.get().trim() != "null") else {
         return Ok(None);
     };
-    let parsed: PageData<'_> = {
+    let members: std::collections::BTreeMap<String, &RawValue> = {
         let de = &mut serde_json::Deserializer::from_str(data.get());
         serde_path_to_error::deserialize(de)
             .map_err(|e| decode_error(method, body, format!("data.{}", e.path()), e.inner()))?
     };
+    let records = match members.get(listing.list_key) {
+        None => Records::default(),
+        Some(raw) => {
+            let de = &mut serde_json::Deserializer::from_str(raw.get());
+            serde_path_to_error::deserialize::<_, Records<'_>>(de).map_err(|e| {
+                let path = e.path().to_string();
+                let path = if path == "." {
+                    format!("data.{}", listing.list_key)
+                } else {
+                    format!("data.{}.{path}", listing.list_key)
+                };
+                decode_error(method, body, path, e.inner())
+            })?
+        }
+    };
     Ok(Some(PageParts {
-        total_count: parsed.total_count.and_then(|raw| count_of(method, raw)),
-        records: parsed.order.0,
+        total_count: members.get("total_count").and_then(|raw| count_of(method, raw)),
+        records: records.0,
     }))
 }
 
@@ -555,15 +592,15 @@ fn parse_page<'a>(method: &str, text: &'a str) -> Result<Option<PageParts<&'a Ra
 /// split into records with a tolerant scanner, the rest (the envelope, with an empty `order`)
 /// must then be valid. `None` when that is not possible (the damage is outside the records, or
 /// the body is cut off), so the page fails as a whole.
-fn recover_page<'a>(method: &str, body: &'a [u8]) -> Option<Result<PageParts<RawRecord<'a>>, Error>> {
-    let order = crate::scan::order_array(body)?;
+fn recover_page<'a>(method: &str, body: &'a [u8], listing: Listing) -> Option<Result<PageParts<RawRecord<'a>>, Error>> {
+    let order = crate::scan::order_array(body, listing.list_key)?;
     let (elements, _) = crate::scan::elements(body, order.start)?;
     let mut skeleton = Vec::with_capacity(body.len() - order.len() + 2);
     skeleton.extend_from_slice(&body[..order.start]);
     skeleton.extend_from_slice(b"[]");
     skeleton.extend_from_slice(&body[order.end..]);
     let text = std::str::from_utf8(&skeleton).ok()?;
-    let total_count = match parse_page(method, text) {
+    let total_count = match parse_page(method, text, listing) {
         Ok(parsed) => parsed.and_then(|p| p.total_count),
         Err(e) if is_damaged_json(&e) => return None,
         Err(e) => return Some(Err(e)),
@@ -622,15 +659,27 @@ pub fn decode_page<T: DeserializeOwned>(
     body: impl AsRef<[u8]>,
     page: PageRequest,
 ) -> Result<Page<T>, Error> {
+    decode_list(method, body, page, REFUND_LISTING)
+}
+
+/// [`decode_page`] for any method: its records under `data.{listing.list_key}`, an undecodable
+/// record named by its `listing.key_field`.
+pub fn decode_list<T: DeserializeOwned>(
+    method: &str,
+    body: impl AsRef<[u8]>,
+    page: PageRequest,
+    listing: Listing,
+) -> Result<Page<T>, Error> {
     let body = body.as_ref();
     let whole = match std::str::from_utf8(body) {
-        Ok(text) => match parse_page(method, text) {
+        Ok(text) => match parse_page(method, text, listing) {
             Ok(None) => return Ok(Page::empty(page.page_no, page.page_size)),
             Ok(Some(parts)) => {
                 let records = parts.records.into_iter().map(|r| RawRecord::Parsed(r.get())).collect();
                 return build_page(
                     method,
                     page,
+                    listing,
                     PageParts {
                         total_count: parts.total_count,
                         records,
@@ -642,8 +691,8 @@ pub fn decode_page<T: DeserializeOwned>(
         },
         Err(e) => not_utf8_error(method, body, e, " outside its records"),
     };
-    match recover_page(method, body) {
-        Some(Ok(parts)) => build_page(method, page, parts),
+    match recover_page(method, body, listing) {
+        Some(Ok(parts)) => build_page(method, page, listing, parts),
         Some(Err(e)) => Err(e),
         None => Err(whole),
     }
@@ -653,6 +702,7 @@ pub fn decode_page<T: DeserializeOwned>(
 fn build_page<T: DeserializeOwned>(
     method: &str,
     page: PageRequest,
+    listing: Listing,
     parts: PageParts<RawRecord<'_>>,
 ) -> Result<Page<T>, Error> {
     let PageParts { total_count, records } = parts;
@@ -684,14 +734,15 @@ fn build_page<T: DeserializeOwned>(
                     let de = &mut serde_json::Deserializer::from_str(text);
                     let reason = match serde_path_to_error::deserialize::<_, T>(de) {
                         Err(e) => format!(
-                            "data.order[{i}].{}: {}",
+                            "data.{}[{i}].{}: {}",
+                            listing.list_key,
                             e.path(),
                             without_values(&e.inner().to_string())
                         ),
-                        Ok(_) => format!("data.order[{i}]: {}", without_values(&plain.to_string())),
+                        Ok(_) => format!("data.{}[{i}]: {}", listing.list_key, without_values(&plain.to_string())),
                     };
                     rejected.push(DeadLetter {
-                        key: crate::scan::record_key(text.as_bytes()),
+                        key: crate::scan::record_key(text.as_bytes(), listing.key_field),
                         raw_json: (*text).to_owned(),
                         reason,
                     });
@@ -700,9 +751,9 @@ fn build_page<T: DeserializeOwned>(
             RawRecord::Damaged { bytes, reason } => {
                 damaged += 1;
                 rejected.push(DeadLetter {
-                    key: crate::scan::record_key(bytes),
+                    key: crate::scan::record_key(bytes, listing.key_field),
                     raw_json: crate::scan::escaped_text(bytes),
-                    reason: format!("data.order[{i}]: {reason}"),
+                    reason: format!("data.{}[{i}]: {reason}", listing.list_key),
                 });
             }
         }

@@ -4,15 +4,18 @@
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
+use chrono::TimeDelta;
+
 use crate::client::Client;
+use crate::endpoint::{check_window, Endpoint};
 use crate::error::Error;
-use crate::model::refund::Refund;
-use crate::pager::{FetchPage, Page, PageStream};
+use crate::model::refund::{Refund, RefundSource};
+use crate::pager::{Page, PageStream};
 use crate::time::{format_wdt, parse_wdt};
-use crate::transport::{PageRequest, REFUND_SEARCH};
+use crate::transport::{ApiMethod, REFUND_SEARCH};
 
 /// The widest `modified` window WDT accepts for this method.
-pub const MAX_WINDOW: chrono::TimeDelta = chrono::TimeDelta::days(30);
+pub const MAX_WINDOW: TimeDelta = TimeDelta::days(30);
 /// The largest page size this SDK sends (WDT advises staying at or under 200).
 pub const MAX_PAGE_SIZE: u32 = 200;
 /// The default page size.
@@ -49,7 +52,7 @@ pub struct RefundSearch {
     page_size: u32,
 }
 
-fn time_arg(field: &'static str, s: &str) -> Result<NaiveDateTime, Error> {
+pub(crate) fn time_arg(field: &'static str, s: &str) -> Result<NaiveDateTime, Error> {
     parse_wdt(s).map_err(|_| {
         Error::config(
             field,
@@ -63,23 +66,7 @@ impl RefundSearch {
     /// A search over `[from, to]` of the refunds' modification time (Beijing wall time).
     /// The window may not be wider than 30 days, nor end before it starts.
     pub fn modified(from: NaiveDateTime, to: NaiveDateTime) -> Result<Self, Error> {
-        if to < from {
-            return Err(Error::config(
-                "modified_to",
-                format_wdt(to),
-                format!("modified_to must not be before modified_from ({})", format_wdt(from)),
-            ));
-        }
-        if to - from > MAX_WINDOW {
-            return Err(Error::config(
-                "modified_to",
-                format_wdt(to),
-                format!(
-                    "WDT accepts at most 30 days per query; modified_from is {}: split the window",
-                    format_wdt(from)
-                ),
-            ));
-        }
+        check_window("modified_from", "modified_to", from, to, MAX_WINDOW)?;
         Ok(Self {
             modified_from: Some(from),
             modified_to: Some(to),
@@ -243,31 +230,40 @@ impl RefundSearch {
     }
 }
 
+impl Endpoint for RefundSearch {
+    type Record = Refund;
+    const METHOD: ApiMethod = REFUND_SEARCH;
+    const WINDOW_PARAMS: (&'static str, &'static str) = ("modified_from", "modified_to");
+    const MAX_WINDOW: TimeDelta = MAX_WINDOW;
+
+    fn params(&self) -> Map<String, Value> {
+        self.to_params()
+    }
+    fn page_size(&self) -> u32 {
+        self.page_size
+    }
+    fn with_page_size(&self, size: u32) -> Result<Self, Error> {
+        self.clone().page_size(size)
+    }
+    fn with_window(&self, from: NaiveDateTime, to: NaiveDateTime) -> Result<Self, Error> {
+        self.with_modified(from, to)
+    }
+    fn finish(record: &mut Refund) {
+        record.source = RefundSource::Live;
+    }
+}
+
 impl Client {
     /// One page of a refund search; `page_no` 1 is the first page on either route.
     pub async fn refund_page(&self, search: &RefundSearch, page_no: u32) -> Result<Page<Refund>, Error> {
-        if page_no == 0 {
-            return Err(Error::config("page_no", 0, "pages are numbered from 1 on both routes"));
-        }
-        let page = PageRequest {
-            page_no,
-            page_size: search.page_size,
-        };
-        self.call_page(REFUND_SEARCH, &search.to_params(), page).await
+        self.page(search, page_no).await
     }
 
     /// All pages of a refund search, first to last, as an owned lazy stream; `.items()` gives
     /// the refunds. For a sync that must not lose refunds while they change, use
     /// [`sync`](crate::sync), which pages backwards.
     pub fn refund_pages(&self, search: RefundSearch) -> PageStream<Refund> {
-        let client = self.clone();
-        let search = std::sync::Arc::new(search);
-        let fetch: FetchPage<Refund> = Box::new(move |page_no| {
-            let client = client.clone();
-            let search = search.clone();
-            Box::pin(async move { client.refund_page(&search, page_no).await })
-        });
-        PageStream::new(REFUND_SEARCH.name_on(self.route()), fetch)
+        self.pages(search)
     }
 }
 

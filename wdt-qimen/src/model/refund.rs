@@ -77,9 +77,11 @@ pub struct Refund {
         skip_serializing_if = "Option::is_none"
     )]
     pub return_goods_count: Option<Decimal>,
-    /// 收件人电话: receiver phone (self-owned and offline platforms only).
+    /// 收件人电话: receiver phone (self-owned and offline platforms only; the history doc's
+    /// sample spells the key `" receiver_telno"`, also read).
     #[serde(
         default,
+        alias = " receiver_telno",
         deserialize_with = "de::opt_string",
         skip_serializing_if = "Option::is_none"
     )]
@@ -116,8 +118,14 @@ pub struct Refund {
         skip_serializing_if = "Option::is_none"
     )]
     pub shop_name: Option<String>,
-    /// 建单方式: how the refund was created.
-    #[serde(default, deserialize_with = "de::opt_code", skip_serializing_if = "Option::is_none")]
+    /// 建单方式: how the refund was created (the history doc's sample spells the key
+    /// `"from_type "`, also read).
+    #[serde(
+        default,
+        alias = "from_type ",
+        deserialize_with = "de::opt_code",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from_type: Option<FromType>,
     /// 建单时间: creation time, Beijing time (epoch ms on the wire).
     #[serde(
@@ -343,8 +351,14 @@ pub struct Refund {
     /// 退款原因id: refund reason id.
     #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
     pub reason_id: Option<i64>,
-    /// 驳回原因id: rejection reason id.
-    #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
+    /// 驳回原因id: rejection reason id (the history doc's sample spells the key
+    /// `"revert_reason "`, also read).
+    #[serde(
+        default,
+        alias = "revert_reason ",
+        deserialize_with = "de::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub revert_reason: Option<i64>,
     /// 客户id: customer id.
     #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
@@ -420,6 +434,59 @@ pub struct Refund {
         skip_serializing_if = "Option::is_none"
     )]
     pub order_type: Option<String>,
+    // Fields only `aftersales.refund.Refund.searchHistory` documents (None from the live search).
+    /// 退换原因: the refund reason text (history only; the live search has `reason_name`).
+    #[serde(
+        default,
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reason: Option<String>,
+    /// 操作员id: id of the operator (history only).
+    #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<i64>,
+    /// 退货人手机号: returner's mobile (history only; the doc's sample spells the key `"return_mobile "`, also read).
+    #[serde(
+        default,
+        alias = "return_mobile ",
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_mobile: Option<String>,
+    /// 退货人姓名: returner's name (history only).
+    #[serde(
+        default,
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_name: Option<String>,
+    /// 业务员名称: salesman's name (history only).
+    #[serde(
+        default,
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub salesman: Option<String>,
+    /// 业务员id: salesman's id (history only).
+    #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub salesman_id: Option<i64>,
+    /// 入库单号: the stock-in document number (history only).
+    #[serde(
+        default,
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stockin_no: Option<String>,
+    /// 支付状态: payment state code (history only; the doc gives no values).
+    #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub pay_status: Option<i64>,
+    /// 标记id: id of the flag (history only).
+    #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub flag_id: Option<i64>,
+    /// Which method the record came from (not a WDT field; set by the endpoint that decoded it,
+    /// never read from or written to JSON).
+    #[serde(skip)]
+    pub source: RefundSource,
     /// 退换单详情: the refund's goods lines (empty when absent or `null`).
     #[serde(default, deserialize_with = "de::vec_or_empty")]
     pub detail_list: Vec<RefundDetail>,
@@ -1008,6 +1075,20 @@ pub struct RefundDetail {
         skip_serializing_if = "Option::is_none"
     )]
     pub goods_spec_prop20: Option<String>,
+    /// 订单id: the WDT order id (history only).
+    #[serde(default, deserialize_with = "de::opt_i64", skip_serializing_if = "Option::is_none")]
+    pub trade_id: Option<i64>,
+    /// 是否残次品: defective goods (history only).
+    #[serde(default, deserialize_with = "de::opt_bool", skip_serializing_if = "Option::is_none")]
+    pub defect: Option<bool>,
+    /// 退回数量: quantity returned (history only).
+    #[serde(
+        default,
+        deserialize_with = "de::opt_decimal",
+        serialize_with = "de::ser_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub returned_num: Option<Decimal>,
     /// Keys the model does not know, kept as received.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -1283,6 +1364,37 @@ pub struct GovSubsidyInfo {
     /// Keys the model does not know, kept as received.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+/// Which method a [`Refund`] was read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefundSource {
+    /// `aftersales.refund.Refund.search`: refunds not yet archived (the default).
+    #[default]
+    Live,
+    /// `aftersales.refund.Refund.searchHistory`: archived refunds (statuses 10 and 90).
+    History,
+}
+
+impl RefundSource {
+    /// `live` or `history`, as the sink stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::History => "history",
+        }
+    }
+}
+
+impl crate::endpoint::Record for Refund {
+    const KEY_FIELD: &'static str = "refund_id";
+    fn key(&self) -> i64 {
+        self.refund_id
+    }
+    fn version(&self) -> Option<NaiveDateTime> {
+        self.modified
+    }
 }
 
 impl Refund {

@@ -180,7 +180,7 @@ proptest! {
         data.extend(after.iter().filter(|(k, _)| *k != "order").map(|(k, v)| member(k, v, seed)));
         let inner = format!(r#"{{"status":0,"data":{{{}}}}}"#, data.join(","));
         let text = if qimen { format!(r#"{{"response":{inner}}}"#) } else { inner };
-        let order = order_array(text.as_bytes()).unwrap_or_else(|| panic!("not found in {text}"));
+        let order = order_array(text.as_bytes(), "order").unwrap_or_else(|| panic!("not found in {text}"));
         let parsed: Value = serde_json::from_str(&text).expect("valid");
         let data = if qimen { &parsed["response"]["data"] } else { &parsed["data"] };
         let got: Value = serde_json::from_str(&text[order]).expect("an array");

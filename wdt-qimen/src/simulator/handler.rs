@@ -10,11 +10,11 @@ use wiremock::{Request, Respond, ResponseTemplate};
 
 use super::data::mix;
 use super::faults::{Fault, Throttle, Transient, DB_ERROR, HTML_502, HTML_BUSY};
-use super::query::{parse_pager, parse_search, text, Search, WdtError};
+use super::query::{parse_history_search, parse_pager, parse_search, text, Search, WdtError};
 use super::state::{lock, State};
 use super::{
-    NATIVE_METHOD, NATIVE_PATH, QIMEN_APP_KEY, QIMEN_APP_SECRET, QIMEN_METHOD, QIMEN_PATH, QIMEN_TARGET_APP_KEY,
-    WDT_APP_KEY, WDT_APP_SECRET, WDT_SID,
+    NATIVE_HISTORY_METHOD, NATIVE_METHOD, NATIVE_PATH, QIMEN_APP_KEY, QIMEN_APP_SECRET, QIMEN_HISTORY_METHOD,
+    QIMEN_METHOD, QIMEN_PATH, QIMEN_TARGET_APP_KEY, WDT_APP_KEY, WDT_APP_SECRET, WDT_SID,
 };
 use crate::server_time::format_http_date;
 use crate::sign::{native_sign, qimen_wdt_sign, top_sign, SignMethod};
@@ -170,7 +170,7 @@ type Checked = (Search, usize, usize, bool);
 fn native_checks(query: &HashMap<String, String>, body: &[u8], now: DateTime<Utc>) -> Result<Checked, WdtError> {
     let get = |k: &str| query.get(k).map(String::as_str);
     let method = get("method").unwrap_or("");
-    if method != NATIVE_METHOD {
+    if method != NATIVE_METHOD && method != NATIVE_HISTORY_METHOD {
         return Err(WdtError::new(100, format!("接口不存在: {method}")));
     }
     let (secret, salt) = wdt_secret_and_salt();
@@ -214,8 +214,12 @@ fn native_checks(query: &HashMap<String, String>, body: &[u8], now: DateTime<Utc
         Value::Array(_) => return Err(WdtError::new(1, "invalid argument count")),
         _ => return Err(WdtError::new(1, "参数错误: 请求体不是JSON数组")),
     };
-    let (page_size, page_index) = parse_pager(get("page_size"), get("page_no"), 0, NATIVE_METHOD)?;
-    let search = parse_search(&params)?;
+    let (page_size, page_index) = parse_pager(get("page_size"), get("page_no"), 0, method)?;
+    let search = if method == NATIVE_HISTORY_METHOD {
+        parse_history_search(&params)?
+    } else {
+        parse_search(&params)?
+    };
     Ok((search, page_size, page_index, get("calc_total") == Some("1")))
 }
 
@@ -407,9 +411,11 @@ fn qimen_checks(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<
             Some("client-error:Invalid target_app_key"),
         ));
     }
-    if get("method") != Some(QIMEN_METHOD) {
-        return Err(gateway(22, "Invalid Method", None));
-    }
+    let method = match get("method") {
+        Some(QIMEN_METHOD) => QIMEN_METHOD,
+        Some(QIMEN_HISTORY_METHOD) => QIMEN_HISTORY_METHOD,
+        _ => return Err(gateway(22, "Invalid Method", None)),
+    };
 
     // From here on WDT answers, inside `response`.
     let (secret, salt) = wdt_secret_and_salt();
@@ -426,7 +432,7 @@ fn qimen_checks(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<
         .iter()
         .filter(|(k, _)| !TOP_SYSTEM_PARAMS.contains(&k.as_str()))
         .map(|(k, v)| (k.as_str(), v.as_str()));
-    let wdt_sign = qimen_wdt_sign(app_params, QIMEN_METHOD, secret);
+    let wdt_sign = qimen_wdt_sign(app_params, method, secret);
     if !get("wdt_sign").is_some_and(|s| s.eq_ignore_ascii_case(&wdt_sign)) {
         return Err(WdtError::new(1, "验证失败").into());
     }
@@ -436,9 +442,14 @@ fn qimen_checks(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<
         pager_text("page_size").as_deref(),
         pager_text("page_no").as_deref(),
         1,
-        NATIVE_METHOD,
+        method,
     )?;
-    let search = parse_search(&json_object("params", params.get("params"))?)?;
+    let business = json_object("params", params.get("params"))?;
+    let search = if method == QIMEN_HISTORY_METHOD {
+        parse_history_search(&business)?
+    } else {
+        parse_search(&business)?
+    };
     Ok((search, page_size, page_index))
 }
 

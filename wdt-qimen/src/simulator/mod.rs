@@ -24,6 +24,12 @@
 //!   `{"response":{"status":0,"data":{"total_count":N,"order":[…]}}}`; with
 //!   [`SimulatorBuilder::string_status`] every other WDT answer on this route writes the status
 //!   as a string (`"0"`).
+//! - **History**: `aftersales.refund.Refund.searchHistory` / `wdt.aftersales.refund.refund.searchhistory`
+//!   on the same paths, with the same checks, serves the archived refunds (see
+//!   [`SimulatorBuilder::archive_after`]) over `start_time` / `end_time`, filters `shop_no`,
+//!   `type`, `status` (comma-separated), in that method's field shape: `modified`/`created` as
+//!   `yyyy-MM-dd HH:mm:ss` strings, its field set (no `amount_detail_list`), its history-only
+//!   fields; pages from 0 natively.
 //! - **Both**: every answer carries an HTTP `Date` header with the server's clock
 //!   ([`SimulatorBuilder::clock`], default the system clock), as the real gateways' answers do
 //!   ([`Simulator::set_date_shift`] moves it off, as a proxy with a clock of its own would).
@@ -65,11 +71,14 @@
 //!   where cheap) and a client must not rely on it.
 //! - Error texts it invents where the documentation has none (unknown method, bad `page_size`,
 //!   database error) and the order of the checks.
+//! - When and how WDT archives refunds: here a refund in a final status moves to the archive
+//!   once its last change is older than [`SimulatorBuilder::archive_after`] (off by default).
 //! - Other methods, other tenants, IP whitelists, `X-Version-SDK`, keep-alive quirks, HTTPS.
 
 mod data;
 mod faults;
 mod handler;
+mod history;
 mod query;
 mod refund;
 mod state;
@@ -94,6 +103,10 @@ use state::{lock, State};
 pub const NATIVE_METHOD: &str = "aftersales.refund.Refund.search";
 /// The Qimen method this simulator serves.
 pub const QIMEN_METHOD: &str = "wdt.aftersales.refund.refund.search";
+/// The native history method this simulator serves (archived refunds).
+pub const NATIVE_HISTORY_METHOD: &str = "aftersales.refund.Refund.searchHistory";
+/// The Qimen history method this simulator serves (archived refunds).
+pub const QIMEN_HISTORY_METHOD: &str = "wdt.aftersales.refund.refund.searchhistory";
 /// The path of the native route.
 pub const NATIVE_PATH: &str = "/openapi";
 /// The path of the Qimen route.
@@ -136,6 +149,8 @@ pub struct SimStats {
     pub drifted_refunds: u64,
     /// Refunds served damaged ([`Simulator::damage_refund`]).
     pub damaged_records: u64,
+    /// Pages of the history method answered with success (counted in `pages_served` too).
+    pub history_pages_served: u64,
 }
 
 /// Configures and starts a [`Simulator`]. Every fault is off by default.
@@ -154,6 +169,7 @@ pub struct SimulatorBuilder {
     string_status: bool,
     inclusive_from: bool,
     inclusive_to: bool,
+    archive_after: Option<chrono::TimeDelta>,
 }
 
 impl Default for SimulatorBuilder {
@@ -172,6 +188,7 @@ impl Default for SimulatorBuilder {
             string_status: false,
             inclusive_from: true,
             inclusive_to: true,
+            archive_after: None,
         }
     }
 }
@@ -270,6 +287,15 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Archive refunds: one in a final status (10 已取消, 90 已完成) whose last change is older
+    /// than `age` by the server's clock is no longer served by `Refund.search`, only by
+    /// `Refund.searchHistory` (both routes), in that method's field shape (default: nothing is
+    /// archived). When WDT archives is not documented; this is the simulator's rule.
+    pub fn archive_after(mut self, age: chrono::TimeDelta) -> Self {
+        self.archive_after = Some(age);
+        self
+    }
+
     /// Generates the data set and starts the server. Must run inside a Tokio runtime.
     pub async fn start(self) -> Simulator {
         let (start, end) = self.time_range.unwrap_or_else(|| {
@@ -294,6 +320,7 @@ impl SimulatorBuilder {
         st.string_status = self.string_status;
         st.inclusive_from = self.inclusive_from;
         st.inclusive_to = self.inclusive_to;
+        st.archive_after_ms = self.archive_after.map(|a| a.num_milliseconds());
         let state = Arc::new(Mutex::new(st));
         let server = MockServer::builder().disable_request_recording().start().await;
         Mock::given(any())
@@ -406,6 +433,22 @@ impl Simulator {
     /// broken (`None`) would. The rest of its page stays intact.
     pub fn damage_refund(&self, refund_id: u64, how: Damage, times: Option<u64>) {
         lock(&self.state).damaged.insert(refund_id, (how, times));
+    }
+
+    /// Changes the archive age (`None`: archive nothing); see [`SimulatorBuilder::archive_after`].
+    pub fn set_archive_after(&self, age: Option<chrono::TimeDelta>) {
+        lock(&self.state).archive_after_ms = age.map(|a| a.num_milliseconds());
+    }
+
+    /// The ids of the refunds archived now, ascending.
+    pub fn archived_ids(&self) -> Vec<u64> {
+        lock(&self.state).archived_ids()
+    }
+
+    /// Gives refund `refund_id` the status `status` now (its `modified` becomes the server's
+    /// clock); false for an unknown id.
+    pub fn set_status_now(&self, refund_id: u64, status: u8) -> bool {
+        lock(&self.state).set_status_now(refund_id, status)
     }
 
     /// Modifies `n` refunds (drawn from the whole set) now, as drift does; returns how many

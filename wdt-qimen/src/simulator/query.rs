@@ -34,12 +34,16 @@ pub(crate) struct Search {
     pub shops: Option<Vec<u8>>,
     /// `order_type=1`: modified time descending.
     pub descending: bool,
+    /// A search of the archive (`Refund.searchHistory`) rather than of the live refunds.
+    pub history: bool,
+    /// The history method's `status`: comma-separated codes.
+    pub statuses: Option<Vec<u8>>,
 }
 
 impl Search {
     /// Whether a filter beyond the window is set.
     pub fn has_filters(&self) -> bool {
-        self.status.is_some() || self.kind.is_some() || self.shops.is_some()
+        self.status.is_some() || self.kind.is_some() || self.shops.is_some() || self.statuses.is_some()
     }
 }
 
@@ -123,6 +127,52 @@ pub(crate) fn parse_search(params: &Map<String, Value>) -> Result<Search, WdtErr
         kind,
         shops,
         descending,
+        history: false,
+        statuses: None,
+    })
+}
+
+/// Reads and checks the parameters of `aftersales.refund.Refund.searchHistory`: `start_time` /
+/// `end_time` (required unless `refund_no` is given; this simulator always wants them), at most
+/// 30 days; `shop_no` (one shop), `type`, `status` (comma-separated codes).
+pub(crate) fn parse_history_search(params: &Map<String, Value>) -> Result<Search, WdtError> {
+    let from = date_param(params, "start_time")?;
+    let to = date_param(params, "end_time")?;
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(WdtError::new(100, "参数中必须包含起止时间"));
+    };
+    if to - from > ChronoDuration::days(MAX_SPAN_DAYS) {
+        return Err(WdtError::new(100, "您的查询时间过宽,查询时间不能大于30天"));
+    }
+    let kind = match int_param(params, "type")? {
+        None => None,
+        Some(v) => Some(u8::try_from(v).map_err(|_| WdtError::new(1, format!("参数错误: type={v}")))?),
+    };
+    let statuses = match params.get("status").and_then(text).filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|c| c.trim().parse::<u8>())
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| WdtError::new(1, format!("参数错误: status={list}")))?,
+        ),
+    };
+    let shops = match params.get("shop_no").and_then(text).filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(no) => match SHOPS.iter().position(|s| s.no == no.trim()) {
+            Some(i) => Some(vec![i as u8]),
+            None => return Err(WdtError::new(100, "店铺编号不存在或已停用")),
+        },
+    };
+    Ok(Search {
+        from_ms: from_beijing(from).timestamp_millis(),
+        to_ms: from_beijing(to).timestamp_millis(),
+        status: None,
+        kind,
+        shops,
+        descending: false,
+        history: true,
+        statuses,
     })
 }
 

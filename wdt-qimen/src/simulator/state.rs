@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 
 use super::data::{rng_for, Dataset};
 use super::faults::{damage_record, Damage, Faults};
+use super::history::{is_archived, to_history};
 use super::query::Search;
 use super::refund::{build, Style};
 use super::SimStats;
@@ -42,6 +43,9 @@ pub(crate) struct State {
     /// How far the `Date` header is off the server's clock (a proxy in front that writes its
     /// own); zero by default.
     pub date_shift: chrono::TimeDelta,
+    /// Refunds in a final status whose last change is older than this (ms) are archived: only
+    /// the history method serves them. `None`: nothing is archived (the default).
+    pub archive_after_ms: Option<i64>,
 }
 
 /// Locks the state, also after a panic in another request (the state stays usable).
@@ -68,6 +72,7 @@ impl State {
             request_ids: 0,
             damaged: HashMap::new(),
             date_shift: chrono::TimeDelta::zero(),
+            archive_after_ms: None,
         }
     }
 
@@ -76,15 +81,18 @@ impl State {
         let window = self
             .data
             .window(q.from_ms, q.to_ms, self.inclusive_from, self.inclusive_to);
-        if !q.has_filters() {
+        if !q.has_filters() && self.archive_after_ms.is_none() && !q.history {
             return window.iter().map(|e| e.1).collect();
         }
+        let now = self.clock.now().timestamp_millis();
         window
             .iter()
             .map(|e| e.1)
             .filter(|&pos| {
                 let s = &self.data.slots[pos as usize];
-                !matches!(q.status, Some(v) if v != s.status)
+                is_archived(s, self.archive_after_ms, now) == q.history
+                    && !matches!(q.status, Some(v) if v != s.status)
+                    && !matches!(&q.statuses, Some(list) if !list.contains(&s.status))
                     && !matches!(q.kind, Some(v) if v != s.kind)
                     && !matches!(&q.shops, Some(shops) if !shops.contains(&s.shop))
             })
@@ -107,7 +115,8 @@ impl State {
     /// write `{"total_count":N,"order":[…]}` (without `total_count` when `with_total` is false).
     pub fn page(&mut self, q: &Search, page_size: usize, page_index: usize, qimen: bool, with_total: bool) -> Vec<u8> {
         let mut matching = self.matching(q);
-        if self.drift_per_request > 0 {
+        // Archived refunds do not change.
+        if self.drift_per_request > 0 && !q.history {
             self.drift_now(&matching, self.drift_per_request);
             matching = self.matching(q);
         }
@@ -145,7 +154,12 @@ impl State {
                 Style::native(seed, slot.id)
             };
             let start = out.len();
-            serde_json::to_writer(&mut out, &build(seed, slot, style)).expect("a refund always serializes");
+            if q.history {
+                let live = serde_json::to_value(build(seed, slot, style)).expect("a refund always serializes");
+                serde_json::to_writer(&mut out, &to_history(live, slot)).expect("a value always serializes");
+            } else {
+                serde_json::to_writer(&mut out, &build(seed, slot, style)).expect("a refund always serializes");
+            }
             if let Some((how, left)) = self.damaged.get_mut(&slot.id) {
                 if left.is_none_or(|n| n > 0) && damage_record(&mut out, start, *how) {
                     *left = left.map(|n| n - 1);
@@ -155,7 +169,31 @@ impl State {
         }
         out.extend_from_slice(b"]}");
         self.stats.pages_served += 1;
+        if q.history {
+            self.stats.history_pages_served += 1;
+        }
         out
+    }
+
+    /// Ids of the refunds archived now.
+    pub fn archived_ids(&self) -> Vec<u64> {
+        let now = self.clock.now().timestamp_millis();
+        self.data
+            .slots
+            .iter()
+            .filter(|s| is_archived(s, self.archive_after_ms, now))
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Gives refund `refund_id` status `status` now (a new `modified`); false when unknown.
+    pub fn set_status_now(&mut self, refund_id: u64, status: u8) -> bool {
+        let Ok(pos) = self.data.slots.binary_search_by_key(&refund_id, |s| s.id) else {
+            return false;
+        };
+        let now = self.clock.now().timestamp_millis();
+        self.data.drift(pos as u32, now, super::data::Change::Status(status));
+        true
     }
 
     /// Every refund as the native route writes it, by refund_id.

@@ -35,19 +35,20 @@ use chrono::{NaiveDateTime, TimeDelta};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use super::fetch::{fetch_page, read_window, AsyncEmit, PagingOrder, ReadSettings, WindowRead};
+use super::fetch::{read_window, AsyncEmit, EndpointSource, PagingOrder, ReadSettings, WindowRead, WindowSource};
 use super::plan::{self, Now};
 use super::report::{Progress, SyncReport};
 use super::sink::{Batch, Checkpoint, DeadLetter, Sink, StreamId, WindowBounds};
 use super::window;
 use crate::api::aftersales::{RefundSearch, MAX_PAGE_SIZE};
+use crate::api::refund_history::RefundHistorySearch;
 use crate::client::Client;
+use crate::endpoint::{Endpoint, Record};
 use crate::error::Error;
 use crate::model::refund::Refund;
 use crate::pager::Page;
 use crate::telemetry::{self, MetricLabels};
 use crate::time::format_wdt;
-use crate::transport::REFUND_SEARCH;
 
 /// Settings of a sync run.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +80,20 @@ pub struct SyncConfig {
     pub buffer_batches: usize,
     /// How windows are paged (default drift-safe).
     pub paging: PagingOrder,
+    /// Whether archived records are read too (default true): with the history method beside
+    /// the live one (for refunds, `Refund.searchHistory` beside `Refund.search`), every window
+    /// of a first sync (no checkpoint yet) and of a backfill, and every window that starts
+    /// more than [`archive_horizon`](Self::archive_horizon) before the run's end, is read
+    /// through both; the recent past is read through the history method by
+    /// [`SyncEngine::recent_history`] once per [`history_every`](Self::history_every).
+    pub history: bool,
+    /// How far back the periodic history read reaches (default 30 days). WDT does not say
+    /// when it archives a refund; a refund archived later than this after its last change is
+    /// found only by a backfill.
+    pub archive_horizon: TimeDelta,
+    /// How often the recent past is read through the history method (default 1 day; at most
+    /// the horizon). Passes are aligned to multiples of it in Beijing time (midnight for a day).
+    pub history_every: TimeDelta,
 }
 
 impl Default for SyncConfig {
@@ -95,6 +110,9 @@ impl Default for SyncConfig {
             max_rereads: 3,
             buffer_batches: 2,
             paging: PagingOrder::DriftSafe,
+            history: true,
+            archive_horizon: TimeDelta::days(30),
+            history_every: TimeDelta::days(1),
         }
     }
 }
@@ -135,6 +153,23 @@ impl SyncConfig {
                 "end",
                 format_wdt(end),
                 format!("end a bounded run later than its start ({})", format_wdt(self.start)),
+            ));
+        }
+        if self.archive_horizon < TimeDelta::hours(1) {
+            return Err(Error::config(
+                "archive_horizon",
+                format!("{}s", self.archive_horizon.num_seconds()),
+                "reach back at least 1h (the default is 30 days)",
+            ));
+        }
+        if self.history_every < TimeDelta::minutes(1) || self.history_every > self.archive_horizon {
+            return Err(Error::config(
+                "history_every",
+                format!("{}s", self.history_every.num_seconds()),
+                format!(
+                    "use 1m or more, at most the archive horizon ({}s), so the periodic history reads overlap",
+                    self.archive_horizon.num_seconds()
+                ),
             ));
         }
         if self.overlap < TimeDelta::zero() || self.settle_lag < TimeDelta::zero() {
@@ -194,57 +229,165 @@ const PROBE_MARGIN: TimeDelta = TimeDelta::seconds(2);
 /// it.
 const PROBE_SLACK: TimeDelta = TimeDelta::seconds(10);
 
+/// The stream a periodic read of the recent archive over `[from, to]` keeps its checkpoint
+/// under: the live stream's method followed by `#history:` and the range, e.g.
+/// `aftersales.refund.Refund.search#history:20240301T000000..20240331T000000`.
+pub fn history_stream(live: &StreamId, from: NaiveDateTime, to: NaiveDateTime) -> StreamId {
+    let compact = |t: NaiveDateTime| t.format("%Y%m%dT%H%M%S");
+    StreamId::new(
+        live.account.clone(),
+        format!("{}#history:{}..{}", live.method, compact(from), compact(to)),
+    )
+}
+
+/// The latest multiple of `every` (counted from 1970-01-01 00:00:00 Beijing wall time) at or
+/// before `t`: midnight for a day.
+fn period_start(t: NaiveDateTime, every: TimeDelta) -> NaiveDateTime {
+    let epoch = chrono::DateTime::UNIX_EPOCH.naive_utc();
+    let step = every.num_seconds().max(1);
+    let since = (t - epoch).num_seconds();
+    epoch + TimeDelta::seconds(since.div_euclid(step) * step)
+}
+
 /// A run's span and windows, and page 1 of the first window when the measurement read it.
-struct Planned {
+struct Planned<R> {
     span: plan::Span,
     windows: Vec<WindowBounds>,
-    first_page: Option<Page<Refund>>,
+    first_page: Option<Page<R>>,
 }
 
 /// A progress hook.
 pub type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
 
-/// The incremental sync of refunds from one [`Client`] into one [`Sink`].
-pub struct SyncEngine<S> {
+/// The incremental sync of one [`Endpoint`]'s records (by default refunds) from one [`Client`]
+/// into one [`Sink`].
+pub struct SyncEngine<S, R: Record = Refund> {
     client: Client,
     sink: Arc<S>,
     cfg: SyncConfig,
-    template: RefundSearch,
+    /// The method the checkpoint follows.
+    primary: Arc<dyn WindowSource<R>>,
+    /// Methods read beside it for the same windows (the archive), when [`SyncConfig::history`]
+    /// says so.
+    companions: Vec<Arc<dyn WindowSource<R>>>,
+    /// A backfill reads the companions for every window.
+    backfill: bool,
     stream: StreamId,
     progress: Option<ProgressHook>,
     labels: MetricLabels,
 }
 
-impl<S> std::fmt::Debug for SyncEngine<S> {
+impl<S, R: Record> std::fmt::Debug for SyncEngine<S, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let companions: Vec<&str> = self.companions.iter().map(|c| c.method()).collect();
         f.debug_struct("SyncEngine")
             .field("client", &self.client)
             .field("cfg", &self.cfg)
+            .field("method", &self.primary.method())
+            .field("companions", &companions)
             .field("stream", &self.stream)
             .finish()
     }
 }
 
-impl<S: Sink<Refund> + 'static> SyncEngine<S> {
-    /// An engine for `client` into `sink`. The stream id is the account's `sid` and the native
-    /// method name, so switching routes keeps the checkpoint.
+impl<S: Sink<Refund> + 'static> SyncEngine<S, Refund> {
+    /// A refund engine for `client` into `sink`: `Refund.search`, with `Refund.searchHistory`
+    /// for archived refunds (see [`SyncConfig::history`]). The stream id is the account's
+    /// `sid` and the native method name, so switching routes keeps the checkpoint.
     pub fn new(client: Client, sink: S, cfg: SyncConfig) -> Self {
-        let stream = StreamId::new(client.route().wdt().sid(), REFUND_SEARCH.native);
+        Self::for_endpoint(client, sink, cfg, RefundSearch::by_numbers())
+            .with_companion(RefundHistorySearch::unwindowed())
+    }
+
+    /// Filters applied to every window of `Refund.search` (shops, status, …); its `modified`
+    /// window is replaced. They do not apply to the history method, whose filters differ: give
+    /// those with [`with_history_filters`](Self::with_history_filters).
+    pub fn with_filters(self, template: RefundSearch) -> Self {
+        self.with_primary(template)
+    }
+
+    /// Filters applied to every window of `Refund.searchHistory` (its window is replaced).
+    pub fn with_history_filters(mut self, template: RefundHistorySearch) -> Self {
+        self.companions = vec![Arc::new(EndpointSource(template))];
+        self
+    }
+}
+
+impl<S: Sink<R> + 'static, R: Record> SyncEngine<S, R> {
+    /// An engine for any endpoint: `template`'s filters and page size apply to every window
+    /// (its window is replaced). The stream id is the account's `sid` and the endpoint's native
+    /// method name.
+    pub fn for_endpoint<E: Endpoint<Record = R>>(client: Client, sink: S, cfg: SyncConfig, template: E) -> Self {
+        let stream = StreamId::new(client.route().wdt().sid(), E::METHOD.native);
         Self {
             labels: client.metric_labels().clone(),
             client,
             sink: Arc::new(sink),
             cfg,
-            template: RefundSearch::by_numbers(),
+            primary: Arc::new(EndpointSource(template)),
+            companions: Vec::new(),
+            backfill: false,
             stream,
             progress: None,
         }
     }
 
-    /// Filters applied to every window (shops, status, …); its `modified` window is replaced.
-    pub fn with_filters(mut self, template: RefundSearch) -> Self {
-        self.template = template;
+    /// Replaces the endpoint the checkpoint follows (same record type).
+    pub fn with_primary<E: Endpoint<Record = R>>(mut self, template: E) -> Self {
+        self.primary = Arc::new(EndpointSource(template));
         self
+    }
+
+    /// Adds a method read beside the primary one for the same windows, into the same sink: the
+    /// archive of the primary's records (see [`SyncConfig::history`]).
+    pub fn with_companion<E: Endpoint<Record = R>>(mut self, template: E) -> Self {
+        self.companions.push(Arc::new(EndpointSource(template)));
+        self
+    }
+
+    /// Reads no companion method at all (the same as [`SyncConfig::history`] off).
+    pub fn without_history(mut self) -> Self {
+        self.companions.clear();
+        self
+    }
+
+    /// The periodic read of the recent archive, when one is configured: a bounded run of the
+    /// companion methods only over `[P − archive_horizon, P]`, `P` the latest multiple of
+    /// [`SyncConfig::history_every`] before the gateway's clock (midnight for a day), under a
+    /// checkpoint of its own ([`history_stream`]), so it resumes after an interruption and never
+    /// moves the live checkpoint. Once it reached `P`, running it again reads nothing and sends no
+    /// request, until the next period. `None` without companions, with history off, or for a
+    /// backfill (which reads the archive for every window anyway).
+    pub fn recent_history(&self) -> Option<SyncEngine<S, R>> {
+        if !self.cfg.history || self.companions.is_empty() || self.backfill {
+            return None;
+        }
+        let to = period_start(self.now().earliest(), self.cfg.history_every);
+        let from = (to - self.cfg.archive_horizon).max(self.cfg.start);
+        if to <= from {
+            return None;
+        }
+        let mut cfg = self.cfg.clone();
+        cfg.start = from;
+        cfg.end = Some(to);
+        Some(SyncEngine {
+            client: self.client.clone(),
+            sink: Arc::clone(&self.sink),
+            cfg,
+            primary: Arc::clone(&self.companions[0]),
+            companions: self.companions[1..].to_vec(),
+            backfill: true,
+            stream: history_stream(&self.stream, from, to),
+            progress: self.progress.clone(),
+            labels: self.labels.clone(),
+        })
+    }
+
+    /// Whether the companions are read for window `w` of a run ending at `end`.
+    fn reads_companions(&self, first_run: bool, w: &WindowBounds, end: NaiveDateTime) -> bool {
+        self.cfg.history
+            && !self.companions.is_empty()
+            && (first_run || self.backfill || w.from < end - self.cfg.archive_horizon)
     }
 
     /// Uses another stream id (e.g. one per filter set).
@@ -266,6 +409,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
         self.cfg.start = from;
         self.cfg.end = Some(to);
         self.stream = backfill_stream(&self.stream, from, to);
+        self.backfill = true;
         self
     }
 
@@ -278,7 +422,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
 
     /// The labels of this engine's metrics: its labels and `stream`, with `extra`.
     fn labels(&self, extra: &[(&'static str, &str)]) -> Vec<metrics::Label> {
-        let stream = self.stream.to_string();
+        let stream = metric_stream(&self.stream);
         let mut all = vec![("stream", stream.as_str())];
         all.extend_from_slice(extra);
         self.labels.and(&all)
@@ -301,7 +445,7 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     }
 
     /// Runs once, to the gateway's `now − settle_lag`.
-    pub async fn run(&self) -> Result<SyncReport, SyncError<S::Error>> {
+    pub async fn run(&self) -> Result<SyncReport, SyncError<<S as Sink<R>>::Error>> {
         self.run_until(std::future::pending()).await
     }
 
@@ -309,11 +453,16 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     pub async fn run_until<F: Future<Output = ()> + Send>(
         &self,
         shutdown: F,
-    ) -> Result<SyncReport, SyncError<S::Error>> {
+    ) -> Result<SyncReport, SyncError<<S as Sink<R>>::Error>> {
         self.cfg.validate()?;
         let started = tokio::time::Instant::now();
         let stats_before = self.client.stats();
-        let template = self.template.clone().page_size(self.cfg.page_size)?;
+        let primary = self.primary.with_page_size(self.cfg.page_size)?;
+        let companions = self
+            .companions
+            .iter()
+            .map(|c| c.with_page_size(self.cfg.page_size))
+            .collect::<Result<Vec<_>, _>>()?;
         let stored = self
             .sink
             .load_checkpoint(&self.stream)
@@ -332,14 +481,15 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             ..SyncReport::default()
         });
         let (stop_tx, stop) = watch::channel(false);
-        let (tx, rx) = mpsc::channel::<Batch<Refund>>(self.cfg.buffer_batches.max(1));
+        let (tx, rx) = mpsc::channel::<Batch<R>>(self.cfg.buffer_batches.max(1));
         let shared = &shared;
         let reader = {
             let run_span = span.clone();
             let stop = stop.clone();
-            let template = &template;
+            let primary = &primary;
+            let companions = &companions;
             async move {
-                let planned = self.plan(stored, template, shared).await?;
+                let planned = self.plan(stored, primary.as_ref(), shared).await?;
                 run_span.record("from", tracing::field::display(format_wdt(planned.span.from)));
                 run_span.record("to", tracing::field::display(format_wdt(planned.span.end)));
                 run_span.record("windows", planned.windows.len());
@@ -349,16 +499,14 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                     "sync run starts"
                 );
                 let floor = planned.span.checkpoint;
-                self.read_all(
-                    planned.windows,
-                    planned.first_page,
-                    template.clone(),
-                    tx,
-                    shared,
-                    stop,
-                    floor,
-                )
-                .await
+                let sources = Sources {
+                    primary: primary.as_ref(),
+                    companions,
+                    first_run: stored.is_none(),
+                    end: planned.span.end,
+                };
+                self.read_all(planned.windows, planned.first_page, sources, tx, shared, stop, floor)
+                    .await
             }
             .instrument(span.clone())
         };
@@ -435,9 +583,9 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     async fn plan(
         &self,
         stored: Option<NaiveDateTime>,
-        template: &RefundSearch,
+        primary: &dyn WindowSource<R>,
         shared: &Mutex<SyncReport>,
-    ) -> Result<Planned, SyncError<S::Error>> {
+    ) -> Result<Planned<R>, SyncError<<S as Sink<R>>::Error>> {
         if plan::reaches_end(stored, &self.cfg) {
             // A bounded run already done: nothing to read, no request to send.
             let span = plan::done(stored, &self.cfg);
@@ -456,18 +604,18 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
             guess_now.host -= PROBE_MARGIN;
             let guess = plan::span(stored, &guess_now, &self.cfg);
             let first = guess.windows(&self.cfg).first().copied();
-            let (window, search) = match first {
-                Some(w) => (w, template.with_modified(w.from, w.to)?),
+            let (window, size) = match first {
+                Some(w) => (w, None),
                 // Nothing to read by this host's clock: any one-second window tells the time.
                 None => {
                     let w = WindowBounds {
                         from: guess.end - window::ONE_SECOND,
                         to: guess.end,
                     };
-                    (w, template.with_modified(w.from, w.to)?.page_size(1)?)
+                    (w, Some(1))
                 }
             };
-            let page = fetch_page(&self.client, &search, 1).await?;
+            let page = primary.fetch(&self.client, window, 1, size).await?;
             shared.lock().expect("report lock").pages += 1;
             metrics::counter!(telemetry::SYNC_PAGES, self.labels(&[])).increment(1);
             probe = Some((guess, window, first.is_some().then_some(page)));
@@ -544,15 +692,15 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     async fn read_all(
         &self,
         windows: Vec<WindowBounds>,
-        mut first_page: Option<Page<Refund>>,
-        template: RefundSearch,
-        tx: mpsc::Sender<Batch<Refund>>,
+        mut first_page: Option<Page<R>>,
+        sources: Sources<'_, R>,
+        tx: mpsc::Sender<Batch<R>>,
         shared: &Mutex<SyncReport>,
         stop: watch::Receiver<bool>,
         floor: Option<NaiveDateTime>,
-    ) -> Result<(), SyncError<S::Error>> {
+    ) -> Result<(), SyncError<<S as Sink<R>>::Error>> {
         let mut stack: Vec<WindowBounds> = windows.into_iter().rev().collect();
-        while let Some(w) = stack.pop() {
+        'windows: while let Some(w) = stack.pop() {
             if *stop.borrow() {
                 break;
             }
@@ -568,63 +716,84 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
                 stream: &self.stream,
                 window: w,
                 limit: self.cfg.batch_refunds,
-                refunds: Vec::new(),
+                records: Vec::new(),
                 dead: Vec::new(),
                 open: true,
                 stop: &stop,
             };
-            let mut rereads = 0u32;
-            let outcome = read_window(
-                &self.client,
-                &template,
-                w,
-                settings,
-                first_page.take(),
-                &mut batcher,
-                || {
-                    shared.lock().expect("report lock").pages += 1;
-                    metrics::counter!(telemetry::SYNC_PAGES, self.labels(&[])).increment(1);
-                    self.notify(shared, Some(w));
-                },
-                &mut || {
-                    rereads += 1;
-                    shared.lock().expect("report lock").rereads += 1;
-                },
-            )
-            .instrument(span.clone())
-            .await?;
-            match outcome {
-                WindowRead::Done { distinct } => {
-                    shared.lock().expect("report lock").refunds += distinct;
-                    metrics::counter!(telemetry::SYNC_REFUNDS, self.labels(&[])).increment(distinct);
-                    // A window that ends before the stored checkpoint (the overlap, or a half of
-                    // it) commits its records but never moves the checkpoint back.
-                    let checkpoint = floor
-                        .is_none_or(|f| w.to > f)
-                        .then_some(Checkpoint { window_end: w.to });
-                    if !batcher.finish(checkpoint).await {
-                        break;
+            let mut methods: Vec<&dyn WindowSource<R>> = vec![sources.primary];
+            if self.reads_companions(sources.first_run, &w, sources.end) {
+                methods.extend(sources.companions.iter().map(|c| c.as_ref()));
+            }
+            let mut distinct_all = 0u64;
+            for (i, source) in methods.into_iter().enumerate() {
+                let mut rereads = 0u32;
+                let outcome = read_window(
+                    &self.client,
+                    source,
+                    w,
+                    settings,
+                    if i == 0 { first_page.take() } else { None },
+                    &mut batcher,
+                    || {
+                        shared.lock().expect("report lock").pages += 1;
+                        metrics::counter!(telemetry::SYNC_PAGES, self.labels(&[])).increment(1);
+                        self.notify(shared, Some(w));
+                    },
+                    &mut || {
+                        rereads += 1;
+                        shared.lock().expect("report lock").rereads += 1;
+                    },
+                )
+                .instrument(span.clone())
+                .await?;
+                match outcome {
+                    WindowRead::Done { distinct } => {
+                        distinct_all += distinct;
+                        if i > 0 {
+                            shared.lock().expect("report lock").history_windows += 1;
+                        }
+                    }
+                    WindowRead::TooManyPages { total } => {
+                        // Both halves are read through every method again; what this window
+                        // already handed on is committed without a checkpoint (writes are
+                        // idempotent).
+                        let (left, right) = window::bisect(w).expect("can_split was checked");
+                        span.in_scope(|| {
+                            tracing::info!(
+                                total,
+                                method = source.method(),
+                                "window holds too many pages; bisecting"
+                            )
+                        });
+                        let mut r = shared.lock().expect("report lock");
+                        r.bisections += 1;
+                        r.windows_planned += 1;
+                        stack.push(right);
+                        stack.push(left);
+                        continue 'windows;
+                    }
+                    WindowRead::Stopped => break 'windows,
+                    WindowRead::Incomplete { distinct, expected } => {
+                        return Err(SyncError::WindowIncomplete {
+                            from: format_wdt(w.from),
+                            to: format_wdt(w.to),
+                            distinct,
+                            expected,
+                            rereads,
+                        });
                     }
                 }
-                WindowRead::TooManyPages { total } => {
-                    let (left, right) = window::bisect(w).expect("can_split was checked");
-                    span.in_scope(|| tracing::info!(total, "window holds too many pages; bisecting"));
-                    let mut r = shared.lock().expect("report lock");
-                    r.bisections += 1;
-                    r.windows_planned += 1;
-                    stack.push(right);
-                    stack.push(left);
-                }
-                WindowRead::Stopped => break,
-                WindowRead::Incomplete { distinct, expected } => {
-                    return Err(SyncError::WindowIncomplete {
-                        from: format_wdt(w.from),
-                        to: format_wdt(w.to),
-                        distinct,
-                        expected,
-                        rereads,
-                    });
-                }
+            }
+            shared.lock().expect("report lock").refunds += distinct_all;
+            metrics::counter!(telemetry::SYNC_REFUNDS, self.labels(&[])).increment(distinct_all);
+            // A window that ends before the stored checkpoint (the overlap, or a half of it)
+            // commits its records but never moves the checkpoint back.
+            let checkpoint = floor
+                .is_none_or(|f| w.to > f)
+                .then_some(Checkpoint { window_end: w.to });
+            if !batcher.finish(checkpoint).await {
+                break;
             }
         }
         Ok(())
@@ -632,10 +801,10 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
 
     async fn write_all(
         &self,
-        mut rx: mpsc::Receiver<Batch<Refund>>,
+        mut rx: mpsc::Receiver<Batch<R>>,
         shared: &Mutex<SyncReport>,
         mut stop: watch::Receiver<bool>,
-    ) -> Result<(), SyncError<S::Error>> {
+    ) -> Result<(), SyncError<<S as Sink<R>>::Error>> {
         loop {
             let batch = tokio::select! {
                 biased;
@@ -690,25 +859,35 @@ impl<S: Sink<Refund> + 'static> SyncEngine<S> {
     }
 }
 
+/// The methods a run reads, and what decides whether the companions are read for a window.
+struct Sources<'a, R> {
+    primary: &'a dyn WindowSource<R>,
+    companions: &'a [Arc<dyn WindowSource<R>>],
+    /// No checkpoint was stored: a first sync reads every method for every window.
+    first_run: bool,
+    /// The end of the run's span.
+    end: NaiveDateTime,
+}
+
 /// Collects fresh records of one window into batches for the writer.
-struct Batcher<'a> {
-    tx: &'a mpsc::Sender<Batch<Refund>>,
+struct Batcher<'a, R> {
+    tx: &'a mpsc::Sender<Batch<R>>,
     stream: &'a StreamId,
     window: WindowBounds,
     limit: usize,
-    refunds: Vec<Refund>,
+    records: Vec<R>,
     dead: Vec<DeadLetter>,
     open: bool,
     /// Set by a shutdown signal: stop reading after the current page.
     stop: &'a watch::Receiver<bool>,
 }
 
-impl Batcher<'_> {
+impl<R> Batcher<'_, R> {
     async fn send(&mut self, checkpoint: Option<Checkpoint>) -> bool {
         let batch = Batch {
             stream: self.stream.clone(),
             window: self.window,
-            records: std::mem::take(&mut self.refunds),
+            records: std::mem::take(&mut self.records),
             dead_letters: std::mem::take(&mut self.dead),
             checkpoint,
         };
@@ -723,18 +902,55 @@ impl Batcher<'_> {
 }
 
 #[async_trait::async_trait]
-impl AsyncEmit for &mut Batcher<'_> {
-    async fn emit(&mut self, refunds: Vec<Refund>, dead: Vec<DeadLetter>) -> bool {
+impl<R: Send + Sync + 'static> AsyncEmit<R> for &mut Batcher<'_, R> {
+    async fn emit(&mut self, records: Vec<R>, dead: Vec<DeadLetter>) -> bool {
         if *self.stop.borrow() {
             // The window will be read again by the next run; nothing of it is committed with a
             // checkpoint now.
             return false;
         }
-        self.refunds.extend(refunds);
+        self.records.extend(records);
         self.dead.extend(dead);
-        if self.refunds.len() + self.dead.len() >= self.limit {
+        if self.records.len() + self.dead.len() >= self.limit {
             return self.send(None).await;
         }
         self.open
+    }
+}
+
+/// `stream`'s metric label: its id without the range of a backfill or archive pass
+/// (`shop/aftersales.refund.Refund.search#history`), so a daily archive read adds no new series.
+fn metric_stream(stream: &StreamId) -> String {
+    let mut id = stream.to_string();
+    if let Some(i) = id.find('#') {
+        if let Some(j) = id[i..].find(':') {
+            id.truncate(i + j);
+        }
+    }
+    id
+}
+
+#[cfg(test)]
+mod metric_stream_tests {
+    use super::*;
+
+    #[test]
+    fn a_passs_range_is_not_part_of_its_metric_label() {
+        let live = StreamId::new("shop", "aftersales.refund.Refund.search");
+        assert_eq!(metric_stream(&live), "shop/aftersales.refund.Refund.search");
+        let from = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let pass = history_stream(&live, from, from + chrono::TimeDelta::days(30));
+        assert_eq!(metric_stream(&pass), "shop/aftersales.refund.Refund.search#history");
+        let backfill = StreamId::new(
+            "shop",
+            "aftersales.refund.Refund.search#backfill:2024-01-01..2024-02-01",
+        );
+        assert_eq!(
+            metric_stream(&backfill),
+            "shop/aftersales.refund.Refund.search#backfill"
+        );
     }
 }

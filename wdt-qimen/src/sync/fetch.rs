@@ -48,12 +48,66 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use tracing::Instrument;
 
-use crate::api::aftersales::RefundSearch;
+use futures::future::BoxFuture;
+
 use crate::client::Client;
+use crate::endpoint::{Endpoint, Record};
 use crate::error::Error;
-use crate::model::refund::Refund;
 use crate::pager::Page;
 use crate::sync::sink::{DeadLetter, WindowBounds};
+
+/// One method as the window reader uses it: the pages of a time window. Built from any
+/// [`Endpoint`] (its filters and page size kept, its window replaced per read), so the engine
+/// can read several methods into one sink.
+pub(crate) trait WindowSource<R>: Send + Sync {
+    /// The method's native name (for logs, errors and stream ids).
+    fn method(&self) -> &'static str;
+    /// The page size it reads with.
+    fn page_size(&self) -> u32;
+    /// Page `page_no` (1 = first) of `window`, with another page size when `size` is given.
+    fn fetch<'a>(
+        &'a self,
+        client: &'a Client,
+        window: WindowBounds,
+        page_no: u32,
+        size: Option<u32>,
+    ) -> BoxFuture<'a, Result<Page<R>, Error>>;
+    /// The same method and filters with another page size.
+    fn with_page_size(&self, size: u32) -> Result<std::sync::Arc<dyn WindowSource<R>>, Error>;
+}
+
+/// An [`Endpoint`] as a [`WindowSource`]: the endpoint value is the template.
+pub(crate) struct EndpointSource<E>(pub E);
+
+impl<E: Endpoint> WindowSource<E::Record> for EndpointSource<E> {
+    fn method(&self) -> &'static str {
+        E::METHOD.native
+    }
+    fn page_size(&self) -> u32 {
+        self.0.page_size()
+    }
+    fn fetch<'a>(
+        &'a self,
+        client: &'a Client,
+        window: WindowBounds,
+        page_no: u32,
+        size: Option<u32>,
+    ) -> BoxFuture<'a, Result<Page<E::Record>, Error>> {
+        Box::pin(async move {
+            let mut query = self.0.with_window(window.from, window.to)?;
+            if let Some(size) = size {
+                query = query.with_page_size(size)?;
+            }
+            let span = tracing::debug_span!("page", method = E::METHOD.native, page_no);
+            let page = client.page(&query, page_no).instrument(span).await?;
+            tracing::debug!(page_no, records = page.len(), total = ?page.total_count, "page read");
+            Ok(page)
+        })
+    }
+    fn with_page_size(&self, size: u32) -> Result<std::sync::Arc<dyn WindowSource<E::Record>>, Error> {
+        Ok(std::sync::Arc::new(EndpointSource(self.0.with_page_size(size)?)))
+    }
+}
 
 /// How a window is paged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +148,7 @@ pub(crate) enum WindowRead {
 /// undecodable records were already dead-lettered (by `refund_id` when it can be read).
 #[derive(Default)]
 pub(crate) struct Seen {
+    /// Key to version of every record emitted.
     refunds: HashMap<i64, Option<NaiveDateTime>>,
     rejected: HashSet<String>,
 }
@@ -110,15 +165,15 @@ impl Seen {
     }
 
     /// Keeps the records not seen yet or newer than the copy seen.
-    fn fresh(&mut self, page: Page<Refund>) -> (Vec<Refund>, Vec<DeadLetter>) {
+    fn fresh<R: Record>(&mut self, page: Page<R>) -> (Vec<R>, Vec<DeadLetter>) {
         let mut out = Vec::with_capacity(page.items.len());
         for r in page.items {
-            let newer = match self.refunds.get(&r.refund_id) {
+            let newer = match self.refunds.get(&r.key()) {
                 None => true,
-                Some(seen) => r.modified > *seen,
+                Some(seen) => r.version() > *seen,
             };
             if newer {
-                self.refunds.insert(r.refund_id, r.modified);
+                self.refunds.insert(r.key(), r.version());
                 out.push(r);
             }
         }
@@ -150,22 +205,23 @@ const MAX_PAGES_WITHOUT_COUNT: u32 = 100_000;
 /// told of every page fetched and `on_reread` of every re-read. `first_page`, when given, is the
 /// window's page 1, fetched just before (it stands for the first read of page 1).
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn read_window<E, P>(
+pub(crate) async fn read_window<R, E, P>(
     client: &Client,
-    template: &RefundSearch,
+    source: &dyn WindowSource<R>,
     window: WindowBounds,
     settings: ReadSettings,
-    mut first_page: Option<Page<Refund>>,
+    mut first_page: Option<Page<R>>,
     mut emit: E,
     mut on_page: P,
     on_reread: &mut (dyn FnMut() + Send),
 ) -> Result<WindowRead, Error>
 where
-    E: AsyncEmit,
+    R: Record,
+    E: AsyncEmit<R>,
     P: FnMut() + Send,
 {
-    let search = template.with_modified(window.from, window.to)?;
-    let size = search.get_page_size() as usize;
+    let size = source.page_size() as usize;
+    let method = source.method();
     let mut seen = Seen::default();
     // Set once the server's count proved wrong; every later read of the window finds its end.
     let mut distrust_count = false;
@@ -198,7 +254,7 @@ where
         let first = match first_page.take() {
             Some(page) => page,
             None => {
-                let page = fetch_page(client, &search, 1).await?;
+                let page = source.fetch(client, window, 1, None).await?;
                 on_page();
                 page
             }
@@ -217,7 +273,7 @@ where
                 if last > settings.max_pages && settings.can_split {
                     // A count this large shows on its last page; an empty one means it is wrong
                     // (bisecting on a wrong count would never end).
-                    let probe = fetch_page(client, &search, last).await?;
+                    let probe = source.fetch(client, window, last, None).await?;
                     on_page();
                     if probe.is_empty() {
                         distrust_count = true;
@@ -244,19 +300,19 @@ where
                     }
                     if no > MAX_PAGES_WITHOUT_COUNT {
                         return Err(Error::RepeatedPage {
-                            method: "refund search".into(),
+                            method: method.into(),
                             page_no: no,
                             previous: no - 1,
                         });
                     }
-                    let page = fetch_page(client, &search, no).await?;
+                    let page = source.fetch(client, window, no, None).await?;
                     on_page();
                     if page.is_empty() {
                         break;
                     }
                     if page.fingerprint == previous {
                         return Err(Error::RepeatedPage {
-                            method: "refund search".into(),
+                            method: method.into(),
                             page_no: no,
                             previous: no - 1,
                         });
@@ -272,7 +328,7 @@ where
         if settings.order == PagingOrder::Forward {
             if count.is_some() {
                 for no in 2..=last {
-                    let page = fetch_page(client, &search, no).await?;
+                    let page = source.fetch(client, window, no, None).await?;
                     on_page();
                     emit_page!(page);
                 }
@@ -296,7 +352,7 @@ where
         }
         let mut min_total = count;
         for no in order {
-            let page = fetch_page(client, &search, no).await?;
+            let page = source.fetch(client, window, no, None).await?;
             on_page();
             if let (Some(m), Some(t)) = (min_total, page.total_count) {
                 min_total = Some(m.min(t));
@@ -328,8 +384,8 @@ struct AttemptKeys {
 }
 
 impl AttemptKeys {
-    fn add(&mut self, page: &Page<Refund>) {
-        self.ids.extend(page.items.iter().map(|r| r.refund_id));
+    fn add<R: Record>(&mut self, page: &Page<R>) {
+        self.ids.extend(page.items.iter().map(|r| r.key()));
         self.rejected.extend(
             page.rejected
                 .iter()
@@ -348,17 +404,9 @@ impl AttemptKeys {
     }
 }
 
-/// One page, in a `page` span.
-pub(crate) async fn fetch_page(client: &Client, search: &RefundSearch, page_no: u32) -> Result<Page<Refund>, Error> {
-    let span = tracing::debug_span!("page", page_no);
-    let page = client.refund_page(search, page_no).instrument(span).await?;
-    tracing::debug!(page_no, records = page.len(), total = ?page.total_count, "page read");
-    Ok(page)
-}
-
 /// Where a window read sends fresh records (the engine's batcher).
 #[async_trait::async_trait]
-pub(crate) trait AsyncEmit: Send {
+pub(crate) trait AsyncEmit<R: Send + 'static>: Send {
     /// Takes fresh records; `false` means stop reading.
-    async fn emit(&mut self, refunds: Vec<Refund>, dead: Vec<DeadLetter>) -> bool;
+    async fn emit(&mut self, records: Vec<R>, dead: Vec<DeadLetter>) -> bool;
 }

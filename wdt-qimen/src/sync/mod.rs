@@ -19,7 +19,7 @@ pub mod report;
 pub mod sink;
 pub mod window;
 
-pub use engine::{backfill_stream, ProgressHook, SyncConfig, SyncEngine, SyncError};
+pub use engine::{backfill_stream, history_stream, ProgressHook, SyncConfig, SyncEngine, SyncError};
 pub use fetch::PagingOrder;
 pub use report::{CheckpointAhead, Progress, SyncReport};
 pub use sink::{Batch, Checkpoint, CommitReport, DeadLetter, Sink, StreamId, WindowBounds};

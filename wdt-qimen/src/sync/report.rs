@@ -50,6 +50,9 @@ pub struct SyncReport {
     pub elapsed: Duration,
     /// Whether the run stopped early because of a shutdown signal.
     pub interrupted: bool,
+    /// Windows also read through a companion method (the archive: `Refund.searchHistory`),
+    /// one per window and companion.
+    pub history_windows: u64,
 }
 
 /// A stored checkpoint later than the gateway's clock, and what the run did about it.
