@@ -12,12 +12,14 @@ use crate::error::AppError;
 use crate::lease::Runner;
 use crate::monitor::Monitor;
 use crate::signals::Shutdown;
-use crate::{check, http, metrics, run, status};
+use crate::{check, http, metrics, run, status, verify};
 
 /// Exit status: something failed (the last line says why).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status: the command line or the configuration is wrong; nothing was attempted.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status of `verify` when the range still differs from WDT (after `--repair`, with it).
+pub const EXIT_DIFFERENCES: u8 = 4;
 /// Exit status of a `--once` run that found a stored checkpoint ahead of the gateway's clock
 /// (and moved it back): the data is complete, but a host ran with a fast clock.
 pub const EXIT_CHECKPOINT_AHEAD: u8 = 3;
@@ -87,6 +89,24 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             match outcome {
                 Ok(o) if o.checkpoint_ahead => ExitCode::from(EXIT_CHECKPOINT_AHEAD),
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e) => failed(program, &e),
+            }
+        }
+        Command::Verify(args) => {
+            let outcome = async {
+                let vs = verify::VerifySettings::of(&args)?;
+                let once = RunArgs {
+                    once: true,
+                    ..RunArgs::default()
+                };
+                let mut plan = config::resolve(&settings, Some(&once), &process_env)?;
+                backfill::select(&mut plan, args.account.as_deref())?;
+                verify::verify(&plan, &settings, &vs, Shutdown::on_signals(), program).await
+            }
+            .await;
+            match outcome {
+                Ok(false) => ExitCode::SUCCESS,
+                Ok(true) => ExitCode::from(EXIT_DIFFERENCES),
                 Err(e) => failed(program, &e),
             }
         }

@@ -126,6 +126,32 @@ pub enum Command {
     /// Print each account's live checkpoint and lag, the dead letters waiting and its last runs,
     /// read from MySQL only (no gateway request).
     Status(StatusArgs),
+    /// Prove the tables complete against WDT over a range (default: the last 30 days up to the
+    /// live checkpoint): one small request per window and method, bisecting the windows that
+    /// differ and naming their missing, stale and extra refunds; `--repair` re-syncs them.
+    Verify(VerifyArgs),
+}
+
+/// `verify`'s flags.
+#[derive(Args, Clone)]
+pub struct VerifyArgs {
+    /// Start of the range (Beijing time, yyyy-MM-dd HH:mm:ss) (default: 30 days before --to).
+    #[arg(long, value_parser = parse_time, requires = "to")]
+    pub from: Option<NaiveDateTime>,
+    /// End of the range (Beijing time, yyyy-MM-dd HH:mm:ss) (default: the live checkpoint); never
+    /// later than the gateway's time minus the settle lag.
+    #[arg(long, value_parser = parse_time, requires = "from")]
+    pub to: Option<NaiveDateTime>,
+    /// Only this account of the config file (default: every account).
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// How narrow a window that differs is bisected before its refunds are named (default: 1h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub verify_min_window: Option<Duration>,
+    /// Re-sync the ranges that differ (as a backfill under their own checkpoint; the live
+    /// checkpoint does not move) and count them again. Extra rows are reported, not deleted.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// `status`'s flags.

@@ -153,6 +153,16 @@ pub enum AppError {
         /// The panic's message, on one line.
         message: String,
     },
+    /// A gateway request of `verify` failed, or its answer cannot be counted.
+    #[error("verify of account {account:?}: {detail}; fix: {fix}")]
+    Verify {
+        /// The account.
+        account: String,
+        /// What failed (the request's error, or what the answer lacks).
+        detail: String,
+        /// What to do.
+        fix: String,
+    },
     /// One or more accounts failed (each said why on its own line).
     #[error("{} of {total} accounts failed: {}; fix: see each account's line above", failed.len(), failed.join(", "))]
     AccountsFailed {

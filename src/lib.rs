@@ -12,6 +12,7 @@
 //! - [`run`]: the run loop, every account in its own task;
 //! - [`check`]: the `check` subcommand;
 //! - [`backfill`]: the `backfill` subcommand, a past range under its own checkpoint;
+//! - [`verify`]: the `verify` subcommand, the tables counted against WDT (and `--repair`);
 //! - [`report`], [`progress`], [`alert`], [`telemetry`], [`metrics`]: what a run tells its operator;
 //! - [`http`], [`monitor`]: the `--http-addr` server (status page, `/health`, `/ready`,
 //!   `/api/streams`, `/metrics`) and what the run loop tells it;
@@ -42,6 +43,7 @@ pub mod signals;
 pub mod sink;
 pub mod status;
 pub mod telemetry;
+pub mod verify;
 
 pub use app::main;
 pub use error::AppError;

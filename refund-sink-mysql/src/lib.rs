@@ -164,6 +164,7 @@ mod prepare;
 mod retried;
 mod row;
 mod setup;
+pub mod verify;
 mod write;
 
 pub use config::{Layout, WriteMode};
@@ -177,3 +178,4 @@ pub use pool::SharedPool;
 pub use retry::RetryPolicy;
 pub use run_history::{RunCounts, RunEnd, RunId, RunOutcome, RunRow, RunStart};
 pub use sink::{redact_url, BeforeCommitHook, BoxError, CommitContext, MySqlSink, MySqlSinkBuilder};
+pub use verify::VerifyRecord;

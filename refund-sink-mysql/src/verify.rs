@@ -1,0 +1,311 @@
+//! What `verify` reads of the stored refunds, and where it records what it found.
+//!
+//! [`MySqlSink::stored_count`] counts the distinct refunds stored for one account, source and
+//! window of the stored `modified` (both ends inclusive, as WDT's `modified_from` /
+//! `modified_to` and `start_time` / `end_time` are read); [`MySqlSink::stored_versions`] lists
+//! them with their stored `modified`; [`MySqlSink::stored_versions_of`] looks refunds up by id
+//! whatever their window. The flat table is read when the layout has it, else `wdt_refund`.
+//! Rows written before archived refunds were stored have no `source`: they count as `live`.
+//!
+//! [`MySqlSink::record_verify`] writes one row per verify and method into `wdt_sync_verify`
+//! (created on first use).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use mysql_async::prelude::Queryable;
+
+use crate::config::Layout;
+use crate::conn::HeldConn;
+use crate::error::SinkError;
+use crate::names::quote_ident;
+use crate::sink::MySqlSink;
+
+/// The name of the verify table without prefix.
+pub const VERIFY_TABLE: &str = "wdt_sync_verify";
+
+/// One verify of one account and method, as recorded in `wdt_sync_verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyRecord {
+    /// The account key of the rows (the stream's account).
+    pub account: String,
+    /// The method verified, e.g. `Refund.search` or `Refund.searchHistory`.
+    pub method: String,
+    /// Start of the range (Beijing).
+    pub range_from: NaiveDateTime,
+    /// End of the range (Beijing).
+    pub range_to: NaiveDateTime,
+    /// Windows of the range counted.
+    pub windows: u64,
+    /// Refunds WDT counted over the windows.
+    pub wdt_count: u64,
+    /// Refunds stored over the same windows.
+    pub stored_count: u64,
+    /// Windows whose counts differed (after a re-count).
+    pub differing_windows: u64,
+    /// Refunds WDT has that are not stored.
+    pub missing: u64,
+    /// Refunds stored that WDT does not list in their window.
+    pub extra: u64,
+    /// Refunds stored with an older `modified` than WDT's.
+    pub stale: u64,
+    /// Windows re-synced by `--repair`.
+    pub repaired_windows: u64,
+    /// Windows still differing at the end.
+    pub remaining_windows: u64,
+    /// Gateway requests the verify used.
+    pub requests: u64,
+    /// Requests a full re-sync of the range would need at least.
+    pub resync_requests: u64,
+    /// When it started (Beijing).
+    pub started_at: NaiveDateTime,
+    /// When it ended (Beijing).
+    pub ended_at: NaiveDateTime,
+}
+
+impl VerifyRecord {
+    /// A record of `account` and `method` over `[range_from, range_to]` with every count 0.
+    pub fn new(
+        account: impl Into<String>,
+        method: impl Into<String>,
+        range_from: NaiveDateTime,
+        range_to: NaiveDateTime,
+        started_at: NaiveDateTime,
+    ) -> Self {
+        Self {
+            account: account.into(),
+            method: method.into(),
+            range_from,
+            range_to,
+            windows: 0,
+            wdt_count: 0,
+            stored_count: 0,
+            differing_windows: 0,
+            missing: 0,
+            extra: 0,
+            stale: 0,
+            repaired_windows: 0,
+            remaining_windows: 0,
+            requests: 0,
+            resync_requests: 0,
+            started_at,
+            ended_at: started_at,
+        }
+    }
+}
+
+fn verify_table_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\n  \
+         `id` BIGINT NOT NULL AUTO_INCREMENT,\n  \
+         `account` VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n  \
+         `method` VARCHAR(255) NOT NULL,\n  \
+         `range_from` DATETIME NOT NULL,\n  \
+         `range_to` DATETIME NOT NULL,\n  \
+         `windows` BIGINT NOT NULL,\n  \
+         `wdt_count` BIGINT NOT NULL,\n  \
+         `stored_count` BIGINT NOT NULL,\n  \
+         `differing_windows` BIGINT NOT NULL,\n  \
+         `missing` BIGINT NOT NULL,\n  \
+         `extra` BIGINT NOT NULL,\n  \
+         `stale` BIGINT NOT NULL,\n  \
+         `repaired_windows` BIGINT NOT NULL,\n  \
+         `remaining_windows` BIGINT NOT NULL,\n  \
+         `requests` BIGINT NOT NULL,\n  \
+         `resync_requests` BIGINT NOT NULL,\n  \
+         `started_at` DATETIME(3) NOT NULL,\n  \
+         `ended_at` DATETIME(3) NOT NULL,\n  \
+         PRIMARY KEY (`id`),\n  \
+         KEY `k_verify_account` (`account`, `method`, `started_at`)\n) \
+         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+}
+
+impl MySqlSink {
+    /// The table the refunds are counted in: the flat table when the layout has it.
+    fn counted_table(&self) -> String {
+        let names = &self.inner().names;
+        match self.inner().layout {
+            Layout::Flat | Layout::Both => quote_ident(&names.flat),
+            Layout::Normalized => quote_ident(&names.refund),
+        }
+    }
+
+    /// The quoted name of the verify table.
+    pub fn verify_table(&self) -> String {
+        quote_ident(&format!("{}{VERIFY_TABLE}", self.inner().names.prefix))
+    }
+
+    async fn timed<T>(
+        &self,
+        during: &'static str,
+        op: impl std::future::Future<Output = Result<T, SinkError>>,
+    ) -> Result<T, SinkError> {
+        let after = self.inner().bounds.timeout;
+        tokio::time::timeout(after, op)
+            .await
+            .unwrap_or(Err(SinkError::Timeout { during, after }))
+    }
+
+    /// The distinct refunds of `account` stored with `source` (`live` or `history`) and a
+    /// stored `modified` in `[from, to]`.
+    pub async fn stored_count(
+        &self,
+        account: &str,
+        source: &str,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<u64, SinkError> {
+        let sql = format!(
+            "SELECT COUNT(DISTINCT `refund_id`) FROM {} WHERE `account` = ? AND COALESCE(`source`, 'live') = ? \
+             AND `modified` >= ? AND `modified` <= ?",
+            self.counted_table()
+        );
+        const DURING: &str = "counting the stored refunds";
+        self.timed(DURING, async {
+            let mut held = HeldConn::get(&self.inner().pool).await?;
+            let n: Option<u64> = held
+                .conn()
+                .exec_first(&sql, (account, source, from, to))
+                .await
+                .map_err(SinkError::mysql(DURING))?;
+            held.release();
+            Ok(n.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// The refunds [`stored_count`](Self::stored_count) counts, by id, with their stored
+    /// `modified` (the latest of a refund's rows).
+    pub async fn stored_versions(
+        &self,
+        account: &str,
+        source: &str,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<BTreeMap<i64, NaiveDateTime>, SinkError> {
+        let sql = format!(
+            "SELECT `refund_id`, MAX(`modified`) FROM {} WHERE `account` = ? AND COALESCE(`source`, 'live') = ? \
+             AND `modified` >= ? AND `modified` <= ? GROUP BY `refund_id`",
+            self.counted_table()
+        );
+        const DURING: &str = "reading the stored refunds of a window";
+        self.timed(DURING, async {
+            let mut held = HeldConn::get(&self.inner().pool).await?;
+            let rows: Vec<(i64, NaiveDateTime)> = held
+                .conn()
+                .exec(&sql, (account, source, from, to))
+                .await
+                .map_err(SinkError::mysql(DURING))?;
+            held.release();
+            Ok(rows.into_iter().collect())
+        })
+        .await
+    }
+
+    /// The stored `modified` of the refunds `ids` of `account`, whatever their window or source
+    /// (ids not stored are absent).
+    pub async fn stored_versions_of(
+        &self,
+        account: &str,
+        ids: &[i64],
+    ) -> Result<BTreeMap<i64, Option<NaiveDateTime>>, SinkError> {
+        let mut out = BTreeMap::new();
+        const DURING: &str = "looking refunds up by id";
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT `refund_id`, MAX(`modified`) FROM {} WHERE `account` = ? AND `refund_id` IN ({marks}) \
+                 GROUP BY `refund_id`",
+                self.counted_table()
+            );
+            let mut params: Vec<mysql_async::Value> = vec![account.into()];
+            params.extend(chunk.iter().map(|&i| mysql_async::Value::from(i)));
+            let rows: Vec<(i64, Option<NaiveDateTime>)> = self
+                .timed(DURING, async {
+                    let mut held = HeldConn::get(&self.inner().pool).await?;
+                    let rows = held.conn().exec(&sql, params).await.map_err(SinkError::mysql(DURING))?;
+                    held.release();
+                    Ok(rows)
+                })
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Writes `record` into `wdt_sync_verify` (creating the table if it is missing); nothing in
+    /// a dry run.
+    pub async fn record_verify(&self, record: &VerifyRecord) -> Result<(), SinkError> {
+        if self.inner().dry_run {
+            return Ok(());
+        }
+        let table = self.verify_table();
+        let create = verify_table_sql(&table);
+        let insert = format!(
+            "INSERT INTO {table} (`account`, `method`, `range_from`, `range_to`, `windows`, `wdt_count`, \
+             `stored_count`, `differing_windows`, `missing`, `extra`, `stale`, `repaired_windows`, \
+             `remaining_windows`, `requests`, `resync_requests`, `started_at`, `ended_at`) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        let r = record;
+        let params: Vec<mysql_async::Value> = vec![
+            r.account.as_str().into(),
+            r.method.as_str().into(),
+            r.range_from.into(),
+            r.range_to.into(),
+            r.windows.into(),
+            r.wdt_count.into(),
+            r.stored_count.into(),
+            r.differing_windows.into(),
+            r.missing.into(),
+            r.extra.into(),
+            r.stale.into(),
+            r.repaired_windows.into(),
+            r.remaining_windows.into(),
+            r.requests.into(),
+            r.resync_requests.into(),
+            r.started_at.into(),
+            r.ended_at.into(),
+        ];
+        const DURING: &str = "recording the verify";
+        self.timed(DURING, async {
+            let mut held = HeldConn::get(&self.inner().pool).await?;
+            held.conn()
+                .query_drop(&create)
+                .await
+                .map_err(SinkError::ddl(DURING, "CREATE"))?;
+            held.conn()
+                .exec_drop(&insert, params)
+                .await
+                .map_err(SinkError::mysql(DURING))?;
+            held.release();
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verify_table_has_its_counts_and_an_index_by_account() {
+        let sql = verify_table_sql("`p_wdt_sync_verify`");
+        for c in [
+            "`wdt_count`",
+            "`stored_count`",
+            "`repaired_windows`",
+            "`requests`",
+            "`resync_requests`",
+        ] {
+            assert!(sql.contains(c), "{sql}");
+        }
+        assert!(
+            sql.contains("KEY `k_verify_account` (`account`, `method`, `started_at`)"),
+            "{sql}"
+        );
+    }
+}
