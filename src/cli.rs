@@ -333,6 +333,10 @@ pub struct Settings {
     /// Latency of every simulator answer, e.g. 20ms (simulator route only) (default: 0s)
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub sim_latency: Option<Duration>,
+    /// Archive the simulator's refunds in a final status once their last change is this old, so
+    /// that only Refund.searchHistory returns them (simulator route only) (default: none)
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub sim_archive_after: Option<Duration>,
 }
 
 /// Parses Beijing wall time, `yyyy-MM-dd HH:mm:ss`.

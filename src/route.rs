@@ -69,13 +69,15 @@ async fn simulated(
     limited: impl Fn(wdt_qimen::ClientBuilder, Option<RateLimitConfig>) -> wdt_qimen::ClientBuilder,
 ) -> Result<Connected, AppError> {
     let until = s.until.unwrap_or_else(an_hour_ago_on_the_hour);
-    let sim = wdt_qimen::simulator::Simulator::builder()
+    let mut builder = wdt_qimen::simulator::Simulator::builder()
         .seed(s.seed)
         .refunds(s.refunds)
         .time_range(account.start, until)
-        .latency(s.latency)
-        .start()
-        .await;
+        .latency(s.latency);
+    if let Some(age) = s.archive_after.and_then(|a| TimeDelta::from_std(a).ok()) {
+        builder = builder.archive_after(age);
+    }
+    let sim = builder.start().await;
     let route = Route::Qimen {
         url: sim.qimen_url(),
         qimen: sim.qimen_credentials(),

@@ -220,6 +220,8 @@ pub struct SimulatorFile {
     pub until: Option<String>,
     /// Latency of every answer (`20ms`).
     pub latency: Option<String>,
+    /// Archive refunds in a final status once their last change is this old (`30days`).
+    pub archive_after: Option<String>,
 }
 
 /// Fills every key `self` leaves unset from `defaults`.
@@ -245,7 +247,7 @@ macro_rules! inherit_fields {
 
 inherit_fields!(QimenFile { url, app_key, app_secret, app_secret_env, app_secret_file, target_app_key, sign_method } {});
 inherit_fields!(WdtFile { url, sid, app_key, app_secret, app_secret_env, app_secret_file } {});
-inherit_fields!(SimulatorFile { refunds, seed, until, latency } {});
+inherit_fields!(SimulatorFile { refunds, seed, until, latency, archive_after } {});
 inherit_fields!(AccountFile {
     name, route, start, page_size, layout, write_mode, table_prefix, rate_limit, burst, max_in_flight
 } { qimen, wdt, simulator });

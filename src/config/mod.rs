@@ -254,6 +254,9 @@ pub struct SimSettings {
     pub until: Option<NaiveDateTime>,
     /// Latency of every answer.
     pub latency: Duration,
+    /// Refunds in a final status move to the archive (`Refund.searchHistory`) once their last
+    /// change is this old; `None`: nothing is archived.
+    pub archive_after: Option<Duration>,
 }
 
 impl Default for SimSettings {
@@ -263,6 +266,7 @@ impl Default for SimSettings {
             seed: DEFAULT_SIM_SEED,
             until: None,
             latency: Duration::ZERO,
+            archive_after: None,
         }
     }
 }

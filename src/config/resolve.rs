@@ -94,6 +94,11 @@ fn refuse_single_account_flags(path: &Path, s: &Settings) -> Result<(), AppError
         ("--sim-seed", "simulator.seed", s.sim_seed.is_some()),
         ("--sim-until", "simulator.until", s.sim_until.is_some()),
         ("--sim-latency", "simulator.latency", s.sim_latency.is_some()),
+        (
+            "--sim-archive-after",
+            "simulator.archive_after",
+            s.sim_archive_after.is_some(),
+        ),
     ];
     match given.iter().find(|(_, _, set)| *set) {
         Some((flag, key, _)) => Err(AppError::Conflict {
@@ -679,6 +684,11 @@ fn simulator(label: &str, f: &SimulatorFile) -> Result<SimSettings, AppError> {
             .map(|t| value::duration(&format!("{label}: simulator.latency"), t))
             .transpose()?
             .unwrap_or(d.latency),
+        archive_after: f
+            .archive_after
+            .as_deref()
+            .map(|t| value::duration(&format!("{label}: simulator.archive_after"), t))
+            .transpose()?,
     })
 }
 
@@ -765,6 +775,7 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
                 seed: s.sim_seed.unwrap_or(d.seed),
                 until: s.sim_until,
                 latency: s.sim_latency.unwrap_or(d.latency),
+                archive_after: s.sim_archive_after,
             };
             // Each simulated data set keeps a checkpoint of its own.
             let stream = format!("simulator-seed{}-n{}", sim.seed, sim.refunds);

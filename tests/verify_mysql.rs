@@ -1,0 +1,276 @@
+//! `wdt-refund-sync verify` end to end against the simulator and the real MariaDB: a synced
+//! table with a deleted row, a stale row (older `modified`) and an extra row is found (the
+//! windows, then the ids) and repaired by `--repair` (the extra row reported and kept); a
+//! complete table verifies clean at one request per window and method; archived refunds are
+//! counted through `Refund.searchHistory`.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use chrono::NaiveDateTime;
+use common::{binary, db_url, TestDb};
+use mysql_async::prelude::Queryable;
+
+const FROM: &str = "2025-01-20 00:00:00";
+const TO: &str = "2025-02-10 00:00:00";
+const FLAT: &str = "aftersales_refund_refund_search";
+
+/// The single simulator account of a run without a config file, into `db`.
+fn program(db: &str, extra: &[&str], args: &[&str]) -> Output {
+    let url = db_url(db);
+    let mut all = vec![
+        "--route",
+        "simulator",
+        "--sim-refunds",
+        "600",
+        "--sim-until",
+        "2025-03-01 00:00:00",
+        "--start",
+        "2025-01-01 00:00:00",
+        "--max-window",
+        "7days",
+        "--mysql-url",
+        &url,
+    ];
+    all.extend_from_slice(extra);
+    all.extend_from_slice(args);
+    Command::new(binary())
+        .args(all)
+        .env_remove("QIMEN_APP_KEY")
+        .env_remove("WDT_SID")
+        .env_remove("WDT_ROUTE")
+        .env_remove("MYSQL_URL")
+        .env_remove("ALERT_WEBHOOK")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run the program")
+}
+
+fn status(out: &Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `verify --from FROM --to TO` with `extra` settings and `more` flags of its own.
+fn run_verify(db: &str, extra: &[&str], more: &[&str]) -> Output {
+    let mut args = vec!["verify", "--from", FROM, "--to", TO];
+    args.extend_from_slice(more);
+    program(db, extra, &args)
+}
+
+/// The WDT counts of a method's block.
+fn wdt_counts(block: &str) -> Vec<u64> {
+    block
+        .lines()
+        .take_while(|l| !l.starts_with("  Refund.") || l.contains("(4 windows)"))
+        .filter_map(|l| l.split(": WDT ").nth(1))
+        .map(|r| r.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The requests line's count.
+fn requests(stdout: &str) -> (u64, u64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("requests: "))
+        .unwrap_or_else(|| panic!("no requests line: {stdout}"));
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (n[0], n[1])
+}
+
+/// A refund stored with a `modified` in `[a, b]` (its id and `modified`).
+async fn one_in(conn: &mut mysql_async::Conn, db: &str, a: &str, b: &str, source: &str) -> (i64, NaiveDateTime) {
+    conn.query_first(format!(
+        "SELECT refund_id, MAX(modified) FROM `{db}`.{FLAT} WHERE modified BETWEEN '{a}' AND '{b}' \
+         AND source = '{source}' GROUP BY refund_id ORDER BY refund_id LIMIT 1"
+    ))
+    .await
+    .unwrap()
+    .unwrap_or_else(|| panic!("no {source} refund between {a} and {b}"))
+}
+
+async fn stored(conn: &mut mysql_async::Conn, db: &str, id: i64) -> Option<NaiveDateTime> {
+    conn.query_first::<Option<NaiveDateTime>, _>(format!(
+        "SELECT MAX(modified) FROM `{db}`.{FLAT} WHERE refund_id = {id}"
+    ))
+    .await
+    .unwrap()
+    .flatten()
+}
+
+type StateRow = (String, String, NaiveDateTime, NaiveDateTime);
+
+async fn live_state(conn: &mut mysql_async::Conn, db: &str) -> Vec<StateRow> {
+    conn.query(format!(
+        "SELECT account, method, window_end, updated_at FROM `{db}`.wdt_sync_state \
+         WHERE method NOT LIKE '%#%' ORDER BY method"
+    ))
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_a_stale_and_an_extra_row_are_found_and_repaired() {
+    let t = TestDb::new("app_verify_repair").await;
+    let db = t.name.clone();
+    let mut conn = t.pool.get_conn().await.unwrap();
+    status(&program(&db, &[], &["run", "--once"]), 0);
+    let live = live_state(&mut conn, &db).await;
+
+    // Windows of 7 days from FROM: W1 01-20..01-27, W2 01-27..02-03, W3 02-03..02-10.
+    // The stale row: a W2 refund stored with an older `modified`, in W1 (W1 +1, W2 -1).
+    let (stale, stale_modified) = one_in(&mut conn, &db, "2025-01-28 00:00:00", "2025-02-02 00:00:00", "live").await;
+    conn.query_drop(format!(
+        "UPDATE `{db}`.{FLAT} SET modified = '2025-01-23 12:00:00' WHERE refund_id = {stale}"
+    ))
+    .await
+    .unwrap();
+    // The deleted row: a W3 refund (W3 -1).
+    let (deleted, _) = one_in(&mut conn, &db, "2025-02-04 00:00:00", "2025-02-09 00:00:00", "live").await;
+    conn.query_drop(format!("DELETE FROM `{db}`.{FLAT} WHERE refund_id = {deleted}"))
+        .await
+        .unwrap();
+    // The extra row: a copy of a refund under an id WDT does not have, in W1 (W1 +1).
+    let extra = 9_999_001_i64;
+    conn.query_drop(format!(
+        "CREATE TEMPORARY TABLE `{db}`.copy AS SELECT * FROM `{db}`.{FLAT} WHERE refund_id = {stale}; \
+         UPDATE `{db}`.copy SET refund_id = {extra}, modified = '2025-01-25 12:00:00'; \
+         INSERT INTO `{db}`.{FLAT} SELECT * FROM `{db}`.copy; DROP TEMPORARY TABLE `{db}`.copy"
+    ))
+    .await
+    .unwrap();
+
+    let out = status(&run_verify(&db, &[], &[]), 4);
+    assert!(
+        out.contains("2025-01-20 00:00:00 .. 2025-01-27 00:00:00: WDT "),
+        "{out}"
+    );
+    assert!(
+        out.contains("difference +2\n"),
+        "W1 holds the stale and the extra row: {out}"
+    );
+    assert!(out.matches("difference -1\n").count() >= 2, "W2 and W3: {out}");
+    assert!(out.contains("    differs in "), "the windows are narrowed: {out}");
+    assert!(out.contains(&format!("missing refund ids: {deleted}\n")), "{out}");
+    assert!(out.contains(&format!("): {stale}\n")), "the stale id: {out}");
+    assert!(out.contains(&format!("kept): {extra}\n")), "the extra id: {out}");
+    assert!(out.contains("result: differences remain (run with --repair"), "{out}");
+    assert_eq!(
+        stored(&mut conn, &db, deleted).await,
+        None,
+        "verify alone changes nothing"
+    );
+
+    let out = status(&run_verify(&db, &[], &["--repair"]), 4);
+    assert!(out.contains("    repaired "), "{out}");
+    let still: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("still differs after the repair"))
+        .collect();
+    assert_eq!(still.len(), 1, "only the extra row's range: {out}");
+    assert!(still[0].contains("difference +1"), "{out}");
+    assert!(
+        stored(&mut conn, &db, deleted).await.is_some(),
+        "the deleted refund is back"
+    );
+    assert_eq!(
+        stored(&mut conn, &db, stale).await,
+        Some(stale_modified),
+        "the stale refund is current"
+    );
+    assert!(stored(&mut conn, &db, extra).await.is_some(), "the extra row is kept");
+    assert_eq!(
+        live_state(&mut conn, &db).await,
+        live,
+        "the live checkpoint did not move"
+    );
+
+    let rows: Vec<(String, u64, u64, u64, u64, u64)> = conn
+        .query(format!(
+            "SELECT method, missing, stale, extra, repaired_windows, remaining_windows FROM `{db}`.wdt_sync_verify \
+             WHERE method = 'Refund.search' ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].1..=rows[0].3, 1..=1, "{rows:?}");
+    // At least one narrowed range per damaged row differs; the repair re-syncs every one of them.
+    assert_eq!(rows[0].4, 0, "{rows:?}");
+    assert!(rows[0].5 >= 3, "{rows:?}");
+    assert_eq!((rows[1].4, rows[1].5), (rows[0].5, 1), "{rows:?}");
+
+    // Without the extra row the range matches.
+    conn.query_drop(format!("DELETE FROM `{db}`.{FLAT} WHERE refund_id = {extra}"))
+        .await
+        .unwrap();
+    let out = status(&run_verify(&db, &[], &[]), 0);
+    assert!(out.ends_with("result: the range matches WDT\n"), "{out}");
+    drop(conn);
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_table_verifies_at_one_request_per_window_and_method() {
+    let t = TestDb::new("app_verify_clean").await;
+    let db = t.name.clone();
+    status(&program(&db, &[], &["run", "--once"]), 0);
+    let out = status(&run_verify(&db, &[], &[]), 0);
+    assert!(out.contains("Refund.search (4 windows)"), "{out}");
+    assert!(out.contains("Refund.searchHistory (4 windows)"), "{out}");
+    assert!(!out.contains("differs in"), "{out}");
+    let (used, floor) = requests(&out);
+    assert_eq!(used, 4 * 2, "one request per window and method: {out}");
+    assert!(floor >= used, "{out}");
+    // At page size 1 a full re-sync needs a request per refund; the verify still needs 8.
+    let out = status(&run_verify(&db, &["--page-size", "1"], &["--no-history"]), 0);
+    let (used, floor) = requests(&out);
+    assert_eq!(used, 4, "{out}");
+    assert!(floor > 200, "{out}");
+    let mut conn = t.pool.get_conn().await.unwrap();
+    let recorded: Vec<(String, u64, u64, u64)> = conn
+        .query(format!(
+            "SELECT method, requests, windows, differing_windows FROM `{db}`.wdt_sync_verify ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    assert_eq!(recorded[0], ("Refund.search".into(), 8, 4, 0));
+    assert_eq!(recorded[1].0, "Refund.searchHistory");
+    drop(conn);
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_refunds_are_counted_through_the_history_method() {
+    let t = TestDb::new("app_verify_history").await;
+    let db = t.name.clone();
+    let archive: &[&str] = &["--sim-archive-after", "30days"];
+    status(&program(&db, archive, &["run", "--once"]), 0);
+    let mut conn = t.pool.get_conn().await.unwrap();
+    let (archived, _) = one_in(&mut conn, &db, FROM, "2025-02-09 00:00:00", "history").await;
+    let out = status(&run_verify(&db, archive, &[]), 0);
+    let history = out.split("Refund.searchHistory (").nth(1).expect("a history block");
+    let counts = wdt_counts(history);
+    assert_eq!(counts.len(), 4, "{out}");
+    assert!(counts.iter().sum::<u64>() > 20, "the archive is counted: {out}");
+    conn.query_drop(format!("DELETE FROM `{db}`.{FLAT} WHERE refund_id = {archived}"))
+        .await
+        .unwrap();
+    let out = status(&run_verify(&db, archive, &[]), 4);
+    let (live, history) = out.split_once("Refund.searchHistory (").expect("a history block");
+    assert!(!live.contains("missing refund ids"), "{out}");
+    assert!(history.contains(&format!("missing refund ids: {archived}\n")), "{out}");
+    drop(conn);
+    t.drop().await;
+}
