@@ -404,4 +404,19 @@ mod tests {
         );
         assert!(parse(&["backfill", "--every", "5m"]).is_err());
     }
+
+    #[test]
+    fn verify_takes_an_optional_range_both_ends_together() {
+        let (_, c) = parse(&["verify", "--account", "a", "--repair", "--verify-min-window", "10m"]).unwrap();
+        let Command::Verify(v) = c else { panic!("not verify") };
+        assert!(v.from.is_none() && v.to.is_none() && v.repair);
+        assert_eq!(v.verify_min_window, Some(Duration::from_secs(600)));
+        assert_eq!(v.account.as_deref(), Some("a"));
+        let e = parse(&["verify", "--from", "2024-03-01 00:00:00"])
+            .err()
+            .expect("--from without --to");
+        assert!(e.to_string().contains("--to"), "{e}");
+        let (_, c) = parse(&["verify", "--from", "2024-03-01 00:00:00", "--to", "2024-03-02 00:00:00"]).unwrap();
+        assert!(matches!(c, Command::Verify(v) if v.to == parse_time("2024-03-02 00:00:00").ok()));
+    }
 }
