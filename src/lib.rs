@@ -4,7 +4,8 @@
 //! The binary `wdt-refund-sync` (and the example `refund_sync`) is [`main`]; the modules are the
 //! parts it is made of, in the order a run goes through them:
 //!
-//! - [`cli`]: the command line, its subcommands (`run`, `check`, `backfill`) and shared settings;
+//! - [`cli`]: the command line, its subcommands (`run`, `check`, `backfill`, `status`,
+//!   `verify`) and shared settings;
 //! - [`config`]: flags, env vars, the config file and the defaults resolved into a checked
 //!   [`Plan`](config::Plan) (secrets read from the env vars or files the file names);
 //! - [`route`]: an account's client (or the simulator standing in for the gateway);

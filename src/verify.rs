@@ -206,7 +206,7 @@ impl VerifySettings {
                 AppError::setting(
                     "--verify-min-window",
                     humantime::format_duration(min),
-                    "not between 4 seconds and the longest window",
+                    "shorter than 4 seconds (a window is bisected into halves sharing a second)",
                     "give a duration such as 1h or 10m",
                 )
             })?;
@@ -746,6 +746,9 @@ async fn verify_one(
 ) -> Result<(String, bool), AppError> {
     let started = to_beijing(chrono::Utc::now());
     let (mut v, held) = verify_account(plan, pool, account, settings).await?;
+    if settings.repair && plan.dry_run {
+        eprintln!("{program}: --repair is skipped in a dry run (nothing is written)");
+    }
     if settings.repair && !plan.dry_run {
         for range in repair_ranges(&v) {
             let once = RunArgs {
