@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     pub shared_pool: bool,
     /// Roll every transaction back instead of committing it.
     pub dry_run: bool,
+    /// Missing tables are created (`wdt_sync_verify` at its first use too).
+    pub create_tables: bool,
     pub sql: Sql,
     /// The stream leases held through this sink: their batches are fenced.
     pub fences: crate::lease::Fences,
@@ -546,6 +548,7 @@ impl MySqlSinkBuilder {
                 before_commit: self.before_commit,
                 shared_pool: !owned,
                 dry_run: self.dry_run,
+                create_tables: self.create_tables,
                 sql,
                 fences: Default::default(),
                 infile: AtomicBool::new(infile),

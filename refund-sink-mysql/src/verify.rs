@@ -8,7 +8,7 @@
 //! Rows written before archived refunds were stored have no `source`: they count as `live`.
 //!
 //! [`MySqlSink::record_verify`] writes one row per verify and method into `wdt_sync_verify`
-//! (created on first use).
+//! (created on first use, unless the sink was built not to create tables).
 
 use std::collections::BTreeMap;
 
@@ -235,8 +235,8 @@ impl MySqlSink {
         Ok(out)
     }
 
-    /// Writes `record` into `wdt_sync_verify` (creating the table if it is missing); nothing in
-    /// a dry run.
+    /// Writes `record` into `wdt_sync_verify` (creating the table if it is missing, unless the
+    /// sink creates no tables); nothing in a dry run.
     pub async fn record_verify(&self, record: &VerifyRecord) -> Result<(), SinkError> {
         if self.inner().dry_run {
             return Ok(());
@@ -272,10 +272,12 @@ impl MySqlSink {
         const DURING: &str = "recording the verify";
         self.timed(DURING, async {
             let mut held = HeldConn::get(&self.inner().pool).await?;
-            held.conn()
-                .query_drop(&create)
-                .await
-                .map_err(SinkError::ddl(DURING, "CREATE"))?;
+            if self.inner().create_tables {
+                held.conn()
+                    .query_drop(&create)
+                    .await
+                    .map_err(SinkError::ddl(DURING, "CREATE"))?;
+            }
             held.conn()
                 .exec_drop(&insert, params)
                 .await
