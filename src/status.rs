@@ -96,6 +96,13 @@ async fn account_status(
         sink.table_names().dead_letter
     );
     runs_block(&mut out, &rows, now, "  ");
+    let verifies = sink.recent_verifies(&stream.account, 2).await.map_err(mysql)?;
+    if let Some(last) = verifies.first() {
+        let _ = writeln!(out, "  last verify (started {}):", format_wdt(last.started_at));
+        for v in verifies.iter().filter(|v| v.started_at == last.started_at) {
+            let _ = writeln!(out, "    {}", verify_line(v));
+        }
+    }
     let backfill_prefix = format!("{}#backfill:", stream.method);
     for b in sink.streams_of(&stream.account).await.map_err(mysql)? {
         let Some(range) = b.method.strip_prefix(&backfill_prefix) else {
@@ -112,6 +119,29 @@ async fn account_status(
         runs_block(&mut out, &rows, now, "    ");
     }
     Ok(out)
+}
+
+/// One method's line of a recorded verify.
+fn verify_line(v: &refund_sink_mysql::VerifyRecord) -> String {
+    let verdict = if v.remaining_windows > 0 {
+        format!("{} ranges still differ", v.remaining_windows)
+    } else if v.repaired_windows > 0 {
+        format!("repaired {} ranges", v.repaired_windows)
+    } else {
+        "matches WDT".to_owned()
+    };
+    format!(
+        "{} {} .. {}: WDT {}, stored {}, {} missing, {} stale, {} extra; {verdict}; {} requests",
+        v.method,
+        format_wdt(v.range_from),
+        format_wdt(v.range_to),
+        v.wdt_count,
+        v.stored_count,
+        v.missing,
+        v.stale,
+        v.extra,
+        v.requests
+    )
 }
 
 /// The runs of a stream, newest first, indented by `indent`.

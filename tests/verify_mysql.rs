@@ -171,6 +171,15 @@ async fn a_deleted_a_stale_and_an_extra_row_are_found_and_repaired() {
         None,
         "verify alone changes nothing"
     );
+    // `status` shows the last verify.
+    let shown = status(&program(&db, &[], &["status"]), 0);
+    assert!(shown.contains("  last verify (started "), "{shown}");
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("    Refund.search 2025-01-20 00:00:00 .. 2025-02-10 00:00:00: "))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(line.contains(", 1 missing, 1 stale, 1 extra; "), "{line}");
+    assert!(line.contains("ranges still differ; "), "{line}");
 
     let out = status(&run_verify(&db, &[], &["--repair"]), 4);
     assert!(out.contains("    repaired "), "{out}");
@@ -216,6 +225,11 @@ async fn a_deleted_a_stale_and_an_extra_row_are_found_and_repaired() {
         .unwrap();
     let out = status(&run_verify(&db, &[], &[]), 0);
     assert!(out.ends_with("result: the range matches WDT\n"), "{out}");
+    let shown = status(&program(&db, &[], &["status"]), 0);
+    assert!(
+        shown.contains(", 0 missing, 0 stale, 0 extra; matches WDT; "),
+        "{shown}"
+    );
     drop(conn);
     t.drop().await;
 }

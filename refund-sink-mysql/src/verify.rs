@@ -235,6 +235,57 @@ impl MySqlSink {
         Ok(out)
     }
 
+    /// The newest `limit` verifies of `account` (every method), newest first; none when
+    /// `wdt_sync_verify` does not exist yet.
+    pub async fn recent_verifies(&self, account: &str, limit: u32) -> Result<Vec<VerifyRecord>, SinkError> {
+        let sql = format!(
+            "SELECT `account`, `method`, `range_from`, `range_to`, `windows`, `wdt_count`, `stored_count`, \
+             `differing_windows`, `missing`, `extra`, `stale`, `repaired_windows`, `remaining_windows`, \
+             `requests`, `resync_requests`, `started_at`, `ended_at` FROM {} WHERE `account` = ? \
+             ORDER BY `started_at` DESC, `id` DESC LIMIT {limit}",
+            self.verify_table()
+        );
+        const DURING: &str = "reading the recent verifies";
+        self.timed(DURING, async {
+            let mut held = HeldConn::get(&self.inner().pool).await?;
+            let rows: Result<Vec<mysql_async::Row>, _> = held.conn().exec(&sql, (account,)).await;
+            let rows = match rows {
+                Ok(rows) => rows,
+                // ER_NO_SUCH_TABLE: no verify ran yet.
+                Err(mysql_async::Error::Server(e)) if e.code == 1146 => Vec::new(),
+                Err(e) => return Err(SinkError::mysql(DURING)(e)),
+            };
+            held.release();
+            rows.into_iter()
+                .map(|mut r| {
+                    let n = |r: &mut mysql_async::Row, i: usize| r.take::<u64, _>(i).unwrap_or(0);
+                    let t = |r: &mut mysql_async::Row, i: usize| r.take::<NaiveDateTime, _>(i).unwrap_or_default();
+                    let mut v = VerifyRecord::new(
+                        r.take::<String, _>(0).unwrap_or_default(),
+                        r.take::<String, _>(1).unwrap_or_default(),
+                        t(&mut r, 2),
+                        t(&mut r, 3),
+                        t(&mut r, 15),
+                    );
+                    v.windows = n(&mut r, 4);
+                    v.wdt_count = n(&mut r, 5);
+                    v.stored_count = n(&mut r, 6);
+                    v.differing_windows = n(&mut r, 7);
+                    v.missing = n(&mut r, 8);
+                    v.extra = n(&mut r, 9);
+                    v.stale = n(&mut r, 10);
+                    v.repaired_windows = n(&mut r, 11);
+                    v.remaining_windows = n(&mut r, 12);
+                    v.requests = n(&mut r, 13);
+                    v.resync_requests = n(&mut r, 14);
+                    v.ended_at = t(&mut r, 16);
+                    Ok(v)
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Writes `record` into `wdt_sync_verify` (creating the table if it is missing, unless the
     /// sink creates no tables); nothing in a dry run.
     pub async fn record_verify(&self, record: &VerifyRecord) -> Result<(), SinkError> {
