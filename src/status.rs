@@ -1,5 +1,5 @@
 //! The `status` subcommand: for each account, its live checkpoint and how far it is behind now,
-//! the dead letters waiting, and its last runs; then each of its backfills (`backfill --from
+//! the dead letters waiting, its last runs and its last `verify`; then each of its backfills (`backfill --from
 //! --to`) with its range, how far its own checkpoint got in it (or done), and its last runs.
 //! Read from MySQL only (no gateway request).
 

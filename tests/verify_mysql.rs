@@ -288,3 +288,29 @@ async fn archived_refunds_are_counted_through_the_history_method() {
     drop(conn);
     t.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_normalized_layout_is_counted_in_wdt_refund() {
+    let t = TestDb::new("app_verify_normalized").await;
+    let db = t.name.clone();
+    let layout: &[&str] = &["--layout", "normalized"];
+    status(&program(&db, layout, &["run", "--once"]), 0);
+    let out = status(&run_verify(&db, layout, &["--no-history"]), 0);
+    assert!(out.ends_with("result: the range matches WDT\n"), "{out}");
+    let mut conn = t.pool.get_conn().await.unwrap();
+    let id: i64 = conn
+        .query_first(format!(
+            "SELECT refund_id FROM `{db}`.wdt_refund WHERE modified BETWEEN '2025-01-22 00:00:00' AND '{TO}' \
+             ORDER BY refund_id LIMIT 1"
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.query_drop(format!("DELETE FROM `{db}`.wdt_refund WHERE refund_id = {id}"))
+        .await
+        .unwrap();
+    let out = status(&run_verify(&db, layout, &["--no-history"]), 4);
+    assert!(out.contains(&format!("missing refund ids: {id}\n")), "{out}");
+    drop(conn);
+    t.drop().await;
+}
