@@ -2,23 +2,25 @@
 //!
 //! The quota (about one request per second per account) is what a sync spends, so requests are
 //! the cost that matters. `cargo bench --bench quota` syncs a simulator holding a realistic
-//! account (QUOTA_BENCH_REFUNDS refunds, default 4988, spread from 2024-01-01 to an hour ago,
-//! the finished ones older than 90 days archived, no drift) from 2024 into a sink that keeps
-//! nothing but its checkpoint, then runs once more right away (an idle incremental run of one
-//! window), and prints
+//! account (refunds spread from 2024-01-01 to an hour ago, the finished ones older than 90 days
+//! archived, no drift) from 2024 into a sink that keeps nothing but its checkpoint, then runs
+//! once more right away (an idle incremental run of one window), and prints, per account size
+//! (QUOTA_BENCH_REFUNDS, a comma list, default `4988,20000`),
 //! `quota first_sync_requests=… floor=… ratio=… idle_requests=…`.
 //!
 //! The floor is what a reader that knew the data beforehand would need: for every window of the
 //! run and every method it reads (a first sync reads `Refund.search` and
-//! `Refund.searchHistory`), one request for an empty window, `ceil(n / page_size)` for one
-//! holding `n` refunds. The goal is `ratio <= 1.1` and `idle_requests = 1`.
-//! QUOTA_BENCH_PAGE_SIZE overrides the page size (default: the engine's default).
+//! `Refund.searchHistory`), one request for an empty window, `ceil(n / 200)` for one holding `n`
+//! refunds (200 being the largest page the API allows). The goal is `ratio <= 1.1` and
+//! `idle_requests = 1`. QUOTA_BENCH_PAGE_SIZE overrides the page size the engine reads with
+//! (default: the engine's default); the floor stays at 200.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, TimeDelta};
+use wdt_qimen::api::aftersales::MAX_PAGE_SIZE;
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::simulator::Simulator;
 use wdt_qimen::sync::{window, Batch, Checkpoint, CommitReport, Sink, StreamId, SyncConfig, SyncEngine};
@@ -69,7 +71,14 @@ fn floor(windows: &[wdt_qimen::sync::WindowBounds], times: &[NaiveDateTime], pag
 
 #[tokio::main]
 async fn main() {
-    let refunds: usize = env_or("QUOTA_BENCH_REFUNDS", 4988);
+    let sizes = std::env::var("QUOTA_BENCH_REFUNDS").unwrap_or_else(|_| "4988,20000".into());
+    for n in sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        measure(n.parse().expect("QUOTA_BENCH_REFUNDS: a comma list of refund counts")).await;
+    }
+}
+
+/// Syncs an account of `refunds` refunds and prints its quota line.
+async fn measure(refunds: usize) {
     let sim = Simulator::builder()
         .seed(7)
         .refunds(refunds)
@@ -85,7 +94,7 @@ async fn main() {
     .expect("a client of the simulator");
     let mut cfg = SyncConfig::default();
     cfg.page_size = env_or("QUOTA_BENCH_PAGE_SIZE", cfg.page_size);
-    let (start, max_window, page_size) = (cfg.start, cfg.max_window, u64::from(cfg.page_size));
+    let (start, max_window, page_size) = (cfg.start, cfg.max_window, u64::from(MAX_PAGE_SIZE));
     let engine = SyncEngine::new(client, CheckpointOnly::default(), cfg);
 
     let before = sim.stats().requests;

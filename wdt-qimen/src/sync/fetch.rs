@@ -12,7 +12,16 @@
 //! 1. page 1, for `total_count` (and its records);
 //! 2. the last page down to page 2;
 //! 3. page 1 again (its first read was before pages 2..last, so shifts into it since then are
-//!    caught); skipped when the window fits on one page.
+//!    caught); skipped when the window fits on one page, and when the pages prove the window
+//!    complete: every page carried page 1's `total_count`, the last page held exactly what
+//!    the count leaves for it (not on a page boundary), and the read found that many distinct
+//!    refunds. Nothing left the window while it was read, so nothing shifted into page 1; with
+//!    drift the counts change and page 1 is read again. This saves one request per window of
+//!    two pages or more.
+//!
+//! The paging decisions are a pure state machine (the private `window_plan` module, where
+//! every rule is listed with its table test and the proof above is spelled out); the reader
+//! here fetches, de-duplicates and emits.
 //!
 //! Records are de-duplicated by `refund_id`, keeping the newest `modified`. A refund that stayed
 //! in the window during the whole read is therefore always seen; one that left it was either

@@ -163,7 +163,7 @@ enum Phase {
     BisectProbe { total: u64 },
     /// No usable count: paging forward; `last` is the last page read.
     Forward { last: u32, previous: u64 },
-    /// Forward order with a count: page `next` of `last`.
+    /// Forward order with a count: paging to page `last`.
     ForwardCounted { last: u32 },
     /// Reading backwards.
     Backward(Backward),
