@@ -30,8 +30,8 @@ pub const DEFAULT_START: &str = "2024-01-01 00:00:00";
 pub const DEFAULT_LAG: Duration = Duration::from_secs(60);
 /// The default longest window.
 pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(29 * 86_400);
-/// The default page size.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The default page size: the most the API allows (requests are what the quota counts).
+pub const DEFAULT_PAGE_SIZE: u32 = 200;
 /// The simulator's default data set size.
 pub const DEFAULT_SIM_REFUNDS: usize = 3000;
 /// The simulator's default seed.
