@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::NaiveDateTime;
 use wdt_qimen::api::aftersales::MAX_PAGE_SIZE;
 use wdt_qimen::limit::RateLimitConfig;
 use wdt_qimen::simulator::Simulator;
