@@ -22,7 +22,10 @@
 //!    (`Error::RepeatedPage`), so does passing 100 000 pages.
 //! 3. **Read backwards** (`backwards_*`): then pages `last` down to 2 are read, then page 1
 //!    again (its first read was before pages 2..last, so a refund that shifted into it since
-//!    is caught). A window on one page is read once.
+//!    is caught). Without a count this follows the forward pass of rule 2, so each page is
+//!    read twice (nothing proves the forward pass saw every shift). A window on one page is
+//!    read once; so is an empty window, with or without a
+//!    count (`empty_windows_*`): one request.
 //! 4. **Probe past a full last page** (`probe_*`): when the count says the last page is full,
 //!    page `last + 1` is read before the others (before anything could shift from it into pages
 //!    already read).
@@ -31,9 +34,9 @@
 //!    prove the count wrong: it is distrusted for the rest of the window (rule 2 from then on)
 //!    and the window is read again.
 //! 6. **Shortfall re-read** (`shortfall_*`): at the end of an attempt, fewer distinct records
-//!    than the smallest `total_count` any page of the attempt carried means a record was lost
-//!    (an unstable order among refunds sharing a second, a lost record): the window is read
-//!    again. Re-reads accumulate; after `max_rereads` of them (any cause) the read ends
+//!    (undecodable ones counted by key) than the smallest `total_count` any page of the attempt
+//!    carried means a record was lost (an unstable order among refunds sharing a second, a lost
+//!    record): the window is read again. Re-reads accumulate; after `max_rereads` of them (any cause) the read ends
 //!    [`Next::Incomplete`]. Without a count the check is skipped.
 //! 7. **Bisection** (`bisect_*`): a count needing more than `max_pages` pages, when the window
 //!    can still be split, is checked first: its last page is read (and not handed on); empty,
