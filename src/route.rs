@@ -1,5 +1,12 @@
 //! An account's [`Client`], built from its route; for the simulator route, the simulator is
 //! started first.
+//!
+//! Every account has a client of its own (its limiter, retries, clock offset, counters), but
+//! they share one HTTP client ([`http_client`]): its connection pool and its TLS set-up (the
+//! root certificates) are made once per process, not once per account.
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use chrono::{TimeDelta, Timelike};
 use wdt_qimen::limit::RateLimitConfig;
@@ -19,6 +26,26 @@ pub struct Connected {
     pub simulator: Option<wdt_qimen::simulator::Simulator>,
 }
 
+/// The connect timeout of the shared HTTP client (the SDK's default).
+pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The timeout of one whole exchange of the shared HTTP client (the SDK's default).
+pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP client every account of the process shares; `None` when it cannot be built (each
+/// client then builds its own, and reports why it cannot).
+pub fn http_client() -> Option<reqwest::Client> {
+    static HTTP: OnceLock<Option<reqwest::Client>> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(HTTP_CONNECT_TIMEOUT)
+            .timeout(HTTP_REQUEST_TIMEOUT)
+            .user_agent(concat!("wdt-refund-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .ok()
+    })
+    .clone()
+}
+
 /// Builds the client of `account` (starting the simulator for the simulator route).
 pub async fn connect(account: &Account) -> Result<Connected, AppError> {
     let sdk = |source| AppError::Sdk {
@@ -27,6 +54,10 @@ pub async fn connect(account: &Account) -> Result<Connected, AppError> {
     };
     let limited = |b: wdt_qimen::ClientBuilder, default: Option<RateLimitConfig>| {
         let b = b.metric_labels(crate::telemetry::account_labels(&account.name));
+        let b = match http_client() {
+            Some(http) => b.http_client(http),
+            None => b,
+        };
         match account.rate_limit.clone().or(default) {
             Some(r) => b.rate_limit(r),
             None => b,

@@ -54,6 +54,8 @@ struct Shared {
     mysql: crate::config::MysqlSettings,
     /// The one MySQL pool of every account.
     pool: refund_sink_mysql::SharedPool,
+    /// Turns: at most [`RUNS_PER_CONNECTION`] × the pool's size accounts start or run at once.
+    turns: tokio::sync::Semaphore,
     schedule: Schedule,
     dry_run: bool,
     named: bool,
@@ -111,6 +113,11 @@ fn with_test_panic(hook: wdt_qimen::sync::ProgressHook, account: &Account) -> wd
     })
 }
 
+/// Account runs at once per connection of the MySQL pool: the others wait for a turn, holding
+/// nothing (a thousand accounts reading their first pages at once would hold them all in
+/// memory while they wait for a connection).
+pub const RUNS_PER_CONNECTION: usize = 4;
+
 /// How often `--every` prunes the run history.
 const PRUNE_EVERY: Duration = Duration::from_secs(86_400);
 
@@ -152,6 +159,7 @@ pub(crate) async fn run_accounts(
     let shared = Arc::new(Shared {
         pool: plan.mysql.shared_pool(),
         monitor,
+        turns: tokio::sync::Semaphore::new(plan.mysql.pool_size.saturating_mul(RUNS_PER_CONNECTION)),
         mysql: plan.mysql,
         schedule: plan.schedule,
         dry_run: plan.dry_run,
@@ -392,6 +400,10 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
         }
         beat.beat();
         let mut failure = None;
+        let turn = tokio::select! {
+            turn = shared.turns.acquire() => turn.ok(),
+            _ = shared.shutdown.stopped() => continue,
+        };
         let started = std::time::Instant::now();
         if ready.is_none() {
             match prepare(shared, &account, beat).await {
@@ -469,6 +481,7 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
                 }
             }
         }
+        drop(turn);
         if let Some(e) = failure {
             beat.failed(&e.to_string());
             metrics.run("failed", started.elapsed());

@@ -212,6 +212,22 @@ async fn attempt(
     result
 }
 
+/// The first statement of every commit: commits into one set of tables take turns, by a lock
+/// on the row of the current schema version (`wdt_schema_version`, which every sink of the
+/// tables has). Without it, two accounts in the same tables deadlock each other at every
+/// attempt: the lookup's `FOR UPDATE` locks the gaps beside the keys it looks for, and where
+/// one account's keys end and another's begin (always so in an account's first sync) both
+/// transactions hold the same gap and then insert into it. Only the commits of one server node
+/// take turns (the lock is not replicated); writes through different Galera nodes are
+/// certified instead and never hold each other's gaps.
+fn turn_sql(version_table: &str) -> String {
+    format!(
+        "SELECT `version` FROM {} WHERE `version` = {} FOR UPDATE",
+        quote_ident(version_table),
+        crate::schema::SCHEMA_VERSION
+    )
+}
+
 /// What is stored for the batch's refunds.
 #[derive(Debug, Default)]
 struct Stored {
@@ -355,6 +371,9 @@ async fn transaction(
     conn.query_drop("START TRANSACTION")
         .await
         .map_err(db("starting the transaction"))?;
+    conn.query_drop(turn_sql(&inner.names.schema_version))
+        .await
+        .map_err(db("taking the tables' write turn"))?;
     let tables = crate::schema::Table::data_tables(inner.layout);
     let stored = if inner.mode == WriteMode::Insert || refunds.is_empty() {
         Stored::empty(tables.len())
@@ -924,6 +943,13 @@ mod tests {
              FOR UPDATE"
         );
         assert!(lookup_sql(Table::Refund, "r", "a", &[7]).ends_with("IN (7) FOR UPDATE"));
+        assert_eq!(
+            turn_sql("p_wdt_schema_version"),
+            format!(
+                "SELECT `version` FROM `p_wdt_schema_version` WHERE `version` = {} FOR UPDATE",
+                crate::schema::SCHEMA_VERSION
+            )
+        );
         assert!(lookup_sql(Table::Refund, "r", "a", &[i64::MIN, i64::MAX]).contains("IN ("));
     }
 }

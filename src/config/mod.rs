@@ -40,8 +40,8 @@ pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(29 * 86_400);
 pub const DEFAULT_ARCHIVE_HORIZON: Duration = Duration::from_secs(30 * 86_400);
 /// The default of `schedule.history_every`: how often the recent archive is read.
 pub const DEFAULT_HISTORY_EVERY: Duration = Duration::from_secs(86_400);
-/// The default page size.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The default page size: the most the API allows (requests are what the quota counts).
+pub const DEFAULT_PAGE_SIZE: u32 = 200;
 /// The simulator's default data set size.
 pub const DEFAULT_SIM_REFUNDS: usize = 3000;
 /// The simulator's default seed.

@@ -70,7 +70,8 @@ pub struct SyncConfig {
     pub max_window: TimeDelta,
     /// A window needing more pages than this is bisected (default 50).
     pub max_pages_per_window: u32,
-    /// Page size, 1..=200 (default 100).
+    /// Page size, 1..=200 (default 200, the most the API allows: requests are what the quota
+    /// counts).
     pub page_size: u32,
     /// Refunds per commit (default 500).
     pub batch_refunds: usize,
@@ -105,7 +106,7 @@ impl Default for SyncConfig {
             settle_lag: TimeDelta::minutes(1),
             max_window: TimeDelta::days(29),
             max_pages_per_window: 50,
-            page_size: 100,
+            page_size: MAX_PAGE_SIZE,
             batch_refunds: 500,
             max_rereads: 3,
             buffer_batches: 2,

@@ -12,7 +12,16 @@
 //! 1. page 1, for `total_count` (and its records);
 //! 2. the last page down to page 2;
 //! 3. page 1 again (its first read was before pages 2..last, so shifts into it since then are
-//!    caught); skipped when the window fits on one page.
+//!    caught); skipped when the window fits on one page, and when the pages prove the window
+//!    complete: every page carried page 1's `total_count`, the last page held exactly what
+//!    the count leaves for it (not on a page boundary), and the read found that many distinct
+//!    refunds. Nothing left the window while it was read, so nothing shifted into page 1; with
+//!    drift the counts change and page 1 is read again. This saves one request per window of
+//!    two pages or more.
+//!
+//! The paging decisions are a pure state machine (the private `window_plan` module, where
+//! every rule is listed with its table test and the proof above is spelled out); the reader
+//! here fetches, de-duplicates and emits.
 //!
 //! Records are de-duplicated by `refund_id`, keeping the newest `modified`. A refund that stayed
 //! in the window during the whole read is therefore always seen; one that left it was either
@@ -55,6 +64,7 @@ use crate::endpoint::{Endpoint, Record};
 use crate::error::Error;
 use crate::pager::Page;
 use crate::sync::sink::{DeadLetter, WindowBounds};
+use crate::sync::window_plan::{Next, Note, PageFacts, WindowPlan};
 
 /// One method as the window reader uses it: the pages of a time window. Built from any
 /// [`Endpoint`] (its filters and page size kept, its window replaced per read), so the engine
@@ -198,12 +208,11 @@ pub(crate) struct ReadSettings {
     pub can_split: bool,
 }
 
-/// The most pages a window is read to when the server gives no usable count.
-const MAX_PAGES_WITHOUT_COUNT: u32 = 100_000;
-
 /// Reads `window`; every fresh record goes to `emit` as soon as its page arrives; `on_page` is
 /// told of every page fetched and `on_reread` of every re-read. `first_page`, when given, is the
 /// window's page 1, fetched just before (it stands for the first read of page 1).
+///
+/// The paging decisions are [`WindowPlan`]'s; this loop only fetches, de-duplicates and emits.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn read_window<R, E, P>(
     client: &Client,
@@ -220,159 +229,79 @@ where
     E: AsyncEmit<R>,
     P: FnMut() + Send,
 {
-    let size = source.page_size() as usize;
     let method = source.method();
     let mut seen = Seen::default();
-    // Set once the server's count proved wrong; every later read of the window finds its end.
-    let mut distrust_count = false;
-    let mut attempt = 0;
-    // Ends the current attempt and reads the window again (or gives up after `max_rereads`).
-    macro_rules! reread {
-        ($attempt_loop:lifetime, $expected:expr, $why:expr) => {{
-            attempt += 1;
-            tracing::warn!(from = %window.from, to = %window.to, attempt, $why);
-            if attempt > settings.max_rereads {
-                return Ok(WindowRead::Incomplete { distinct: seen.distinct(), expected: $expected });
-            }
-            on_reread();
-            continue $attempt_loop;
-        }};
-    }
-    'attempt: loop {
-        // What this attempt read, to compare with this attempt's counts.
-        let mut keys = AttemptKeys::default();
-        macro_rules! emit_page {
-            ($page:expr) => {{
-                let page = $page;
+    // What the current attempt read, to compare with its counts.
+    let mut keys = AttemptKeys::default();
+    let mut plan = WindowPlan::new(settings, source.page_size());
+    let mut next = plan.start();
+    loop {
+        match next {
+            Next::Fetch(page_no) => {
+                // The page given stands for the first read of page 1, the first fetch of all.
+                let page = match first_page.take() {
+                    Some(page) => page,
+                    None => {
+                        let page = source.fetch(client, window, page_no, None).await?;
+                        on_page();
+                        page
+                    }
+                };
                 keys.add(&page);
-                let (r, d) = seen.fresh(page);
-                if !emit.emit(r, d).await {
-                    return Ok(WindowRead::Stopped);
+                let verdict = plan.observe(PageFacts {
+                    page_no,
+                    len: page.len(),
+                    total: page.total_count,
+                    fingerprint: page.fingerprint,
+                    distinct: keys.len(),
+                });
+                match verdict.note {
+                    Some(Note::CountContradicted) => tracing::warn!(
+                        total = ?page.total_count,
+                        on_page_1 = page.len(),
+                        "total_count contradicts page 1; finding the last page"
+                    ),
+                    Some(Note::Page1Proved) => tracing::debug!(
+                        distinct = keys.len(),
+                        "every page carried the same total_count and the count was read; page 1 is not read again"
+                    ),
+                    None => {}
                 }
-            }};
-        }
-        let first = match first_page.take() {
-            Some(page) => page,
-            None => {
-                let page = source.fetch(client, window, 1, None).await?;
-                on_page();
-                page
-            }
-        };
-        // The count is used only when page 1 does not contradict it.
-        let count = first.total_count.filter(|t| {
-            let n = first.len() as u64;
-            !distrust_count && *t >= n && (n == size as u64 || *t == n)
-        });
-        if count.is_none() && first.total_count.is_some() && !distrust_count {
-            tracing::warn!(total = ?first.total_count, on_page_1 = first.len(), "total_count contradicts page 1; finding the last page");
-        }
-        let last = match count {
-            Some(total) => {
-                let last = first.last_page_no().unwrap_or(1).min(MAX_PAGES_WITHOUT_COUNT);
-                if last > settings.max_pages && settings.can_split {
-                    // A count this large shows on its last page; an empty one means it is wrong
-                    // (bisecting on a wrong count would never end).
-                    let probe = source.fetch(client, window, last, None).await?;
-                    on_page();
-                    if probe.is_empty() {
-                        distrust_count = true;
-                        reread!('attempt, total, "the last page total_count announces is empty; finding the last page");
+                if verdict.emit {
+                    let (records, dead) = seen.fresh(page);
+                    if !emit.emit(records, dead).await {
+                        return Ok(WindowRead::Stopped);
                     }
-                    return Ok(WindowRead::TooManyPages { total });
                 }
-                emit_page!(first);
-                last
+                next = verdict.next;
             }
-            None => {
-                // No usable count: page forward to the first short page, then read backwards
-                // like any window.
-                let mut previous = first.fingerprint;
-                let mut last = 1;
-                let mut full = first.len() >= size;
-                emit_page!(first);
-                while full {
-                    let no = last + 1;
-                    if no > settings.max_pages && settings.can_split {
-                        return Ok(WindowRead::TooManyPages {
-                            total: u64::from(no) * size as u64,
-                        });
-                    }
-                    if no > MAX_PAGES_WITHOUT_COUNT {
-                        return Err(Error::RepeatedPage {
-                            method: method.into(),
-                            page_no: no,
-                            previous: no - 1,
-                        });
-                    }
-                    let page = source.fetch(client, window, no, None).await?;
-                    on_page();
-                    if page.is_empty() {
-                        break;
-                    }
-                    if page.fingerprint == previous {
-                        return Err(Error::RepeatedPage {
-                            method: method.into(),
-                            page_no: no,
-                            previous: no - 1,
-                        });
-                    }
-                    previous = page.fingerprint;
-                    full = page.len() >= size;
-                    last = no;
-                    emit_page!(page);
-                }
-                last
+            Next::Done => {
+                return Ok(WindowRead::Done {
+                    distinct: seen.distinct(),
+                })
             }
-        };
-        if settings.order == PagingOrder::Forward {
-            if count.is_some() {
-                for no in 2..=last {
-                    let page = source.fetch(client, window, no, None).await?;
-                    on_page();
-                    emit_page!(page);
-                }
+            Next::TooManyPages { total } => return Ok(WindowRead::TooManyPages { total }),
+            Next::Reread { expected, why } => {
+                tracing::warn!(from = %window.from, to = %window.to, expected, ?why, "reading the window again");
+                on_reread();
+                keys = AttemptKeys::default();
+                next = plan.start();
             }
-            return Ok(WindowRead::Done {
-                distinct: seen.distinct(),
-            });
-        }
-        // Records on the last page by the count; when that page would be full, the page after
-        // it is read first (before anything can shift from it into pages already read), so a
-        // count that is too small cannot hide records.
-        let last_len = count.map(|t| t.saturating_sub(u64::from(last - 1) * size as u64) as usize);
-        let probe_first = last_len.is_some_and(|n| n >= size);
-        let mut order: Vec<u32> = Vec::new();
-        if probe_first {
-            order.push(last + 1);
-        }
-        order.extend((2..=last).rev());
-        if !order.is_empty() {
-            order.push(1);
-        }
-        let mut min_total = count;
-        for no in order {
-            let page = source.fetch(client, window, no, None).await?;
-            on_page();
-            if let (Some(m), Some(t)) = (min_total, page.total_count) {
-                min_total = Some(m.min(t));
+            Next::Incomplete { expected } => {
+                tracing::warn!(from = %window.from, to = %window.to, expected, "still short after every re-read");
+                return Ok(WindowRead::Incomplete {
+                    distinct: seen.distinct(),
+                    expected,
+                });
             }
-            let beyond = no == last + 1 && !page.is_empty();
-            let wrong_last = no == last && last_len.is_some_and(|n| page.len() > n || (n > 0 && page.is_empty()));
-            emit_page!(page);
-            if beyond || wrong_last {
-                distrust_count = true;
-                reread!('attempt, min_total.unwrap_or(0), "the pages disagree with total_count; reading the window again");
+            Next::RepeatedPage { page_no, previous } => {
+                return Err(Error::RepeatedPage {
+                    method: method.into(),
+                    page_no,
+                    previous,
+                })
             }
         }
-        let expected = min_total.unwrap_or(0);
-        if keys.len() >= expected {
-            return Ok(WindowRead::Done {
-                distinct: seen.distinct(),
-            });
-        }
-        tracing::warn!(read = keys.len(), expected, "fewer distinct refunds than total_count");
-        reread!('attempt, expected, "reading the window again");
     }
 }
 

@@ -18,6 +18,7 @@ mod plan;
 pub mod report;
 pub mod sink;
 pub mod window;
+mod window_plan;
 
 pub use engine::{backfill_stream, history_stream, ProgressHook, SyncConfig, SyncEngine, SyncError};
 pub use fetch::PagingOrder;
