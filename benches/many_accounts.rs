@@ -3,38 +3,49 @@
 //! changed refunds per account per cycle.
 //!
 //! `cargo bench --bench many_accounts` prints
-//! `many_accounts accounts=… cpu_pct=… peak_rss_mb=… requests=…`.
+//! `many_accounts accounts=… cpu_pct=… peak_rss_mb=… requests=… work_cpu_s=… wall_s=… idle_cpu_s_per_s=…`.
 //!
 //! - The simulator runs in this (the bench) process; the sync runs as a child process, so its
 //!   CPU and memory are measured alone: CPU from `/proc/<pid>/stat` (utime + stime, every
-//!   thread), peak memory from `VmHWM` in `/proc/<pid>/status` (start-up included).
-//! - Every account is a `qimen` account of its own name (its own checkpoint stream, lease, run
-//!   history and tables, `table_prefix`), its own client and rate limit (2 requests/s, burst 2),
-//!   all on the simulator's credentials; the process shares one MySQL pool (default size).
-//! - Before each cycle the simulator modifies a few refunds (`MANY_ACCOUNTS_CHANGED`, default 3):
-//!   every account reads them in its next cycle (one page), and writes them into its tables.
-//! - **Why CPU per cycle ÷ 300 s is the honest measure.** With `--every 5m` the process does one
-//!   cycle's work every 300 s and sleeps in between; waiting 5 minutes per cycle in a bench
-//!   would only add idle time. So the child runs with a short interval
-//!   (`MANY_ACCOUNTS_EVERY`, default 20 s) to trigger cycles quickly, and the bench measures
-//!   the CPU of each cycle (from one cycle's last report to the next one's: the work plus the
-//!   idle time between) and the CPU the process burns while idle (timers, the pool's checks)
-//!   in the gaps. The CPU of a 5-minute cycle is then the measured cycle plus the idle rate
-//!   over the rest of the 5 minutes, and `cpu_pct` = that ÷ 300 s × 100: the share of one core
-//!   the process takes on average with `--every 5m`. The first cycle (creating every account's
-//!   tables, reading its first range) is not counted: it happens once per deployment.
+//!   thread), sampled every 100 ms; peak memory from `VmHWM` in `/proc/<pid>/status`
+//!   (start-up included).
+//! - Every account is a `qimen` account of its own name (its own checkpoint stream, lease and
+//!   run history), its own client and rate limit (2 requests/s, burst 2), all on the
+//!   simulator's credentials; the accounts share one set of tables (every data table is keyed
+//!   by account) and the process's one MySQL pool (default size).
+//! - Once every account finished a cycle, the simulator modifies a few refunds
+//!   (`MANY_ACCOUNTS_CHANGED`, default 3): every account reads them in its next cycle (one
+//!   page), and writes them.
+//! - **What `cpu_pct` is.** With `--every 5m` the process does one cycle's work every 300 s
+//!   and sleeps in between; waiting 5 minutes per cycle in a bench would only add idle time.
+//!   So the child runs with a shorter interval (`MANY_ACCOUNTS_EVERY`, default 90 s), long
+//!   enough that all accounts finish a cycle well before the next one begins. Each account
+//!   prints one `synced` line per cycle and then sleeps the interval, so a cycle starts one
+//!   interval after the first account finished the previous one and ends when the last
+//!   account finished it. The bench measures
+//!   - `work_cpu_s`: the CPU of a cycle, from its start to its end (`wall_s`), averaged over
+//!     the measured cycles (`MANY_ACCOUNTS_CYCLES`);
+//!   - `idle_cpu_s_per_s`: the CPU per second while no run is active, over the gaps from 2 s
+//!     after a cycle's end to 2 s before the next cycle's start;
+//!
+//!   and `cpu_pct` = (`work_cpu_s` + `idle_cpu_s_per_s` × (300 s − `wall_s`)) ÷ 300 s × 100:
+//!   the share of one core the process takes on average with `--every 5m`. The first cycle
+//!   (creating the tables, reading every account's first range) is not counted: it happens
+//!   once per deployment. A gap too short to measure (the interval shorter than a cycle) is
+//!   reported on stderr.
 //! - `requests` is the gateway requests of one cycle, all accounts together (averaged over the
 //!   measured cycles).
 //!
-//! Settings: `MANY_ACCOUNTS` (default 1000), `MANY_ACCOUNTS_CYCLES` (measured cycles, default
-//! 3), `MANY_ACCOUNTS_EVERY` (seconds, default 20), `MANY_ACCOUNTS_CHANGED` (default 3),
-//! `MYSQL_URL` (default mysql://root@127.0.0.1:3306/test; a database `bench_many_<pid>` is
-//! created and dropped). Without a server it says so and exits. Linux only (`/proc`).
+//! Settings: `MANY_ACCOUNTS` (default 1000; `MANY_ACCOUNTS=50` is a quick check),
+//! `MANY_ACCOUNTS_CYCLES` (measured cycles, default 3), `MANY_ACCOUNTS_EVERY` (seconds, default
+//! 90), `MANY_ACCOUNTS_CHANGED` (default 3), `MYSQL_URL` (default
+//! mysql://root@127.0.0.1:3306/test; a database `bench_many_<pid>` is created and dropped).
+//! Without a server it says so and exits. Linux only (`/proc`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
@@ -106,9 +117,7 @@ app_secret_env = "MANY_ACCOUNTS_WDT_SECRET"
         wdt_key = simulator::WDT_APP_KEY,
     );
     for i in 0..n {
-        text.push_str(&format!(
-            "\n[[account]]\nname = \"shop{i}\"\ntable_prefix = \"s{i}_\"\n"
-        ));
+        text.push_str(&format!("\n[[account]]\nname = \"shop{i}\"\n"));
     }
     text
 }
@@ -119,7 +128,7 @@ fn main() {
     }
     let n: usize = env_or("MANY_ACCOUNTS", 1000);
     let cycles: usize = env_or("MANY_ACCOUNTS_CYCLES", 3).max(1);
-    let every: u64 = env_or("MANY_ACCOUNTS_EVERY", 20);
+    let every: u64 = env_or("MANY_ACCOUNTS_EVERY", 90);
     let changed: usize = env_or("MANY_ACCOUNTS_CHANGED", 3);
     let base = std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -178,16 +187,21 @@ async fn bench(n: usize, cycles: usize, every: u64, changed: usize, base: &str) 
     let pid = child.id();
     let ticks = clock_ticks();
 
-    // Every account prints one `synced …` line per cycle.
-    let synced = Arc::new(AtomicU64::new(0));
+    // Every account prints one `synced …` line per cycle: when each account finished each cycle.
+    let ends: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); n]));
     let failed = Arc::new(AtomicU64::new(0));
     let stdout = child.stdout.take().unwrap();
     {
-        let (synced, failed) = (synced.clone(), failed.clone());
+        let (ends, failed) = (ends.clone(), failed.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains(": synced ") {
-                    synced.fetch_add(1, Ordering::SeqCst);
+                if let Some((name, _)) = line.split_once(": synced ") {
+                    let i = name.trim_start_matches("shop").parse::<usize>().ok();
+                    if let Some(i) = i {
+                        if let Some(v) = ends.lock().unwrap().get_mut(i) {
+                            v.push(Instant::now());
+                        }
+                    }
                 } else if line.contains("failed") {
                     failed.fetch_add(1, Ordering::SeqCst);
                 }
@@ -195,35 +209,32 @@ async fn bench(n: usize, cycles: usize, every: u64, changed: usize, base: &str) 
         });
     }
     let started = Instant::now();
-    let wait_for = |k: u64| {
-        let synced = synced.clone();
-        async move {
-            while synced.load(Ordering::SeqCst) < k * n as u64 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    let done = |k: usize| ends.lock().unwrap().iter().all(|v| v.len() >= k);
+    let every_d = Duration::from_secs(every);
+    // CPU and request samples every 100 ms: (when, CPU s, requests so far).
+    let mut samples: Vec<(Instant, f64, u64)> = Vec::new();
+    // Cycle k+1 (k ≥ 1) is the first cycle after the k-th; it needs its start (one interval
+    // after the first account finished cycle k) and one more gap after it for the idle rate.
+    let total = cycles + 2;
+    let deadline = Duration::from_secs(every * (cycles as u64 + 3) + 900);
+    let mut modified = 0;
+    let finished = tokio::time::timeout(deadline, async {
+        loop {
+            samples.push((Instant::now(), cpu_seconds(pid, ticks), sim.stats().requests));
+            // Once all accounts finished cycle k, a few refunds change before cycle k+1.
+            if modified < total && done(modified + 1) {
+                modified += 1;
+                sim.modify_now(changed);
             }
+            if modified > cycles {
+                // The gap after the last measured cycle: until the next cycle is due.
+                let first_end = ends.lock().unwrap().iter().map(|v| v[cycles]).min().unwrap();
+                if Instant::now() >= first_end + every_d {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    };
-    let deadline = Duration::from_secs(every * (cycles as u64 + 2) + 900);
-    let measured = tokio::time::timeout(deadline, async {
-        wait_for(1).await;
-        let first = started.elapsed();
-        let mut cycle_cpu = Vec::new();
-        let mut idle = (0.0, 0.0);
-        let mut requests = 0;
-        for k in 2..=(cycles as u64 + 1) {
-            // The gap after a cycle: the idle rate, until just before the next cycle begins.
-            let (cpu0, t0) = (cpu_seconds(pid, ticks), Instant::now());
-            sim.modify_now(changed);
-            let requests0 = sim.stats().requests;
-            let quiet = Duration::from_secs(every).saturating_sub(Duration::from_secs(every / 4 + 1));
-            tokio::time::sleep(quiet).await;
-            idle.0 += cpu_seconds(pid, ticks) - cpu0;
-            idle.1 += t0.elapsed().as_secs_f64();
-            wait_for(k).await;
-            cycle_cpu.push((cpu_seconds(pid, ticks) - cpu0, t0.elapsed().as_secs_f64()));
-            requests += sim.stats().requests - requests0;
-        }
-        (first, cycle_cpu, idle, requests)
     })
     .await;
     let peak = peak_rss_mb(pid);
@@ -235,31 +246,58 @@ async fn bench(n: usize, cycles: usize, every: u64, changed: usize, base: &str) 
     conn.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
     drop(conn);
     pool.disconnect().await.unwrap();
-    let Ok((first, cycle_cpu, idle, requests)) = measured else {
+    if finished.is_err() {
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        let reports: usize = ends.lock().unwrap().iter().map(Vec::len).sum();
         panic!(
-            "the cycles did not finish: {} of {} reports, {} failure lines; stderr ends:\n{}",
-            synced.load(Ordering::SeqCst),
+            "the cycles did not finish: {reports} of {} reports, {} failure lines; stderr ends:\n{}",
             n * (cycles + 1),
             failed.load(Ordering::SeqCst),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
-    };
-    let idle_rate = if idle.1 > 0.0 { idle.0 / idle.1 } else { 0.0 };
-    let per_cycle: Vec<f64> = cycle_cpu
-        .iter()
-        .map(|(cpu, span)| cpu + idle_rate * (300.0 - span).max(0.0))
-        .collect();
-    let avg = per_cycle.iter().sum::<f64>() / per_cycle.len() as f64;
-    let cpu_pct = avg / 300.0 * 100.0;
+    }
+    let ends = ends.lock().unwrap().clone();
+    // The sample at or before `t`, and the one at or after it.
+    let before = |t: Instant| *samples.iter().rev().find(|s| s.0 <= t).unwrap_or(&samples[0]);
+    let after = |t: Instant| *samples.iter().find(|s| s.0 >= t).unwrap_or(samples.last().unwrap());
+    // Cycle k (0-based) ends when its last account finished it; cycle k+1 starts one interval
+    // after its first account finished cycle k (each account sleeps `every` after its run).
+    let first_end = |k: usize| ends.iter().map(|v| v[k]).min().unwrap();
+    let last_end = |k: usize| ends.iter().map(|v| v[k]).max().unwrap();
+    let first_cycle = last_end(0) - started;
+    let margin = Duration::from_secs(2);
+    let mut work = Vec::new();
+    let (mut idle_cpu, mut idle_s) = (0.0, 0.0);
+    for k in 1..=cycles {
+        let start = first_end(k - 1) + every_d;
+        let end = last_end(k);
+        let (s0, s1) = (before(start), after(end));
+        work.push((s1.1 - s0.1, s1.0.duration_since(s0.0).as_secs_f64(), s1.2 - s0.2));
+        // The gap after cycle k: no run is active from its last account's end to the next start.
+        let (lo, hi) = (end + margin, first_end(k) + every_d - margin);
+        if hi > lo + Duration::from_secs(1) {
+            let (g0, g1) = (after(lo), before(hi));
+            if g1.0 > g0.0 {
+                idle_cpu += g1.1 - g0.1;
+                idle_s += g1.0.duration_since(g0.0).as_secs_f64();
+            }
+        } else {
+            eprintln!("many_accounts: warning: no idle gap after cycle {k}: raise MANY_ACCOUNTS_EVERY");
+        }
+    }
+    let m = work.len() as f64;
+    let work_cpu = work.iter().map(|w| w.0).sum::<f64>() / m;
+    let wall = work.iter().map(|w| w.1).sum::<f64>() / m;
+    let requests = work.iter().map(|w| w.2).sum::<u64>() / work.len() as u64;
+    let idle_rate = if idle_s > 0.0 { idle_cpu / idle_s } else { 0.0 };
+    let cpu_pct = (work_cpu + idle_rate * (300.0 - wall).max(0.0)) / 300.0 * 100.0;
     eprintln!(
-        "many_accounts: first cycle (tables, first range) {:.1}s; measured cycles (cpu s, span s): {:?}; idle {:.4} cpu s/s",
-        first.as_secs_f64(),
-        cycle_cpu,
-        idle_rate
+        "many_accounts: first cycle (tables, first range) {:.1}s; measured cycles (work cpu s, wall s, requests): {work:.3?}; \
+         idle {idle_rate:.5} cpu s/s over {idle_s:.0}s",
+        first_cycle.as_secs_f64(),
     );
     println!(
-        "many_accounts accounts={n} cpu_pct={cpu_pct:.2} peak_rss_mb={peak:.0} requests={}",
-        requests / cycles as u64
+        "many_accounts accounts={n} cpu_pct={cpu_pct:.2} peak_rss_mb={peak:.0} requests={requests} \
+         work_cpu_s={work_cpu:.2} wall_s={wall:.1} idle_cpu_s_per_s={idle_rate:.5}"
     );
 }
