@@ -123,8 +123,25 @@ until = "2025-03-01 00:00:00"
             ],
         );
         assert!(ok >= 2.0 && n == 1, "{account}: {ok} requests\n{text}");
+        // A first sync reads the archive too (Refund.searchHistory), through the same limiter.
+        let (archive, _) = sample(
+            &text,
+            "wdt_requests_total",
+            &[
+                ("account", account),
+                ("method", "wdt.aftersales.refund.refund.searchhistory"),
+                ("result", "ok"),
+            ],
+        );
+        assert!(archive >= 1.0, "{account}: {archive} archive requests\n{text}");
+        let (all, _) = sample(&text, "wdt_requests_total", &a);
+        assert_eq!(
+            all,
+            ok + archive,
+            "{account}: requests of other methods or results\n{text}"
+        );
         let (waits, _) = sample(&text, "wdt_rate_limit_wait_seconds_count", &a);
-        assert_eq!(waits, ok, "{account}: one limiter wait per request");
+        assert_eq!(waits, all, "{account}: one limiter wait per request");
         assert_eq!(sample(&text, "wdt_clock_offset_seconds", &a).1, 1, "{account}");
         // The engine's, labelled by account and stream.
         assert_eq!(sample(&text, "wdt_sync_refunds_total", &s).0, refunds, "{account}");
