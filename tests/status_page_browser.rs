@@ -122,9 +122,15 @@ async fn headless_chromium_renders_the_page_of_a_running_sync_of_two_accounts() 
     ] {
         assert!(text.contains(want), "{want:?} not in the rendered text: {text}");
     }
+    // Each account's live stream, and its read of the recent archive (a first sync reads it).
+    assert_eq!(
+        dom.matches(" · live</small>").count(),
+        2,
+        "a live card per account: {dom}"
+    );
     assert_eq!(
         dom.matches("<svg class=\"chart\"").count(),
-        2,
+        dom.matches("<section class=\"card stream\">").count(),
         "a chart per stream: {dom}"
     );
     assert!(

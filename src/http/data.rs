@@ -78,7 +78,7 @@ pub struct StreamView {
     pub stream_account: String,
     /// The stream's method (a backfill's ends in `#backfill:FROM..TO`).
     pub method: String,
-    /// `live` or `backfill`.
+    /// `live`, `backfill`, or `archive` (the periodic read of the recent archive).
     pub kind: &'static str,
     /// A backfill's range (Beijing time).
     pub backfill_from: Option<String>,
@@ -429,7 +429,13 @@ pub fn trusted_now(client: Option<&wdt_qimen::Client>) -> (NaiveDateTime, &'stat
 
 /// A backfill's range from its method (`…#backfill:20240301T000000..20240401T000000`).
 fn backfill_range(method: &str) -> Option<(NaiveDateTime, NaiveDateTime)> {
-    let (_, range) = method.split_once("#backfill:")?;
+    pass_range(method, "#backfill:")
+}
+
+/// The range of a pass over a fixed range: a backfill (`#backfill:`) or a read of the recent
+/// archive (`#history:`). Neither follows the gateway's clock, so neither has a lag.
+fn pass_range(method: &str, tag: &str) -> Option<(NaiveDateTime, NaiveDateTime)> {
+    let (_, range) = method.split_once(tag)?;
     let (from, to) = range.split_once("..")?;
     let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S").ok();
     Some((t(from)?, t(to)?))
@@ -465,7 +471,14 @@ fn stream_view(
     runs: Option<&StreamRuns>,
     since: NaiveDateTime,
 ) -> StreamView {
-    let range = backfill_range(&state.stream.method);
+    let (kind, range) = match (
+        backfill_range(&state.stream.method),
+        pass_range(&state.stream.method, "#history:"),
+    ) {
+        (Some(r), _) => ("backfill", Some(r)),
+        (None, Some(r)) => ("archive", Some(r)),
+        (None, None) => ("live", None),
+    };
     let client = view.and_then(|v| v.client.as_ref());
     let (now, now_source) = trusted_now(client);
     let lag_seconds = match (range, state.checkpoint) {
@@ -507,7 +520,7 @@ fn stream_view(
         .collect();
     StreamView {
         account: view.map(|v| v.account.name.clone()),
-        kind: if range.is_some() { "backfill" } else { "live" },
+        kind,
         backfill_from: range.map(|r| format_wdt(r.0)),
         backfill_to: range.map(|r| format_wdt(r.1)),
         table_prefix: prefix.to_owned(),
@@ -598,5 +611,10 @@ mod tests {
         assert_eq!(format_wdt(to), "2024-04-01 12:00:00");
         assert_eq!(backfill_range("aftersales.refund.Refund.search"), None);
         assert_eq!(backfill_range("m#backfill:junk"), None);
+        assert_eq!(
+            pass_range("m#history:20261101T000000..20261201T000000", "#history:").map(|r| r.0.to_string()),
+            Some("2026-11-01 00:00:00".to_owned())
+        );
+        assert_eq!(backfill_range("m#history:20261101T000000..20261201T000000"), None);
     }
 }

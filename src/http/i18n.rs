@@ -72,6 +72,8 @@ pub struct Labels {
     pub live: &'static str,
     /// Backfill stream.
     pub backfill: &'static str,
+    /// The periodic read of the recent archive.
+    pub archive: &'static str,
     /// Column: checkpoint.
     pub checkpoint: &'static str,
     /// Column: lag.
@@ -154,6 +156,7 @@ static EN: Labels = Labels {
     stream: "Stream",
     live: "live",
     backfill: "backfill",
+    archive: "archive read",
     checkpoint: "Checkpoint",
     lag: "Lag",
     last_run: "Last run",
@@ -202,6 +205,7 @@ static ZH: Labels = Labels {
     stream: "同步流",
     live: "实时",
     backfill: "补数",
+    archive: "归档读取",
     checkpoint: "检查点",
     lag: "延迟",
     last_run: "最近一次运行",

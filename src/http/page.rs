@@ -137,7 +137,11 @@ fn took(ms: i64) -> String {
 
 fn card(h: &mut String, st: &StreamView, l: &Labels, now: Option<NaiveDateTime>, max_lag: Option<u64>) {
     let title = st.account.clone().unwrap_or_else(|| st.stream_account.clone());
-    let kind = if st.kind == "live" { l.live } else { l.backfill };
+    let kind = match st.kind {
+        "live" => l.live,
+        "archive" => l.archive,
+        _ => l.backfill,
+    };
     let _ = write!(
         h,
         "<section class=\"card stream\"><h3>{} <small>{} · {} · {}</small></h3><dl>",
