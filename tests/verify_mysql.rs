@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::NaiveDateTime;
-use common::{binary, db_url, TestDb};
+use common::TestDb;
 use mysql_async::prelude::Queryable;
 
 const FROM: &str = "2025-01-20 00:00:00";
@@ -18,33 +18,8 @@ const FLAT: &str = "aftersales_refund_refund_search";
 
 /// The single simulator account of a run without a config file, into `db`.
 fn program(db: &str, extra: &[&str], args: &[&str]) -> Output {
-    let url = db_url(db);
-    let mut all = vec![
-        "--route",
-        "simulator",
-        "--sim-refunds",
-        "600",
-        "--sim-until",
-        "2025-03-01 00:00:00",
-        "--start",
-        "2025-01-01 00:00:00",
-        "--max-window",
-        "7days",
-        "--mysql-url",
-        &url,
-    ];
-    all.extend_from_slice(extra);
-    all.extend_from_slice(args);
-    Command::new(binary())
-        .args(all)
-        .env_remove("QIMEN_APP_KEY")
-        .env_remove("WDT_SID")
-        .env_remove("WDT_ROUTE")
-        .env_remove("MYSQL_URL")
-        .env_remove("ALERT_WEBHOOK")
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run the program")
+    let all: Vec<&str> = extra.iter().chain(args).copied().collect();
+    common::simulated_program(db, &all)
 }
 
 fn status(out: &Output, code: i32) -> String {

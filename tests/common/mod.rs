@@ -53,3 +53,35 @@ impl TestDb {
         self.pool.disconnect().await.unwrap();
     }
 }
+
+/// The program run for the single simulated account of a run without a config file (600
+/// refunds in January and February 2025, 7-day windows), into `db`, with `args` after these
+/// settings; the caller's own WDT, MySQL and alert env vars are removed.
+pub fn simulated_program(db: &str, args: &[&str]) -> std::process::Output {
+    let url = db_url(db);
+    let mut all = vec![
+        "--route",
+        "simulator",
+        "--sim-refunds",
+        "600",
+        "--sim-until",
+        "2025-03-01 00:00:00",
+        "--start",
+        "2025-01-01 00:00:00",
+        "--max-window",
+        "7days",
+        "--mysql-url",
+        &url,
+    ];
+    all.extend_from_slice(args);
+    std::process::Command::new(binary())
+        .args(all)
+        .env_remove("QIMEN_APP_KEY")
+        .env_remove("WDT_SID")
+        .env_remove("WDT_ROUTE")
+        .env_remove("MYSQL_URL")
+        .env_remove("ALERT_WEBHOOK")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run the program")
+}
