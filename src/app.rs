@@ -121,6 +121,20 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
                 Err(e) => failed(program, &e),
             }
         }
+        Command::Mapping(crate::cli::MappingCommand::Check(args)) => {
+            let outcome = async {
+                let plan = config::resolve(&settings, None, &process_env)?;
+                mapping_check(&plan, args.samples).await
+            }
+            .await;
+            match outcome {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => failed(program, &e),
+            }
+        }
         Command::Check(_) => {
             let outcome = async {
                 let plan = config::resolve(&settings, None, &process_env)?;
@@ -133,6 +147,16 @@ async fn dispatch(cli: Cli, program: &str) -> ExitCode {
             }
         }
     }
+}
+
+#[cfg(feature = "simulator")]
+async fn mapping_check(plan: &config::Plan, samples: usize) -> Result<String, AppError> {
+    crate::mapping::check(plan, samples).await
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn mapping_check(_plan: &config::Plan, _samples: usize) -> Result<String, AppError> {
+    Err(AppError::NoSimulator)
 }
 
 /// How long an account's loop may go without a heartbeat while working before `/health` fails:

@@ -130,6 +130,25 @@ pub enum Command {
     /// live checkpoint): one small request per window and method, bisecting the windows that
     /// differ and naming their missing, stale and extra refunds; `--repair` re-syncs them.
     Verify(VerifyArgs),
+    /// Your own tables: `mapping check` validates every account's mapping (before any request),
+    /// prints its tables' DDL and three sample refunds of the simulator mapped to rows.
+    #[command(subcommand)]
+    Mapping(MappingCommand),
+}
+
+/// `mapping`'s subcommands.
+#[derive(Subcommand, Clone)]
+pub enum MappingCommand {
+    /// Check every account's tables: the DDL, and sample rows mapped from the simulator.
+    Check(MappingCheckArgs),
+}
+
+/// `mapping check`'s flags.
+#[derive(Args, Clone)]
+pub struct MappingCheckArgs {
+    /// How many sample refunds of the simulator to map.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub samples: usize,
 }
 
 /// `verify`'s flags.
@@ -293,9 +312,14 @@ pub struct Settings {
     /// Page size (1..=200) (default: 100)
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub page_size: Option<u32>,
-    /// Table layout (default: flat)
+    /// Table layout (default: flat, or your own tables with --mapping)
     #[arg(long, global = true, value_enum)]
     pub layout: Option<LayoutArg>,
+    /// Your own tables: a mapping file ([[tables]], see examples/mappings/), or preset:flat /
+    /// preset:normalized; repeat it to write the tables of several (without --config; in a
+    /// config file, the accounts' `mapping` key)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub mapping: Vec<String>,
     /// Write mode: upsert (a newer `modified` wins), replace (last write wins), or insert (fails
     /// on any key already stored: only for a one-off load into empty tables, since every run
     /// re-reads an overlap) (default: upsert)

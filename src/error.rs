@@ -107,6 +107,16 @@ pub enum AppError {
         #[source]
         source: Box<SinkError>,
     },
+    /// A mapping (your own tables) was refused: which account or file, and the table, column,
+    /// problem and fix.
+    #[error("{key}: {source}")]
+    Mapping {
+        /// Where the mapping came from (`account "shop_a": mapping`, a file).
+        key: String,
+        /// What is wrong.
+        #[source]
+        source: refund_sink_mysql::MappingError,
+    },
     /// The built-in simulator was asked for, but this build has none.
     #[error(
         "the simulator route is not in this build (built without the `simulator` feature); fix: set QIMEN_APP_KEY or \

@@ -5,11 +5,12 @@
 //! parts it is made of, in the order a run goes through them:
 //!
 //! - [`cli`]: the command line, its subcommands (`run`, `check`, `backfill`, `status`,
-//!   `verify`) and shared settings;
+//!   `verify`, `mapping check`) and shared settings;
 //! - [`config`]: flags, env vars, the config file and the defaults resolved into a checked
 //!   [`Plan`](config::Plan) (secrets read from the env vars or files the file names);
 //! - [`route`]: an account's client (or the simulator standing in for the gateway);
 //! - [`sink`]: an account's MySQL sink;
+//! - [`mapping`]: an account's own tables (mapping files, presets) and `mapping check`;
 //! - [`run`]: the run loop, every account in its own task;
 //! - [`check`]: the `check` subcommand;
 //! - [`backfill`]: the `backfill` subcommand, a past range under its own checkpoint;
@@ -34,6 +35,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod lease;
+pub mod mapping;
 pub mod metrics;
 pub mod monitor;
 pub mod progress;

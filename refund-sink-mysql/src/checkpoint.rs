@@ -89,7 +89,7 @@ pub(crate) async fn store(
     for t in tables {
         params.push(Value::from(stream.account.as_str()));
         params.push(Value::from(stream.method.as_str()));
-        params.push(Value::from(t.to_string()));
+        params.push(Value::from(t.state_key()));
         params.push(Value::from(checkpoint.window_end));
     }
     conn.exec_drop(sql, params)
@@ -136,7 +136,7 @@ pub(crate) fn earliest(
     tables: &[Table],
     stream: &StreamId,
 ) -> Option<Checkpoint> {
-    let ends: Vec<Option<&NaiveDateTime>> = tables.iter().map(|t| stored.get(&t.to_string())).collect();
+    let ends: Vec<Option<&NaiveDateTime>> = tables.iter().map(|t| stored.get(&t.state_key())).collect();
     if ends.iter().any(Option::is_none) {
         let missing: Vec<String> = tables
             .iter()

@@ -15,6 +15,9 @@ pub enum Layout {
     Normalized,
     /// Both of the above, in the same transaction.
     Both,
+    /// The tables of a [`Mapping`](crate::mapping::Mapping) (build with
+    /// [`MySqlSinkBuilder::mapping`](crate::MySqlSinkBuilder::mapping)).
+    Mapped(&'static crate::mapping::Mapping),
 }
 
 /// How a refund's rows are written.
@@ -39,7 +42,11 @@ macro_rules! text_enum {
         impl $ty {
             /// The lower-case name (`flat`, `upsert`, …).
             pub fn as_str(&self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
+                #[allow(unreachable_patterns)]
+                match self {
+                    $($ty::$variant => $text,)+
+                    _ => "mapping",
+                }
             }
         }
 
@@ -72,6 +79,21 @@ impl Layout {
     /// True when the flat table is written.
     pub fn has_flat(&self) -> bool {
         matches!(self, Layout::Flat | Layout::Both)
+    }
+
+    /// The data tables written, parents first: a built-in layout's through its preset mapping
+    /// under `prefix` ([`presets`](crate::mapping::presets)), or the mapping's own.
+    pub(crate) fn data_tables(self, prefix: &str) -> &'static [crate::schema::Table] {
+        self.mapping(prefix).data_tables()
+    }
+
+    /// The mapping written: a built-in layout's preset under `prefix`
+    /// ([`presets`](crate::mapping::presets)), or the layout's own mapping.
+    pub fn mapping(self, prefix: &str) -> &'static crate::mapping::Mapping {
+        match self {
+            Layout::Mapped(m) => m,
+            builtin => crate::mapping::presets::mapping(builtin, prefix).expect("a built-in layout has a preset"),
+        }
     }
 
     /// True when the normalized tables are written.

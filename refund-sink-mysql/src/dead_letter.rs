@@ -84,7 +84,8 @@ fn fitted(letter: &DeadLetter, max_packet: usize) -> (String, String) {
         " [raw_json clipped to {budget} of {} bytes to fit max_allowed_packet; re-read the record by its key]",
         letter.raw_json.len()
     );
-    let reason = fit(&letter.reason, REASON_MAX - note.len()) + &note;
+    let mut reason = fit(&letter.reason, REASON_MAX - note.len());
+    reason.push_str(&note);
     (reason, clip_bytes(&letter.raw_json, budget).to_owned())
 }
 

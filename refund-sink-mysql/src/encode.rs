@@ -139,6 +139,9 @@ impl Encoding for TextEncoding {
             Cell::Dec(d) => push_decimal(out, &d),
             Cell::Text(s) => escape_into(out, s),
             Cell::Time(t) => push_datetime(out, &t),
+            Cell::Date(d) => {
+                let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+            }
             Cell::Bool(b) => out.push(if b { b'1' } else { b'0' }),
         }
     }

@@ -1,9 +1,12 @@
-//! A refund as rows of the flat table `aftersales_refund_refund_search`: one row per detail
+//! The reference the flat preset (`presets/flat.toml`) is tested against, byte for byte: the
+//! hand-written mapping of a refund into the flat table `aftersales_refund_refund_search` that
+//! the sink used before mappings (test builds only): one row per detail
 //! line, the refund's columns repeated; a refund without lines is one row with
 //! `detail_list_rec_id = 0` and NULL detail columns.
 
 use wdt_qimen::model::{Refund, RefundDetail};
 
+use crate::mapping::plan::line_keys;
 use crate::row::{dec, flag, int, text, time, Cell, Encoding, TableRows};
 use crate::schema::{APPENDED_COLUMNS, FLAT_COLUMNS, FLAT_REFUND_COLUMNS};
 
@@ -95,23 +98,6 @@ pub(crate) fn line_cells<E: Encoding>(d: &RefundDetail, t: &mut TableRows<E>) {
     t.cell(text(&d.goods_name));
     t.cell(text(&d.spec_name));
     t.cell(text(&d.spec_no));
-}
-
-/// The `rec_id`s of a refund's lines, or the reason they cannot key rows (missing or repeated).
-pub(crate) fn line_keys<'a>(ids: impl Iterator<Item = Option<i64>> + 'a, what: &str) -> Result<Vec<i64>, String> {
-    let mut keys: Vec<i64> = Vec::new();
-    for (i, id) in ids.enumerate() {
-        let Some(id) = id else {
-            return Err(format!("{what}[{i}] has no rec_id, so its row has no key"));
-        };
-        if keys.contains(&id) {
-            return Err(format!(
-                "{what}[{i}] repeats rec_id {id}; one of the lines would be lost"
-            ));
-        }
-        keys.push(id);
-    }
-    Ok(keys)
 }
 
 /// Appends the flat rows of `r`; a problem is recorded in `t` (see [`TableRows::take_error`]).

@@ -49,6 +49,7 @@ impl Encoding for ParamEncoding {
                 t.second() as u8,
                 t.nanosecond() % 1_000_000_000 / 1_000,
             ),
+            Cell::Date(d) => Value::Date(d.year() as u16, d.month() as u8, d.day() as u8, 0, 0, 0, 0),
             Cell::Bool(b) => Value::Int(i64::from(b)),
         });
     }

@@ -42,6 +42,8 @@
 //!   and TCP keepalive.
 //! - [`schema`]: the tables (columns in order, types, keys), their DDL, the check
 //!   that an existing table fits, and the forward-only migrations.
+//! - [`mapping`]: your own tables: a [`MappingSpec`] (tables, columns, source fields,
+//!   transforms) compiled into a [`Mapping`] the sink writes (`Layout::Mapped`).
 //! - [`names`]: the validated table prefix and identifier quoting.
 //! - [`dialect`]: MariaDB vs MySQL SQL, chosen from `SELECT VERSION()`; the pinned session.
 //! - [`error`]: [`SinkError`] and its retry classes ([`SinkError::is_lock_race`],
@@ -55,8 +57,8 @@
 //!   recent runs, failure streak) in two statements ([`MySqlSink::stream_states`],
 //!   [`MySqlSink::stream_runs`]).
 //! - [`tsv`]: the LOAD DATA text of refunds and its statement, for exports and reference loads.
-//! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (row
-//!   mapping), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `overwrite` (stored rows
+//! - Internal: `prepare` (de-duplicate, map), `row` (checked cells), `flat` / `normalized` (the
+//!   hand-written row mapping the presets are tested against, test builds only), `encode` (LOAD DATA text), `infile` (the LOAD DATA path), `overwrite` (stored rows
 //!   changed in place: provably safe `REPLACE`, or a staging table), `insert` (the multi-row
 //!   statement fallback), `write` (the transaction), `dead_letter`, `checkpoint` (per stream and
 //!   data table), `setup` (connect-time checks, DDL only for what is missing), `migrate`, `conn`
@@ -141,6 +143,7 @@ pub mod connect;
 pub mod dialect;
 pub mod error;
 pub mod lease;
+pub mod mapping;
 pub mod names;
 pub mod overview;
 pub mod pool;
@@ -154,10 +157,12 @@ mod checkpoint;
 mod conn;
 mod dead_letter;
 mod encode;
+#[cfg(test)]
 mod flat;
 mod infile;
 mod insert;
 mod migrate;
+#[cfg(test)]
 mod normalized;
 mod overwrite;
 mod prepare;
@@ -172,6 +177,7 @@ pub use connect::SslMode;
 pub use dialect::{Dialect, ServerKind};
 pub use error::SinkError;
 pub use lease::{Lease, LeaseHolder, LeaseLoss, LeaseOutcome, LeaseOwner};
+pub use mapping::{Mapping, MappingError, MappingSpec};
 pub use names::TableNames;
 pub use overview::{LeaseRow, StreamRuns, StreamState, StreamStates};
 pub use pool::SharedPool;

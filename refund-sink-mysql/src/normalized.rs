@@ -1,10 +1,12 @@
-//! A refund as rows of the normalized tables: `wdt_refund` (one row, with the raw JSON),
+//! The reference the normalized preset (`presets/normalized.toml`) is tested against, byte for
+//! byte (test builds only): a refund as rows of the normalized tables: `wdt_refund` (one row, with the raw JSON),
 //! `wdt_refund_detail` and `wdt_refund_amount_detail` (one row per line, keyed by the parent's
 //! `refund_id` and the line's `rec_id`).
 
 use wdt_qimen::model::Refund;
 
-use crate::flat::{history_cells, line_cells, line_keys, refund_cells};
+use crate::flat::{history_cells, line_cells, refund_cells};
+use crate::mapping::plan::line_keys;
 use crate::row::{dec, flag, int, text, time, Cell, Encoding, TableRows};
 
 /// Appends the `wdt_refund` row of `r`, with `raw_json` (the refund serialized).

@@ -20,7 +20,6 @@ use crate::conn::HeldConn;
 use crate::error::SinkError;
 use crate::names::{quote_ident, TableNames};
 use crate::run_history::{run_row, RunRow, RUN_COLUMNS};
-use crate::schema::Table;
 use crate::sink::MySqlSink;
 
 /// The most streams [`MySqlSink::stream_states`] returns (the rows read are bounded by a few
@@ -232,7 +231,7 @@ impl MySqlSink {
         keys.sort();
         keys.dedup();
         keys.truncate(MAX_STREAMS);
-        let tables = Table::data_tables(inner.layout);
+        let tables = inner.tables;
         let streams = keys
             .into_iter()
             .map(|key| {

@@ -9,11 +9,9 @@ use mysql_async::Value;
 use wdt_qimen::model::{Refund, RefundSource};
 use wdt_qimen::sync::DeadLetter;
 
-use crate::config::{Layout, WriteMode};
+use crate::config::WriteMode;
 use crate::encode::TextEncoding;
-use crate::flat::write_flat;
 use crate::insert::ParamEncoding;
-use crate::normalized::{write_amount_details, write_details, write_refund};
 use crate::row::{Encoding, MapError, RowMeta, TableRows};
 use crate::schema::Table;
 
@@ -122,13 +120,13 @@ pub(crate) fn prepare(
     account: &str,
     refunds: &[Refund],
     write: &[bool],
-    layout: Layout,
+    tables: &'static [Table],
     mode: WriteMode,
     path: WritePath,
 ) -> Prepared {
     match path {
         WritePath::Infile => {
-            let (refunds, tables, dead) = map_all::<TextEncoding>(account, refunds, write, layout, mode, |_| true);
+            let (refunds, tables, dead) = map_all::<TextEncoding>(account, refunds, write, tables, mode, |_| true);
             let tables = tables
                 .into_iter()
                 .map(|t| TableData {
@@ -144,7 +142,7 @@ pub(crate) fn prepare(
             }
         }
         WritePath::Statements => {
-            let (refunds, tables, dead) = map_all::<ParamEncoding>(account, refunds, write, layout, mode, |_| true);
+            let (refunds, tables, dead) = map_all::<ParamEncoding>(account, refunds, write, tables, mode, |_| true);
             let tables = tables
                 .into_iter()
                 .map(|t| TableData {
@@ -169,7 +167,7 @@ pub(crate) fn prepare_streaming(
     account: &str,
     refunds: &[Refund],
     write: &[bool],
-    layout: Layout,
+    tables: &'static [Table],
     mode: WriteMode,
     chunk: usize,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
@@ -179,7 +177,7 @@ pub(crate) fn prepare_streaming(
         let full = std::mem::replace(buf, Vec::with_capacity(chunk + chunk / 4));
         full.is_empty() || tx.blocking_send(Bytes::from(full)).is_ok()
     };
-    let (refunds, mut tables, dead) = map_all::<TextEncoding>(account, refunds, write, layout, mode, |tables| {
+    let (refunds, mut tables, dead) = map_all::<TextEncoding>(account, refunds, write, tables, mode, |tables| {
         let buf = &mut tables[0].enc.buf;
         buf.len() < chunk || send(buf)
     });
@@ -205,17 +203,20 @@ pub(crate) fn prepare_streaming(
 }
 
 /// Maps one refund into every table; on a problem, rolls every table back and returns it.
-fn map_one<E: Encoding>(r: &Refund, tables: &mut [TableRows<E>]) -> Result<Vec<Range<usize>>, MapError> {
+fn map_one<E: Encoding>(
+    r: &Refund,
+    account: &str,
+    synced_at: NaiveDateTime,
+    tables: &mut [TableRows<E>],
+) -> Result<Vec<Range<usize>>, MapError> {
     let marks: Vec<_> = tables.iter().map(|t| t.mark()).collect();
     let starts: Vec<usize> = tables.iter().map(|t| t.rows.len()).collect();
     let mut raw = None;
     for t in tables.iter_mut() {
         match t.table {
-            Table::Flat => write_flat(r, t),
-            Table::Refund => write_refund(r, raw.get_or_insert_with(|| raw_json(r)), t),
-            Table::RefundDetail => write_details(r, t),
-            Table::RefundAmountDetail => write_amount_details(r, t),
-            other => unreachable!("{other} is not a data table"),
+            // The built-in layouts are mappings too (`mapping::presets`).
+            Table::Mapped(p) => p.write(r, account, raw.get_or_insert_with(|| raw_json(r)), synced_at, t),
+            other => unreachable!("{other} is not a mapped data table"),
         }
     }
     // Take every table's problem (the first is reported), so none leaks into the next refund.
@@ -241,16 +242,14 @@ fn map_all<E: Encoding>(
     account: &str,
     refunds: &[Refund],
     write: &[bool],
-    layout: Layout,
+    tables: &'static [Table],
     mode: WriteMode,
     mut after_each: impl FnMut(&mut [TableRows<E>]) -> bool,
 ) -> Mapping<E> {
-    let mut tables: Vec<TableRows<E>> = Table::data_tables(layout)
-        .iter()
-        .map(|t| TableRows::new(*t, account))
-        .collect();
+    let mut tables: Vec<TableRows<E>> = tables.iter().map(|t| TableRows::new(*t, account)).collect();
     let mut mapped = Vec::with_capacity(refunds.len());
     let mut dead = Vec::new();
+    let synced_at = crate::mapping::now_beijing();
     for (index, r) in refunds.iter().enumerate() {
         if !write.get(index).copied().unwrap_or(true) {
             continue;
@@ -266,7 +265,7 @@ fn map_all<E: Encoding>(
             ));
             continue;
         }
-        match map_one(r, &mut tables) {
+        match map_one(r, account, synced_at, &mut tables) {
             Ok(rows) => mapped.push(Mapped {
                 index,
                 refund_id: r.refund_id,
@@ -285,6 +284,7 @@ fn map_all<E: Encoding>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Layout;
     use chrono::NaiveDate;
     use wdt_qimen::model::RefundDetail;
 
@@ -349,7 +349,7 @@ mod tests {
             "shop",
             &refunds,
             &[true; 4],
-            Layout::Both,
+            Layout::Both.data_tables(""),
             WriteMode::Upsert,
             WritePath::Infile,
         );
@@ -379,7 +379,7 @@ mod tests {
             "shop",
             &refunds,
             &[true, true, true, false],
-            Layout::Flat,
+            Layout::Flat.data_tables(""),
             WriteMode::Replace,
             WritePath::Statements,
         );
@@ -410,12 +410,20 @@ mod tests {
             "shop",
             &refunds,
             &write,
-            Layout::Both,
+            Layout::Both.data_tables(""),
             WriteMode::Upsert,
             WritePath::Infile,
         );
         let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
-        let streamed = prepare_streaming("shop", &refunds, &write, Layout::Both, WriteMode::Upsert, 1000, &tx);
+        let streamed = prepare_streaming(
+            "shop",
+            &refunds,
+            &write,
+            Layout::Both.data_tables(""),
+            WriteMode::Upsert,
+            1000,
+            &tx,
+        );
         drop(tx);
         let mut chunks = Vec::new();
         while let Ok(c) = rx.try_recv() {

@@ -22,6 +22,8 @@ pub(crate) enum Cell<'a> {
     Text(&'a str),
     /// Beijing wall time.
     Time(NaiveDateTime),
+    /// A calendar day.
+    Date(chrono::NaiveDate),
     /// A flag.
     Bool(bool),
 }
@@ -87,6 +89,37 @@ pub(crate) fn check_cell<'a>(col: &Column, cell: Cell<'a>) -> Result<Cell<'a>, S
                 Err(format!("{d} is too large for DECIMAL(19,4)"))
             } else {
                 Ok(Cell::Dec(d))
+            }
+        }
+        (Cell::Int(v), ColumnType::Numeric(p, s)) => {
+            if v.unsigned_abs().to_string().len() > usize::from(p - s) && v != 0 {
+                Err(format!("{v} is too large for DECIMAL({p},{s})"))
+            } else {
+                Ok(cell)
+            }
+        }
+        (Cell::Dec(d), ColumnType::Numeric(p, s)) => {
+            let d = if d.scale() > u32::from(s) { d.normalize() } else { d };
+            if d.scale() > u32::from(s) {
+                Err(format!(
+                    "{d} has {} decimal places; DECIMAL({p},{s}) keeps {s} (round it first)",
+                    d.scale()
+                ))
+            } else {
+                // Digits before the point: at most p - s.
+                let int_digits = d.trunc().abs().to_string().trim_start_matches('0').len();
+                if int_digits > usize::from(p - s) {
+                    Err(format!("{d} is too large for DECIMAL({p},{s})"))
+                } else {
+                    Ok(Cell::Dec(d))
+                }
+            }
+        }
+        (Cell::Date(day), ColumnType::Date) => {
+            if (1000..=9999).contains(&day.year()) {
+                Ok(cell)
+            } else {
+                Err(format!("{day} is outside the DATE range (years 1000-9999)"))
             }
         }
         (Cell::Text(s), ColumnType::Varchar(n) | ColumnType::Key(n)) => {
@@ -167,7 +200,9 @@ impl<E: Encoding> TableRows<E> {
     /// Empty rows for `table`, whose rows belong to `account` (the stream's account; the
     /// value of a data table's last column).
     pub fn new(table: Table, account: &str) -> Self {
-        let ends_with_account = table.columns().last().map(|c| c.name) == Some(crate::schema::ACCOUNT.name);
+        // A mapped table writes its account column itself, wherever it is.
+        let ends_with_account = !matches!(table, Table::Mapped(_))
+            && table.columns().last().map(|c| c.name) == Some(crate::schema::ACCOUNT.name);
         Self {
             table,
             enc: E::default(),
@@ -268,26 +303,31 @@ impl<E: Encoding> TableRows<E> {
     }
 }
 
+#[cfg(test)]
 /// Shorthands for optional values.
 pub(crate) fn int(v: Option<i64>) -> Cell<'static> {
     v.map_or(Cell::Null, Cell::Int)
 }
 
+#[cfg(test)]
 /// An optional decimal.
 pub(crate) fn dec(v: Option<Decimal>) -> Cell<'static> {
     v.map_or(Cell::Null, Cell::Dec)
 }
 
+#[cfg(test)]
 /// Optional text.
 pub(crate) fn text(v: &Option<String>) -> Cell<'_> {
     v.as_deref().map_or(Cell::Null, Cell::Text)
 }
 
+#[cfg(test)]
 /// An optional time.
 pub(crate) fn time(v: Option<NaiveDateTime>) -> Cell<'static> {
     v.map_or(Cell::Null, Cell::Time)
 }
 
+#[cfg(test)]
 /// An optional flag.
 pub(crate) fn flag(v: Option<bool>) -> Cell<'static> {
     v.map_or(Cell::Null, Cell::Bool)

@@ -22,6 +22,11 @@ pub enum ColumnType {
     Bool,
     /// `DECIMAL(19,4)`: amounts and quantities.
     Decimal,
+    /// `DECIMAL(precision, scale)` of a mapped column (precision 1..=65, scale 0..=30 and at
+    /// most the precision); a value with more places than `scale` is refused, never rounded.
+    Numeric(u8, u8),
+    /// `DATE`: a Beijing calendar day (a mapped column).
+    Date,
     /// `DATETIME(fsp)`: Beijing wall time with `fsp` fractional digits.
     DateTime(u8),
     /// `VARCHAR(n)`: up to `n` characters.
@@ -44,6 +49,8 @@ impl ColumnType {
             ColumnType::Int => "INT".into(),
             ColumnType::Bool => "TINYINT(1)".into(),
             ColumnType::Decimal => "DECIMAL(19,4)".into(),
+            ColumnType::Numeric(p, s) => format!("DECIMAL({p},{s})"),
+            ColumnType::Date => "DATE".into(),
             ColumnType::DateTime(0) => "DATETIME".into(),
             ColumnType::DateTime(p) => format!("DATETIME({p})"),
             ColumnType::Varchar(n) | ColumnType::Key(n) => format!("VARCHAR({n})"),
@@ -221,6 +228,7 @@ pub const APPENDED_COLUMNS: &[&str] = &[
 ];
 
 /// Number of refund columns at the start of the flat table (before `detail_list_rec_id`).
+#[cfg(test)]
 pub(crate) const FLAT_REFUND_COLUMNS: usize = 58;
 
 /// `aftersales_refund_refund_search`: one row per detail line, in the column order integration platforms publish
@@ -489,6 +497,8 @@ pub enum Table {
     Lease,
     /// `wdt_sync_run`.
     Run,
+    /// A table of a [`Mapping`](crate::mapping::Mapping).
+    Mapped(&'static crate::mapping::TablePlan),
 }
 
 impl Table {
@@ -504,6 +514,7 @@ impl Table {
             Table::SchemaVersion => &SCHEMA_VERSION_COLUMNS,
             Table::Lease => &LEASE_COLUMNS,
             Table::Run => &RUN_COLUMNS,
+            Table::Mapped(p) => p.columns,
         }
     }
 
@@ -518,6 +529,7 @@ impl Table {
             Table::SchemaVersion => &["version"],
             Table::Lease => &["account", "method"],
             Table::Run => &["id"],
+            Table::Mapped(p) => p.primary_key,
         }
     }
 
@@ -539,8 +551,48 @@ impl Table {
     pub fn is_data(self) -> bool {
         matches!(
             self,
-            Table::Flat | Table::Refund | Table::RefundDetail | Table::RefundAmountDetail
+            Table::Flat | Table::Refund | Table::RefundDetail | Table::RefundAmountDetail | Table::Mapped(_)
         )
+    }
+
+    /// The newer-wins version column of a data table (`modified`), if it has one.
+    pub fn version_column(self) -> Option<&'static str> {
+        match self {
+            Table::Flat | Table::Refund => Some("modified"),
+            Table::Mapped(p) => p.version,
+            _ => None,
+        }
+    }
+
+    /// True for a table of the user's own mapping (not a built-in layout's preset).
+    pub fn is_user_mapped(self) -> bool {
+        matches!(self, Table::Mapped(p) if p.state_key.is_none())
+    }
+
+    /// True for a table of amount lines (the history method has none, so their absence is no
+    /// removal).
+    pub fn holds_amount_lines(self) -> bool {
+        match self {
+            Table::RefundAmountDetail => true,
+            Table::Mapped(p) => p.grain == crate::mapping::Grain::AmountDetail,
+            _ => false,
+        }
+    }
+
+    /// The key of the table's checkpoint rows in `wdt_sync_state.data_table`: its name
+    /// without the prefix; for a mapped table its name and the mapping's fingerprint, so a
+    /// changed mapping fills the table again.
+    pub fn state_key(self) -> String {
+        match self {
+            Table::Mapped(p) if p.state_key.is_some() => p.state_key.unwrap_or_default().to_owned(),
+            Table::Mapped(p) => {
+                let fp = &p.fingerprint;
+                let room = 64 - fp.len() - 1;
+                let name: String = p.name.chars().take(room).collect();
+                format!("{name}#{fp}")
+            }
+            other => other.to_string(),
+        }
     }
 
     /// The table's name under `names`.
@@ -555,6 +607,7 @@ impl Table {
             Table::SchemaVersion => &names.schema_version,
             Table::Lease => &names.lease,
             Table::Run => &names.run,
+            Table::Mapped(p) => p.name,
         }
     }
 
@@ -569,6 +622,7 @@ impl Table {
                 Table::RefundDetail,
                 Table::RefundAmountDetail,
             ],
+            Layout::Mapped(m) => m.data_tables(),
         }
     }
 
@@ -810,6 +864,11 @@ fn type_problem(want: ColumnType, found: &FoundColumn, dialect: &Dialect) -> Opt
             let (p, s) = (found.precision.unwrap_or(0), found.scale.unwrap_or(0));
             dt == "decimal" && s >= 4 && p.saturating_sub(s) >= 15 && !unsigned
         }
+        ColumnType::Numeric(p, s) => {
+            let (fp, fs) = (found.precision.unwrap_or(0), found.scale.unwrap_or(0));
+            dt == "decimal" && fs >= u64::from(s) && fp.saturating_sub(fs) >= u64::from(p - s) && !unsigned
+        }
+        ColumnType::Date => dt == "date" || dt == "datetime",
         ColumnType::DateTime(fsp) => dt == "datetime" && found.datetime_precision.unwrap_or(0) >= u64::from(fsp),
         ColumnType::Varchar(n) => match dt {
             "varchar" | "char" => found.char_len.unwrap_or(0) >= u64::from(n),
@@ -855,7 +914,10 @@ pub fn check_table(table: Table, name: &str, found: &FoundTable, dialect: &Diale
             format!("ALTER TABLE {qt} ENGINE=InnoDB"),
         ));
     }
-    if table.is_data() && !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(ACCOUNT.name)) {
+    if table.is_data()
+        && !matches!(table, Table::Mapped(_))
+        && !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(ACCOUNT.name))
+    {
         return Err(mismatch(
             quote_ident(ACCOUNT.name),
             "is missing: the table has the shape of schema version 3 and older, keyed by refund id alone".into(),
@@ -957,6 +1019,8 @@ impl fmt::Display for Table {
             Table::SchemaVersion => "wdt_schema_version",
             Table::Lease => "wdt_sync_lease",
             Table::Run => "wdt_sync_run",
+            // A built-in layout's table by its name without the prefix, as always.
+            Table::Mapped(p) => p.state_key.unwrap_or(p.name),
         })
     }
 }
@@ -1131,6 +1195,8 @@ mod tests {
                         Int => ("int", None, Some(10), Some(0), None),
                         Bool => ("tinyint", None, Some(3), Some(0), None),
                         Decimal => ("decimal", None, Some(19), Some(4), None),
+                        ColumnType::Numeric(p, s) => ("decimal", None, Some(u64::from(p)), Some(u64::from(s)), None),
+                        ColumnType::Date => ("date", None, None, None, None),
                         DateTime(f) => ("datetime", None, None, None, Some(u64::from(f))),
                         Varchar(n) | Key(n) => ("varchar", Some(u64::from(n)), None, None, None),
                         Text => ("text", Some(65_535), None, None, None),

@@ -4,7 +4,6 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{from_row_opt, Conn, Row};
 
-use crate::config::Layout;
 use crate::dialect::Dialect;
 use crate::error::SinkError;
 use crate::migrate;
@@ -138,7 +137,7 @@ pub(crate) async fn describe(conn: &mut Conn, name: &str) -> Result<Option<Found
 pub(crate) async fn ensure_schema(
     conn: &mut Conn,
     names: &TableNames,
-    layout: Layout,
+    data_tables: &'static [Table],
     dialect: &Dialect,
     create: bool,
     migrate_account: Option<&str>,
@@ -157,7 +156,7 @@ pub(crate) async fn ensure_schema(
             fix: "wait for the other sink to finish starting, then retry".into(),
         });
     }
-    let result = ensure_schema_locked(conn, names, layout, dialect, create, migrate_account).await;
+    let result = ensure_schema_locked(conn, names, data_tables, dialect, create, migrate_account).await;
     let release: Result<Option<Option<i64>>, _> = conn
         .exec_first(
             "SELECT RELEASE_LOCK(CONCAT(IFNULL(DATABASE(), ''), ':', ?))",
@@ -224,7 +223,10 @@ pub(crate) fn appended_column_clauses(
     let cols = table.columns();
     cols.iter()
         .enumerate()
-        .filter(|(_, c)| APPENDED_COLUMNS.contains(&c.name))
+        // A table of the user's mapping gets every nullable column the mapping added (its
+        // checkpoint belongs to the mapping's fingerprint, so the new column is filled from the
+        // start); a built-in table only the columns for archived refunds.
+        .filter(|(_, c)| APPENDED_COLUMNS.contains(&c.name) || table.is_user_mapped() && c.nullable)
         .filter(|(_, c)| !found.columns.iter().any(|f| f.name.eq_ignore_ascii_case(c.name)))
         .map(|(i, c)| match (placed, i.checked_sub(1)) {
             (true, Some(prev)) => format!("ADD COLUMN {} AFTER {}", c.ddl(dialect), quote_ident(cols[prev].name)),
@@ -250,7 +252,7 @@ async fn add_appended_columns(
     conn.query_drop(format!("ALTER TABLE {q} {}", clauses.join(", ")))
         .await
         .map_err(SinkError::ddl("adding columns", "ALTER"))?;
-    tracing::info!(table = %q, columns = clauses.len(), "columns for archived refunds added");
+    tracing::info!(table = %q, columns = clauses.len(), "columns added to match the table's definition");
     describe(conn, name).await?.ok_or_else(|| SinkError::MissingTable {
         table: q,
         fix: "it vanished while the sink started; start the sink again".into(),
@@ -260,16 +262,12 @@ async fn add_appended_columns(
 async fn ensure_schema_locked(
     conn: &mut Conn,
     names: &TableNames,
-    layout: Layout,
+    data_tables: &'static [Table],
     dialect: &Dialect,
     create: bool,
     migrate_account: Option<&str>,
 ) -> Result<(), SinkError> {
-    let tables: Vec<Table> = Table::BOOKKEEPING
-        .iter()
-        .chain(Table::data_tables(layout))
-        .copied()
-        .collect();
+    let tables: Vec<Table> = Table::BOOKKEEPING.iter().chain(data_tables).copied().collect();
     // Only what is missing gets DDL, so a user without CREATE can run against existing tables.
     for table in &tables {
         let name = table.name(names);

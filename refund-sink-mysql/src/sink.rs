@@ -85,6 +85,12 @@ pub(crate) struct Inner {
     pub names: TableNames,
     pub dialect: Dialect,
     pub layout: Layout,
+    /// The data tables written, parents first (a built-in layout's through its preset).
+    pub tables: &'static [crate::schema::Table],
+    /// The mapping those tables come from.
+    pub mapping: &'static crate::mapping::Mapping,
+    /// A dry run's first mapped rows ([`MySqlSink::dry_run_rows`]).
+    pub dry_run_rows: std::sync::Mutex<Vec<crate::mapping::Preview>>,
     pub mode: WriteMode,
     pub limits: Limits,
     pub retry: RetryPolicy,
@@ -230,10 +236,20 @@ impl fmt::Debug for MySqlSinkBuilder {
     }
 }
 
+/// How many refunds a dry run keeps the mapped rows of ([`MySqlSink::dry_run_rows`]).
+pub const DRY_RUN_ROWS: usize = 3;
+
 impl MySqlSinkBuilder {
     /// Which tables to write (default [`Layout::Flat`]).
     pub fn layout(mut self, layout: Layout) -> Self {
         self.layout = layout;
+        self
+    }
+
+    /// Writes the tables of `mapping` instead of a built-in layout (the same as
+    /// `.layout(Layout::Mapped(mapping))`).
+    pub fn mapping(mut self, mapping: &'static crate::mapping::Mapping) -> Self {
+        self.layout = Layout::Mapped(mapping);
         self
     }
 
@@ -382,6 +398,18 @@ impl MySqlSinkBuilder {
     /// server that cannot be reached fails here at once (or after the timeout).
     pub async fn build(self) -> Result<MySqlSink, SinkError> {
         let names = TableNames::new(&self.prefix)?;
+        if let Layout::Mapped(m) = self.layout {
+            if self.mode == WriteMode::Upsert && !m.has_version() {
+                return Err(SinkError::InvalidConfig {
+                    problem: "write mode upsert keeps the newer copy of a refund, but no table of the mapping has a \
+                              version column"
+                        .into(),
+                    fix: "add a column with source = \"modified\" and type DATETIME(3) (no transforms) to a table, \
+                          or use write mode replace"
+                        .into(),
+                });
+            }
+        }
         let redacted = redact_url(&self.url);
         let connect::ConnectOpts { opts, ssl_mode } = connect::opts_from_url(&self.url)?;
         if opts.db_name().is_none() {
@@ -421,7 +449,7 @@ impl MySqlSinkBuilder {
         // A pool the sink made itself is closed when its start-up fails; a shared one is not.
         let owned = self.shared.is_none();
         let start = |pool: Pool| {
-            let (names, layout, create) = (&names, self.layout, self.create_tables);
+            let (names, tables, create) = (&names, self.layout.data_tables(&self.prefix), self.create_tables);
             let migrate_account = self.migrate_account.as_deref();
             let bounds = &bounds;
             async move {
@@ -438,7 +466,7 @@ impl MySqlSinkBuilder {
                             // the set-up is run again.
                             let mut lost_races = 0u64;
                             loop {
-                                match setup::ensure_schema(conn, names, layout, &info.dialect, create, migrate_account).await {
+                                match setup::ensure_schema(conn, names, tables, &info.dialect, create, migrate_account).await {
                                     Ok(()) => break,
                                     Err(e) if e.is_lock_race() && lost_races < 8 => {
                                         lost_races += 1;
@@ -527,7 +555,7 @@ impl MySqlSinkBuilder {
             checkpoint_upsert: checkpoint::upsert_sql(
                 &names.sync_state,
                 &info.dialect,
-                crate::schema::Table::data_tables(self.layout).len(),
+                self.layout.data_tables(&self.prefix).len(),
             ),
             checkpoint_select: checkpoint::select_sql(&names.sync_state),
             checkpoint_reset: checkpoint::reset_sql(&names.sync_state),
@@ -540,6 +568,9 @@ impl MySqlSinkBuilder {
                 names,
                 dialect: info.dialect,
                 layout: self.layout,
+                tables: self.layout.data_tables(&self.prefix),
+                mapping: self.layout.mapping(&self.prefix),
+                dry_run_rows: std::sync::Mutex::new(Vec::new()),
                 mode: self.mode,
                 limits,
                 retry: self.retry,
@@ -611,6 +642,21 @@ impl MySqlSink {
     /// The dialect detected from the server.
     pub fn dialect(&self) -> Dialect {
         self.inner.dialect
+    }
+
+    /// In a dry run, the rows the first refunds of the first batch mapped to (at most
+    /// [`DRY_RUN_ROWS`] refunds), per table; empty otherwise.
+    pub fn dry_run_rows(&self) -> Vec<crate::mapping::Preview> {
+        self.inner
+            .dry_run_rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The mapping written (a built-in layout's preset, or the sink's own mapping).
+    pub fn mapping(&self) -> &'static crate::mapping::Mapping {
+        self.inner.mapping
     }
 
     /// The layout written.
@@ -703,7 +749,7 @@ impl Sink<Refund> for MySqlSink {
                 .bounds
                 .run("reading the checkpoint", async {
                     let mut held = HeldConn::get(&inner.pool).await?;
-                    let tables = crate::schema::Table::data_tables(inner.layout);
+                    let tables = inner.tables;
                     let checkpoint =
                         checkpoint::load(held.conn(), &inner.sql.checkpoint_select, stream, tables).await?;
                     held.release();
@@ -723,6 +769,13 @@ impl Sink<Refund> for MySqlSink {
     }
 
     async fn commit(&self, batch: Batch<Refund>) -> Result<CommitReport, SinkError> {
+        if self.inner.dry_run {
+            let mut rows = self.inner.dry_run_rows.lock().unwrap_or_else(|e| e.into_inner());
+            if rows.is_empty() && !batch.records.is_empty() {
+                let first = &batch.records[..batch.records.len().min(DRY_RUN_ROWS)];
+                *rows = self.inner.mapping.preview(first, &batch.stream.account);
+            }
+        }
         write::commit(&self.inner, batch).await
     }
 

@@ -17,7 +17,7 @@ pub fn flat_tsv(account: &str, refunds: &[Refund]) -> Result<Vec<u8>, SinkError>
         account,
         refunds,
         &[],
-        Layout::Flat,
+        Layout::Flat.data_tables(""),
         WriteMode::Replace,
         WritePath::Infile,
     );

@@ -129,6 +129,13 @@ impl MySqlSink {
         match self.inner().layout {
             Layout::Flat | Layout::Both => quote_ident(&names.flat),
             Layout::Normalized => quote_ident(&names.refund),
+            // A mapping: its first refund-grain table (checked by `verify_table_check`).
+            _ => crate::schema::Table::data_tables(self.inner().layout)
+                .iter()
+                .find(|t| matches!(t, crate::schema::Table::Mapped(p) if p.grain == crate::mapping::Grain::Refund))
+                .or_else(|| crate::schema::Table::data_tables(self.inner().layout).first())
+                .map(|t| quote_ident(t.name(names)))
+                .unwrap_or_default(),
         }
     }
 

@@ -258,14 +258,14 @@ impl Stored {
 /// in the range are then ignored (but stay locked until the commit). Only the account's rows
 /// are read and locked (the key starts with it).
 fn lookup_sql(table: Table, name: &str, account: &str, ids: &[i64]) -> String {
-    let (sub, version) = match table {
-        Table::Flat => ("`detail_list_rec_id`", "`modified`"),
-        Table::Refund => ("0", "`modified`"),
-        _ => ("`rec_id`", "NULL"),
-    };
+    let key = table.primary_key();
+    let sub = key.get(2).map_or_else(|| "0".to_owned(), |c| quote_ident(c));
+    let version = table.version_column().map_or_else(|| "NULL".to_owned(), quote_ident);
+    let refund_id = quote_ident(key[1]);
     let mut sql = format!(
-        "SELECT `refund_id`, {sub}, {version} FROM {} WHERE `account` = {} AND `refund_id` ",
+        "SELECT {refund_id}, {sub}, {version} FROM {} WHERE {} = {} AND {refund_id} ",
         quote_ident(name),
+        quote_ident(key[0]),
         string_literal(account)
     );
     if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
@@ -308,7 +308,7 @@ async fn lookup(
                     continue;
                 }
                 stored.keys[ti].entry(id).or_default().push(sub);
-                if matches!(table, Table::Flat | Table::Refund) {
+                if table.version_column().is_some() {
                     let v = stored.versions.entry(id).or_insert(version);
                     *v = (*v).max(version);
                 }
@@ -343,9 +343,9 @@ async fn prepare_blocking(
     refunds: &Arc<Vec<Refund>>,
     write: &Arc<Vec<bool>>,
 ) -> Result<Prepared, AttemptError> {
-    let (refunds, write, layout, mode) = (refunds.clone(), write.clone(), inner.layout, inner.mode);
+    let (refunds, write, tables, mode) = (refunds.clone(), write.clone(), inner.tables, inner.mode);
     let account = account.to_owned();
-    tokio::task::spawn_blocking(move || prepare(&account, &refunds, &write, layout, mode, WritePath::Statements))
+    tokio::task::spawn_blocking(move || prepare(&account, &refunds, &write, tables, mode, WritePath::Statements))
         .await
         .map_err(|e| internal(format!("the row mapping failed: {e}")))
 }
@@ -374,7 +374,7 @@ async fn transaction(
     conn.query_drop(turn_sql(&inner.names.schema_version))
         .await
         .map_err(db("taking the tables' write turn"))?;
-    let tables = crate::schema::Table::data_tables(inner.layout);
+    let tables = inner.tables;
     let stored = if inner.mode == WriteMode::Insert || refunds.is_empty() {
         Stored::empty(tables.len())
     } else {
@@ -477,7 +477,7 @@ async fn transaction(
     .await?;
     report.dead_lettered = letters.len() as u64;
     if let Some(cp) = &meta.checkpoint {
-        let tables = Table::data_tables(inner.layout);
+        let tables = inner.tables;
         checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, tables, cp).await?;
     }
     crate::lease::check_fence(conn, inner, &meta.stream).await?;
@@ -511,7 +511,7 @@ async fn write_streamed(
     stored: &Stored,
     counts: &mut Counts,
 ) -> Result<Prepared, AttemptError> {
-    let first = Table::data_tables(inner.layout)[0];
+    let first = inner.tables[0];
     let any_stored = inner.mode != WriteMode::Insert
         && refunds
             .iter()
@@ -520,15 +520,15 @@ async fn write_streamed(
     let how = load_mode(conn, inner, first, any_stored).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_DEPTH);
     let job = {
-        let (account, refunds, write, layout, mode, chunk) = (
+        let (account, refunds, write, tables, mode, chunk) = (
             account.to_owned(),
             refunds.clone(),
             write.clone(),
-            inner.layout,
+            inner.tables,
             inner.mode,
             inner.limits.infile_chunk,
         );
-        tokio::task::spawn_blocking(move || prepare_streaming(&account, &refunds, &write, layout, mode, chunk, &tx))
+        tokio::task::spawn_blocking(move || prepare_streaming(&account, &refunds, &write, tables, mode, chunk, &tx))
     };
     // The encoder's chunks end on row boundaries and can be larger (one huge refund); every
     // packet must stay under max_allowed_packet.
@@ -652,7 +652,7 @@ fn stale_keys(ti: usize, p: &Prepared, stored: &Stored) -> Vec<(i64, i64)> {
     let td = &p.tables[ti];
     let mut stale = Vec::new();
     for m in &p.refunds {
-        if td.table == Table::RefundAmountDetail && m.keeps_amount_lines {
+        if td.table.holds_amount_lines() && m.keeps_amount_lines {
             // The history method has no amount lines: their absence is not a removal.
             continue;
         }
@@ -678,21 +678,20 @@ async fn delete_keys(
     keys: &[(i64, i64)],
 ) -> Result<u64, AttemptError> {
     let name = quote_ident(table.name(&inner.names));
-    let sub_col = match table.primary_key() {
-        [_, _, sub] => Some(quote_ident(sub)),
-        _ => None,
-    };
+    let key = table.primary_key();
+    let (account_col, refund_col) = (quote_ident(key[0]), quote_ident(key[1]));
+    let sub_col = key.get(2).map(|c| quote_ident(c));
     let account = string_literal(account);
     let mut deleted = 0;
     for chunk in keys.chunks(1000) {
-        let mut sql = format!("DELETE FROM {name} WHERE `account` = {account} AND (");
+        let mut sql = format!("DELETE FROM {name} WHERE {account_col} = {account} AND (");
         for (i, (id, sub)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push_str(" OR ");
             }
             match &sub_col {
-                Some(sub_col) => sql.push_str(&format!("(`refund_id` = {id} AND {sub_col} = {sub})")),
-                None => sql.push_str(&format!("(`refund_id` = {id})")),
+                Some(sub_col) => sql.push_str(&format!("({refund_col} = {id} AND {sub_col} = {sub})")),
+                None => sql.push_str(&format!("({refund_col} = {id})")),
             }
         }
         sql.push(')');

@@ -22,6 +22,7 @@ fn rows_of_first_batch(layout: Layout) -> u64 {
         Layout::Flat => 4,               // 1 + 2 + 1
         Layout::Normalized => 3 + 3 + 3, // refunds, detail lines, amount lines
         Layout::Both => 4 + 9,
+        Layout::Mapped(_) => unreachable!("not a built-in layout"),
     }
 }
 

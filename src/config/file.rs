@@ -31,6 +31,10 @@ pub struct ConfigFile {
     /// `[alerts]`: the robot alerts are posted to.
     #[serde(default)]
     pub alerts: AlertsFile,
+    /// `[[tables]]`: the file's own mapping (your own tables), written by every account that
+    /// has no `mapping` key and no built-in `layout`.
+    #[serde(default)]
+    pub tables: Vec<refund_sink_mysql::mapping::TableSpec>,
 }
 
 /// `[alerts]`: a DingTalk or WeCom robot. Its webhook (it carries the robot's token) and its
@@ -150,8 +154,11 @@ pub struct AccountFile {
     pub start: Option<String>,
     /// Page size, 1..=200.
     pub page_size: Option<u32>,
-    /// `flat`, `normalized` or `both`.
+    /// `flat`, `normalized`, `both` or `mapping`.
     pub layout: Option<String>,
+    /// The account's own tables: a mapping file (relative to the config file), or a list of
+    /// them and of `preset:flat` / `preset:normalized`.
+    pub mapping: Option<MappingFiles>,
     /// `upsert`, `replace` or `insert`.
     pub write_mode: Option<String>,
     /// A prefix for every table of this account.
@@ -168,6 +175,26 @@ pub struct AccountFile {
     pub wdt: Option<WdtFile>,
     /// `[account.simulator]`: the generated data set (route `simulator`).
     pub simulator: Option<SimulatorFile>,
+}
+
+/// `mapping = "file.toml"` or `mapping = ["preset:flat", "file.toml"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MappingFiles {
+    /// One file or preset.
+    One(String),
+    /// Several, their tables in order.
+    Many(Vec<String>),
+}
+
+impl MappingFiles {
+    /// The entries in order.
+    pub fn entries(&self) -> Vec<String> {
+        match self {
+            MappingFiles::One(s) => vec![s.clone()],
+            MappingFiles::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// `[account.qimen]`.
@@ -249,7 +276,7 @@ inherit_fields!(QimenFile { url, app_key, app_secret, app_secret_env, app_secret
 inherit_fields!(WdtFile { url, sid, app_key, app_secret, app_secret_env, app_secret_file } {});
 inherit_fields!(SimulatorFile { refunds, seed, until, latency, archive_after } {});
 inherit_fields!(AccountFile {
-    name, route, start, page_size, layout, write_mode, table_prefix, rate_limit, burst, max_in_flight
+    name, route, start, page_size, layout, mapping, write_mode, table_prefix, rate_limit, burst, max_in_flight
 } { qimen, wdt, simulator });
 
 impl AccountFile {

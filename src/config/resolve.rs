@@ -68,9 +68,14 @@ pub fn from_file(
     let given = run.is_some_and(|r| r.max_lag.is_some()) || file.schedule.max_lag.is_some();
     let http = http(run, &file.http, &schedule, given)?;
     let alerts = alerts(run, &file.alerts, env)?;
+    let maps = MappingContext {
+        base: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        inline: crate::mapping::inline(&file),
+        inline_key: format!("[[tables]] of {}", path.display()),
+    };
     let mut accounts = Vec::with_capacity(file.account.len());
     for (i, a) in file.account.into_iter().enumerate() {
-        accounts.push(account(i, a, &file.defaults, s, env)?);
+        accounts.push(account(i, a, &file.defaults, s, env, &maps)?);
     }
     check_names(&accounts)?;
     Ok(Plan {
@@ -90,6 +95,7 @@ fn refuse_single_account_flags(path: &Path, s: &Settings) -> Result<(), AppError
         ("--qimen-url (or QIMEN_URL)", "qimen.url", s.qimen_url.is_some()),
         ("--wdt-url (or WDT_URL)", "wdt.url", s.wdt_url.is_some()),
         ("--table-prefix", "table_prefix", s.table_prefix.is_some()),
+        ("--mapping", "mapping", !s.mapping.is_empty()),
         ("--sim-refunds", "simulator.refunds", s.sim_refunds.is_some()),
         ("--sim-seed", "simulator.seed", s.sim_seed.is_some()),
         ("--sim-until", "simulator.until", s.sim_until.is_some()),
@@ -494,12 +500,60 @@ fn write_mode_of(m: WriteModeArg) -> WriteMode {
     }
 }
 
+/// Where the mapping files of a config file's accounts are found, and the file's own tables.
+struct MappingContext {
+    base: std::path::PathBuf,
+    inline: refund_sink_mysql::MappingSpec,
+    inline_key: String,
+}
+
+/// The account's own mapping, when its layout is `mapping` (said, or implied by a `mapping`
+/// key or the file's `[[tables]]` when it names no layout), compiled for `prefix`.
+fn account_mapping(
+    s: &Settings,
+    a: &AccountFile,
+    label: &str,
+    prefix: &str,
+    maps: &MappingContext,
+) -> Result<Option<&'static refund_sink_mysql::Mapping>, AppError> {
+    let said = a.layout.as_deref().map(str::trim);
+    let wants = match (s.layout, said) {
+        (Some(_), _) => false,
+        (None, Some(t)) => t.eq_ignore_ascii_case("mapping"),
+        (None, None) => a.mapping.is_some() || !maps.inline.tables.is_empty(),
+    };
+    if !wants {
+        if let (None, Some(t), Some(_)) = (s.layout, said, &a.mapping) {
+            return Err(AppError::Conflict {
+                problem: format!("{label} has layout = {t:?} and a mapping"),
+                fix: "keep one: layout = \"mapping\" (or no layout) writes the mapping's tables".into(),
+            });
+        }
+        return Ok(None);
+    }
+    let (spec, key) = match &a.mapping {
+        Some(files) => {
+            let key = format!("{label}: mapping");
+            (crate::mapping::load(&files.entries(), &maps.base, &key)?, key)
+        }
+        None if !maps.inline.tables.is_empty() => (maps.inline.clone(), maps.inline_key.clone()),
+        None => {
+            return Err(AppError::missing(
+                format!("{label}: mapping"),
+                "layout = \"mapping\" needs a mapping: set mapping = \"mappings/my_tables.toml\" (or add [[tables]] to the config file)",
+            ))
+        }
+    };
+    crate::mapping::compile(&spec, prefix, &key).map(Some)
+}
+
 fn account(
     index: usize,
     own: AccountFile,
     defaults: &AccountFile,
     s: &Settings,
     env: EnvLookup<'_>,
+    maps: &MappingContext,
 ) -> Result<Account, AppError> {
     let Some(name) = own.name.clone() else {
         return Err(AppError::missing(
@@ -532,8 +586,7 @@ fn account(
             });
         }
     }
-    let a = own.with_defaults(defaults);
-    let common = common(s, &a, &label)?;
+    let mut a = own.with_defaults(defaults);
     let table_prefix = a.table_prefix.clone().unwrap_or_default();
     refund_sink_mysql::names::validate_prefix(&table_prefix).map_err(|e| {
         AppError::setting(
@@ -546,6 +599,14 @@ fn account(
             ),
         )
     })?;
+    let mapped = account_mapping(s, &a, &label, &table_prefix, maps)?;
+    if mapped.is_some() {
+        a.layout = None;
+    }
+    let mut common = common(s, &a, &label)?;
+    if let Some(m) = mapped {
+        common.layout = Layout::Mapped(m);
+    }
     let route = match kind {
         RouteKind::Qimen => {
             let q = a.qimen.clone().unwrap_or_default();
@@ -806,6 +867,11 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
         }
     };
     let table_prefix = s.table_prefix.clone().unwrap_or_default();
+    let mut common = common;
+    if !s.mapping.is_empty() && s.layout.is_none() {
+        let spec = crate::mapping::load(&s.mapping, Path::new("."), "--mapping")?;
+        common.layout = Layout::Mapped(crate::mapping::compile(&spec, &table_prefix, "--mapping")?);
+    }
     refund_sink_mysql::names::validate_prefix(&table_prefix).map_err(|e| {
         AppError::setting(
             "--table-prefix",
