@@ -444,6 +444,19 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
                         None => report::render(&rep, shared.dry_run),
                     };
                     report::print_block(&prefix, &text);
+                    if shared.dry_run {
+                        // What the refunds would look like in the tables (the first few).
+                        let rows = r.engine.sink().dry_run_rows();
+                        if !rows.is_empty() {
+                            report::print_block(
+                                &prefix,
+                                &format!(
+                                    "dry run: the first refunds as they would be written\n{}",
+                                    crate::mapping::render_rows(&rows, refund_sink_mysql::sink::DRY_RUN_ROWS)
+                                ),
+                            );
+                        }
+                    }
                     last_checkpoint = rep.checkpoint.or(last_checkpoint);
                     if !rep.interrupted {
                         let obs = Observation::new(

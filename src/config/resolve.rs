@@ -500,6 +500,19 @@ fn write_mode_of(m: WriteModeArg) -> WriteMode {
     }
 }
 
+/// Write mode upsert keeps the newer copy, so a mapping written with it needs a version column.
+fn needs_version(m: &refund_sink_mysql::Mapping, mode: WriteMode, key: &str) -> Result<(), AppError> {
+    if mode == WriteMode::Upsert && !m.has_version() {
+        return Err(AppError::setting(
+            key,
+            "\"upsert\"",
+            "upsert keeps the newer copy of a refund, but no table of the mapping has a version column",
+            "add a column with source = \"modified\" and type DATETIME(3) (no transforms), or set write_mode = \"replace\"",
+        ));
+    }
+    Ok(())
+}
+
 /// Where the mapping files of a config file's accounts are found, and the file's own tables.
 struct MappingContext {
     base: std::path::PathBuf,
@@ -606,6 +619,7 @@ fn account(
     let mut common = common(s, &a, &label)?;
     if let Some(m) = mapped {
         common.layout = Layout::Mapped(m);
+        needs_version(m, common.write_mode, &format!("{label}: write_mode"))?;
     }
     let route = match kind {
         RouteKind::Qimen => {
@@ -870,7 +884,9 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
     let mut common = common;
     if !s.mapping.is_empty() && s.layout.is_none() {
         let spec = crate::mapping::load(&s.mapping, Path::new("."), "--mapping")?;
-        common.layout = Layout::Mapped(crate::mapping::compile(&spec, &table_prefix, "--mapping")?);
+        let m = crate::mapping::compile(&spec, &table_prefix, "--mapping")?;
+        needs_version(m, common.write_mode, "--write-mode")?;
+        common.layout = Layout::Mapped(m);
     }
     refund_sink_mysql::names::validate_prefix(&table_prefix).map_err(|e| {
         AppError::setting(

@@ -61,7 +61,7 @@ use crate::schema::Table;
 /// Why a mapping was refused: the table, the column when one is at fault, and the problem
 /// with its fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mapping: table {table:?}{}: {problem}", column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
+#[error("table {table:?}{}: {problem}", column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
 pub struct MappingError {
     /// The table.
     pub table: String,
