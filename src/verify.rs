@@ -751,8 +751,12 @@ pub async fn scheduled(t: &Target<'_>, s: &VerifySchedule) -> Result<AccountVeri
     Ok(v)
 }
 
+/// The most refund ids of each kind an alert names.
+pub const ALERT_IDS: usize = 10;
+
 /// What still differs after `v` (the range, and per method the counts, the ranges that differ
-/// and the refunds named), as one line for an alert; `None` when the range matches.
+/// and the refunds named, at most [`ALERT_IDS`] of each kind), as one line for an alert; `None`
+/// when the range matches.
 pub fn difference_line(v: &AccountVerify) -> Option<String> {
     if !v.differs() {
         return None;
@@ -772,6 +776,20 @@ pub fn difference_line(v: &AccountVerify) -> Option<String> {
                 m.named.stale.len(),
                 m.named.extra.len(),
             );
+            for (what, set) in [
+                ("missing", m.named.missing.iter().copied().collect::<Vec<_>>()),
+                ("stale", m.named.stale.keys().copied().collect()),
+                ("extra", m.named.extra.iter().copied().collect()),
+            ] {
+                if !set.is_empty() {
+                    let more = if set.len() > ALERT_IDS {
+                        format!(" and {} more", set.len() - ALERT_IDS)
+                    } else {
+                        String::new()
+                    };
+                    let _ = write!(p, "; {what} ids: {}{more}", ids(set.into_iter().take(ALERT_IDS)));
+                }
+            }
             if !m.repaired.is_empty() {
                 let _ = write!(
                     p,
