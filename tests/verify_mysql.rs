@@ -434,3 +434,54 @@ async fn a_window_that_changes_between_the_counts_is_not_reported_when_the_recou
     std::fs::remove_file(path).unwrap();
     t.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_verify_of_a_run_repairs_with_verify_repair_and_is_not_due_again_at_once() {
+    let t = TestDb::new("app_verify_scheduled").await;
+    let db = t.name.clone();
+    let mut conn = t.pool.get_conn().await.unwrap();
+    status(&program(&db, &[], &["run", "--once"]), 0);
+    let (deleted, _) = one_in(&mut conn, &db, "2025-02-04 00:00:00", "2025-02-09 00:00:00", "live").await;
+    conn.query_drop(format!("DELETE FROM `{db}`.{FLAT} WHERE refund_id = {deleted}"))
+        .await
+        .unwrap();
+    // The last 800 days reach back before the data set (January and February 2025).
+    let scheduled = [
+        "run",
+        "--once",
+        "--verify-every",
+        "1d",
+        "--verify-days",
+        "800",
+        "--verify-repair",
+    ];
+    let out = status(&program(&db, &[], &scheduled), 0);
+    assert!(out.contains(&format!("missing refund ids: {deleted}\n")), "{out}");
+    assert!(out.contains("    repaired "), "{out}");
+    assert!(out.contains("result: repaired; the range now matches WDT"), "{out}");
+    assert!(
+        stored(&mut conn, &db, deleted).await.is_some(),
+        "the deleted refund is back"
+    );
+    let rows: Vec<(String, u64, u64, u64)> = conn
+        .query(format!(
+            "SELECT method, missing, repaired_windows, remaining_windows FROM `{db}`.wdt_sync_verify ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "Refund.search");
+    assert_eq!(rows[0].1, 1, "{rows:?}");
+    assert!(rows[0].2 >= 1 && rows[0].3 == 0, "{rows:?}");
+    // A day has not passed since: the next run does not verify.
+    let out = status(&program(&db, &[], &scheduled), 0);
+    assert!(!out.contains("verify "), "{out}");
+    let n: u64 = conn
+        .query_first(format!("SELECT COUNT(*) FROM `{db}`.wdt_sync_verify"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2);
+    drop(conn);
+    t.drop().await;
+}
