@@ -11,6 +11,9 @@
 //! the other accounts go on (with `--every` the account connects again at the next interval). A
 //! panic elsewhere in its task ends that account alone, failed; its lease, if any, expires.
 //!
+//! With `--verify-every`, an account's live run (not a backfill, not a dry run) is followed by its
+//! scheduled verify when one is due, under the same lease (see [`crate::verify::scheduled`]).
+//!
 //! For tests only: [`TEST_PANIC_ENV`] names an account of the simulator route whose run panics
 //! after its first commit. It is ignored for every other route, so it cannot stop a real
 //! account.

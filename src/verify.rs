@@ -34,6 +34,10 @@
 //! - a refund WDT no longer lists in its window (archived, or moved) while its old row stays is
 //!   extra: reported, never deleted.
 //!
+//! The scheduled verify ([`scheduled`], `run --verify-every`) does the same over an account's
+//! last `--verify-days` up to its live checkpoint, through the run's client and sink and under
+//! its lease, once per interval after the account's last row in `wdt_sync_verify` ([`is_due`]).
+//!
 //! `--repair` re-syncs each narrowed range as a backfill (under a checkpoint of its own; the
 //! live checkpoint never moves) and counts it again. Extra rows are reported, never deleted:
 //! WDT not listing a refund in a window does not prove it does not exist (it may have been

@@ -571,7 +571,8 @@ mod tests {
         use AlertKind::*;
         let diff = "2026-11-24 00:00:00 .. 2026-12-01 00:00:00 (Beijing): Refund.search WDT 120, stored 119";
         // (minute, outcome, the alerts expected: kind and since (minute))
-        let table: Vec<(i64, Outcome, Vec<(AlertKind, i64)>)> = vec![
+        type Row = (i64, Outcome, Vec<(AlertKind, i64)>);
+        let table: Vec<Row> = vec![
             (0, verified(None), vec![]),
             (10, verified(Some(diff)), vec![(Differs, 10)]),
             // Runs, failing or not, neither end nor repeat it.
