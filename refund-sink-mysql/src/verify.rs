@@ -8,7 +8,9 @@
 //! Rows written before archived refunds were stored have no `source`: they count as `live`.
 //!
 //! [`MySqlSink::record_verify`] writes one row per verify and method into `wdt_sync_verify`
-//! (created on first use, unless the sink was built not to create tables).
+//! (created on first use, unless the sink was built not to create tables);
+//! [`MySqlSink::recent_verifies`] and [`MySqlSink::last_verifies`] read them back (the status
+//! output, the status page, and when the scheduled verify is due).
 
 use std::collections::BTreeMap;
 
@@ -93,6 +95,59 @@ impl VerifyRecord {
             ended_at: started_at,
         }
     }
+}
+
+/// The columns of a [`VerifyRecord`], in the order [`record_of_row`] reads them.
+const VERIFY_COLUMNS: [&str; 17] = [
+    "account",
+    "method",
+    "range_from",
+    "range_to",
+    "windows",
+    "wdt_count",
+    "stored_count",
+    "differing_windows",
+    "missing",
+    "extra",
+    "stale",
+    "repaired_windows",
+    "remaining_windows",
+    "requests",
+    "resync_requests",
+    "started_at",
+    "ended_at",
+];
+
+/// [`VERIFY_COLUMNS`] quoted, each after `table` (`v.`, or empty), comma-separated.
+fn verify_columns(table: &str) -> String {
+    let quoted: Vec<String> = VERIFY_COLUMNS.iter().map(|c| format!("{table}`{c}`")).collect();
+    quoted.join(", ")
+}
+
+/// The record of a row of [`VERIFY_COLUMNS`].
+fn record_of_row(mut r: mysql_async::Row) -> VerifyRecord {
+    let n = |r: &mut mysql_async::Row, i: usize| r.take::<u64, _>(i).unwrap_or(0);
+    let t = |r: &mut mysql_async::Row, i: usize| r.take::<NaiveDateTime, _>(i).unwrap_or_default();
+    let mut v = VerifyRecord::new(
+        r.take::<String, _>(0).unwrap_or_default(),
+        r.take::<String, _>(1).unwrap_or_default(),
+        t(&mut r, 2),
+        t(&mut r, 3),
+        t(&mut r, 15),
+    );
+    v.windows = n(&mut r, 4);
+    v.wdt_count = n(&mut r, 5);
+    v.stored_count = n(&mut r, 6);
+    v.differing_windows = n(&mut r, 7);
+    v.missing = n(&mut r, 8);
+    v.extra = n(&mut r, 9);
+    v.stale = n(&mut r, 10);
+    v.repaired_windows = n(&mut r, 11);
+    v.remaining_windows = n(&mut r, 12);
+    v.requests = n(&mut r, 13);
+    v.resync_requests = n(&mut r, 14);
+    v.ended_at = t(&mut r, 16);
+    v
 }
 
 fn verify_table_sql(table: &str) -> String {
@@ -246,49 +301,50 @@ impl MySqlSink {
     /// `wdt_sync_verify` does not exist yet.
     pub async fn recent_verifies(&self, account: &str, limit: u32) -> Result<Vec<VerifyRecord>, SinkError> {
         let sql = format!(
-            "SELECT `account`, `method`, `range_from`, `range_to`, `windows`, `wdt_count`, `stored_count`, \
-             `differing_windows`, `missing`, `extra`, `stale`, `repaired_windows`, `remaining_windows`, \
-             `requests`, `resync_requests`, `started_at`, `ended_at` FROM {} WHERE `account` = ? \
-             ORDER BY `started_at` DESC, `id` DESC LIMIT {limit}",
+            "SELECT {} FROM {} WHERE `account` = ? ORDER BY `started_at` DESC, `id` DESC LIMIT {limit}",
+            verify_columns(""),
             self.verify_table()
         );
-        const DURING: &str = "reading the recent verifies";
-        self.timed(DURING, async {
+        self.read_verifies("reading the recent verifies", sql, vec![account.into()])
+            .await
+    }
+
+    /// The last verify of each of `accounts` (one record per method it counted, in the order
+    /// recorded), by account; an account never verified is absent, and none is found when
+    /// `wdt_sync_verify` does not exist yet. One statement.
+    pub async fn last_verifies(&self, accounts: &[String]) -> Result<Vec<VerifyRecord>, SinkError> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = self.verify_table();
+        let marks = vec!["?"; accounts.len()].join(", ");
+        let columns = verify_columns("v.");
+        let sql = format!(
+            "SELECT {columns} FROM {table} v JOIN (SELECT `account`, MAX(`started_at`) AS `last` FROM {table} \
+             WHERE `account` IN ({marks}) GROUP BY `account`) l ON l.`account` = v.`account` AND l.`last` = v.`started_at` \
+             ORDER BY v.`account`, v.`id`"
+        );
+        let params = accounts.iter().map(|a| mysql_async::Value::from(a.as_str())).collect();
+        self.read_verifies("reading the last verifies", sql, params).await
+    }
+
+    async fn read_verifies(
+        &self,
+        during: &'static str,
+        sql: String,
+        params: Vec<mysql_async::Value>,
+    ) -> Result<Vec<VerifyRecord>, SinkError> {
+        self.timed(during, async {
             let mut held = HeldConn::get(&self.inner().pool).await?;
-            let rows: Result<Vec<mysql_async::Row>, _> = held.conn().exec(&sql, (account,)).await;
+            let rows: Result<Vec<mysql_async::Row>, _> = held.conn().exec(&sql, params).await;
             let rows = match rows {
                 Ok(rows) => rows,
                 // ER_NO_SUCH_TABLE: no verify ran yet.
                 Err(mysql_async::Error::Server(e)) if e.code == 1146 => Vec::new(),
-                Err(e) => return Err(SinkError::mysql(DURING)(e)),
+                Err(e) => return Err(SinkError::mysql(during)(e)),
             };
             held.release();
-            rows.into_iter()
-                .map(|mut r| {
-                    let n = |r: &mut mysql_async::Row, i: usize| r.take::<u64, _>(i).unwrap_or(0);
-                    let t = |r: &mut mysql_async::Row, i: usize| r.take::<NaiveDateTime, _>(i).unwrap_or_default();
-                    let mut v = VerifyRecord::new(
-                        r.take::<String, _>(0).unwrap_or_default(),
-                        r.take::<String, _>(1).unwrap_or_default(),
-                        t(&mut r, 2),
-                        t(&mut r, 3),
-                        t(&mut r, 15),
-                    );
-                    v.windows = n(&mut r, 4);
-                    v.wdt_count = n(&mut r, 5);
-                    v.stored_count = n(&mut r, 6);
-                    v.differing_windows = n(&mut r, 7);
-                    v.missing = n(&mut r, 8);
-                    v.extra = n(&mut r, 9);
-                    v.stale = n(&mut r, 10);
-                    v.repaired_windows = n(&mut r, 11);
-                    v.remaining_windows = n(&mut r, 12);
-                    v.requests = n(&mut r, 13);
-                    v.resync_requests = n(&mut r, 14);
-                    v.ended_at = t(&mut r, 16);
-                    Ok(v)
-                })
-                .collect()
+            Ok(rows.into_iter().map(record_of_row).collect())
         })
         .await
     }
@@ -350,6 +406,15 @@ impl MySqlSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_verifies_read_every_column_of_the_joined_table() {
+        let columns = verify_columns("v.");
+        assert!(columns.starts_with("v.`account`, v.`method`, "), "{columns}");
+        assert!(columns.ends_with(", v.`started_at`, v.`ended_at`"), "{columns}");
+        assert_eq!(columns.matches("v.`").count(), 17, "{columns}");
+        assert_eq!(verify_columns("").split(", ").nth(15), Some("`started_at`"));
+    }
 
     #[test]
     fn the_verify_table_has_its_counts_and_an_index_by_account() {

@@ -24,6 +24,7 @@ use super::file::{
 use super::secret::{EnvLookup, SecretRef};
 use super::{
     value, Account, AlertSettings, HttpSettings, MysqlSettings, Plan, RobotSettings, RouteSpec, Schedule, SimSettings,
+    VerifySchedule,
 };
 use crate::alert::RobotKind;
 use crate::cli::{LayoutArg, RobotArg, RouteKind, RunArgs, Settings, WriteModeArg};
@@ -293,7 +294,9 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
             ),
         ));
     }
+    let verify = verify_schedule(run, f)?;
     Ok(Schedule {
+        verify,
         every: every.map(|(_, d)| d),
         lag,
         overlap,
@@ -303,6 +306,66 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
         history_every,
         archive_horizon,
     })
+}
+
+/// The scheduled verify: `--verify-every`, `--verify-days` and `--verify-repair` over
+/// `schedule.verify_every`, `verify_days` and `verify_repair`. Only `run` verifies on a schedule;
+/// the days or the repair without an interval are refused (they would do nothing).
+fn verify_schedule(run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Option<VerifySchedule>, AppError> {
+    let Some(run) = run else { return Ok(None) };
+    let every = match (run.verify_every, &f.verify_every) {
+        (Some(d), _) => Some(("--verify-every", d)),
+        (None, Some(t)) => Some(("schedule.verify_every", value::duration("schedule.verify_every", t)?)),
+        (None, None) => None,
+    };
+    let days = match (run.verify_days, f.verify_days) {
+        (Some(n), _) => Some(("--verify-days", n)),
+        (None, Some(n)) => Some(("schedule.verify_days", n)),
+        (None, None) => None,
+    };
+    let repair = match (run.verify_repair, f.verify_repair) {
+        (true, _) => Some(("--verify-repair", true)),
+        (false, Some(b)) => Some(("schedule.verify_repair", b)),
+        (false, None) => None,
+    };
+    let Some((every_key, every)) = every else {
+        if let Some((key, value)) = days
+            .map(|(k, n)| (k, n.to_string()))
+            .or(repair.map(|(k, b)| (k, b.to_string())))
+        {
+            return Err(AppError::setting(
+                key,
+                value,
+                "there is no scheduled verify to apply it to",
+                "set --verify-every (or [schedule] verify_every, e.g. \"1d\"), or remove it",
+            ));
+        }
+        return Ok(None);
+    };
+    if every < Duration::from_secs(1) {
+        return Err(AppError::setting(
+            every_key,
+            humantime::format_duration(every),
+            "a verify cannot repeat at once",
+            "use 1s or more, e.g. 1d",
+        ));
+    }
+    let days = match days {
+        Some((key, n)) if !(1..=super::MAX_VERIFY_DAYS).contains(&n) => {
+            return Err(AppError::setting(
+                key,
+                n,
+                format!("out of range (1 to {})", super::MAX_VERIFY_DAYS),
+                format!(
+                    "give the days before the live checkpoint to verify, e.g. {}",
+                    super::DEFAULT_VERIFY_DAYS
+                ),
+            ))
+        }
+        Some((_, n)) => n,
+        None => super::DEFAULT_VERIFY_DAYS,
+    };
+    Ok(Some(VerifySchedule::new(every, days, repair.is_some_and(|(_, b)| b))))
 }
 
 /// The alert robot: flags and env vars (`--alert-webhook`/`ALERT_WEBHOOK`, `--alert-robot`,
@@ -1124,6 +1187,67 @@ table_prefix = "b_"
         };
         let e = plan(TWO, &short, None).unwrap_err();
         assert!(e.starts_with("--archive-horizon = 1m: too short"), "{e}");
+    }
+
+    #[test]
+    fn the_scheduled_verify_comes_from_the_flags_or_the_file_and_needs_an_interval() {
+        let run = RunArgs::default();
+        assert_eq!(
+            plan(TWO, &Settings::default(), Some(&run)).unwrap().schedule.verify,
+            None
+        );
+        let text = format!("[schedule]\nevery = \"5m\"\nverify_every = \"1d\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&run)).unwrap();
+        assert_eq!(
+            p.schedule.verify,
+            Some(VerifySchedule::new(Duration::from_secs(86_400), 7, false))
+        );
+        let text = format!("[schedule]\nverify_every = \"12h\"\nverify_days = 3\nverify_repair = true\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&run)).unwrap();
+        assert_eq!(
+            p.schedule.verify,
+            Some(VerifySchedule::new(Duration::from_secs(12 * 3_600), 3, true))
+        );
+        // The flags override the file.
+        let flags = RunArgs {
+            verify_every: Some(Duration::from_secs(3_600)),
+            verify_days: Some(2),
+            ..RunArgs::default()
+        };
+        let p = plan(&text, &Settings::default(), Some(&flags)).unwrap();
+        assert_eq!(
+            p.schedule.verify,
+            Some(VerifySchedule::new(Duration::from_secs(3_600), 2, true))
+        );
+        // Only `run` verifies on a schedule.
+        assert_eq!(plan(&text, &Settings::default(), None).unwrap().schedule.verify, None);
+        let e = plan(
+            &format!("[schedule]\nverify_days = 3\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.verify_days = 3: there is no scheduled verify") && e.contains("verify_every"),
+            "{e}"
+        );
+        let e = plan(
+            &format!("[schedule]\nverify_every = \"1d\"\nverify_days = 0\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("schedule.verify_days = 0: out of range"), "{e}");
+        let e = plan(
+            &format!("[schedule]\nverify_every = \"0s\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.verify_every = 0s: a verify cannot repeat at once"),
+            "{e}"
+        );
     }
 
     const QIMEN: &str = r#"
