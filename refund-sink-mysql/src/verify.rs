@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use mysql_async::prelude::Queryable;
 
-use crate::config::Layout;
 use crate::conn::HeldConn;
 use crate::error::SinkError;
 use crate::names::quote_ident;
@@ -177,21 +176,47 @@ fn verify_table_sql(table: &str) -> String {
     )
 }
 
+/// The table and columns the stored refunds are counted by (quoted).
+struct Counted {
+    table: String,
+    account: String,
+    refund_id: String,
+    modified: String,
+    /// The expression of the refund's source (`live` / `history`).
+    source: String,
+}
+
 impl MySqlSink {
-    /// The table the refunds are counted in: the flat table when the layout has it.
-    fn counted_table(&self) -> String {
-        let names = &self.inner().names;
-        match self.inner().layout {
-            Layout::Flat | Layout::Both => quote_ident(&names.flat),
-            Layout::Normalized => quote_ident(&names.refund),
-            // A mapping: its first refund-grain table (checked by `verify_table_check`).
-            _ => crate::schema::Table::data_tables(self.inner().layout)
-                .iter()
-                .find(|t| matches!(t, crate::schema::Table::Mapped(p) if p.grain == crate::mapping::Grain::Refund))
-                .or_else(|| crate::schema::Table::data_tables(self.inner().layout).first())
-                .map(|t| quote_ident(t.name(names)))
-                .unwrap_or_default(),
+    /// Where the refunds are counted: the first data table with a version column (the flat
+    /// table, `wdt_refund`, or a mapped table reading `modified` untransformed), by its key
+    /// columns, its version column and the column reading `source` (without one, every stored
+    /// refund counts as read live).
+    fn counted(&self) -> Result<Counted, SinkError> {
+        let inner = self.inner();
+        for t in inner.tables {
+            let Some(version) = t.version_column() else { continue };
+            let key = t.primary_key();
+            let source = match t {
+                crate::schema::Table::Mapped(p) => p.column_reading("source"),
+                _ => Some("source"),
+            };
+            return Ok(Counted {
+                table: quote_ident(t.name(&inner.names)),
+                account: quote_ident(key[0]),
+                refund_id: quote_ident(key[1]),
+                modified: quote_ident(version),
+                source: source.map_or_else(
+                    || "'live'".to_owned(),
+                    |c| format!("COALESCE({}, 'live')", quote_ident(c)),
+                ),
+            });
         }
+        Err(SinkError::InvalidConfig {
+            problem: "verify counts the stored refunds by their stored `modified`, but no table of the mapping has a \
+                      version column"
+                .into(),
+            fix: "add a column with source = \"modified\" (no transforms) to a table, or include preset:flat".into(),
+        })
     }
 
     /// The quoted name of the verify table.
@@ -219,10 +244,14 @@ impl MySqlSink {
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> Result<u64, SinkError> {
+        let c = self.counted()?;
         let sql = format!(
-            "SELECT COUNT(DISTINCT `refund_id`) FROM {} WHERE `account` = ? AND COALESCE(`source`, 'live') = ? \
-             AND `modified` >= ? AND `modified` <= ?",
-            self.counted_table()
+            "SELECT COUNT(DISTINCT {id}) FROM {t} WHERE {a} = ? AND {src} = ? AND {m} >= ? AND {m} <= ?",
+            id = c.refund_id,
+            t = c.table,
+            a = c.account,
+            src = c.source,
+            m = c.modified
         );
         const DURING: &str = "counting the stored refunds";
         self.timed(DURING, async {
@@ -247,10 +276,14 @@ impl MySqlSink {
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> Result<BTreeMap<i64, NaiveDateTime>, SinkError> {
+        let c = self.counted()?;
         let sql = format!(
-            "SELECT `refund_id`, MAX(`modified`) FROM {} WHERE `account` = ? AND COALESCE(`source`, 'live') = ? \
-             AND `modified` >= ? AND `modified` <= ? GROUP BY `refund_id`",
-            self.counted_table()
+            "SELECT {id}, MAX({m}) FROM {t} WHERE {a} = ? AND {src} = ? AND {m} >= ? AND {m} <= ? GROUP BY {id}",
+            id = c.refund_id,
+            t = c.table,
+            a = c.account,
+            src = c.source,
+            m = c.modified
         );
         const DURING: &str = "reading the stored refunds of a window";
         self.timed(DURING, async {
@@ -274,13 +307,16 @@ impl MySqlSink {
         ids: &[i64],
     ) -> Result<BTreeMap<i64, Option<NaiveDateTime>>, SinkError> {
         let mut out = BTreeMap::new();
+        let c = self.counted()?;
         const DURING: &str = "looking refunds up by id";
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
-                "SELECT `refund_id`, MAX(`modified`) FROM {} WHERE `account` = ? AND `refund_id` IN ({marks}) \
-                 GROUP BY `refund_id`",
-                self.counted_table()
+                "SELECT {id}, MAX({m}) FROM {t} WHERE {a} = ? AND {id} IN ({marks}) GROUP BY {id}",
+                id = c.refund_id,
+                t = c.table,
+                a = c.account,
+                m = c.modified
             );
             let mut params: Vec<mysql_async::Value> = vec![account.into()];
             params.extend(chunk.iter().map(|&i| mysql_async::Value::from(i)));

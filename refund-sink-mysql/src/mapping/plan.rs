@@ -460,6 +460,15 @@ impl TablePlan {
         self.version
     }
 
+    /// The column that holds `path` as read (no transforms), if there is one.
+    pub fn column_reading(&self, path: &str) -> Option<&'static str> {
+        self.cells
+            .iter()
+            .zip(self.columns)
+            .find(|(c, _)| c.steps.is_empty() && c.field.is_some_and(|f| f.path == path))
+            .map(|(_, col)| col.name)
+    }
+
     /// What one row stands for.
     pub fn grain(&self) -> Grain {
         self.grain
