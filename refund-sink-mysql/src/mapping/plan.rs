@@ -52,6 +52,8 @@ pub struct TablePlan {
     pub(crate) spec: TableSpec,
     /// The checkpoint key of a built-in layout's table (its name without the prefix).
     pub(crate) state_key: Option<&'static str>,
+    /// True when a column may read `raw` (the refund's JSON is made only then).
+    pub(crate) uses_raw: bool,
 }
 
 impl std::fmt::Debug for TablePlan {
@@ -417,6 +419,15 @@ impl TablePlan {
             0
         };
         let primary_key: Vec<&'static str> = key.iter().map(|i| columns[*i].name).collect();
+        let uses_raw = spec.columns.iter().any(|c| {
+            c.source.as_deref() == Some("raw")
+                || c.transforms.iter().any(|t| match t {
+                    super::spec::TransformSpec::Concat(cs) => cs.fields.iter().any(|f| f == "raw"),
+                    super::spec::TransformSpec::Expr(code) => code.contains("raw"),
+                    super::spec::TransformSpec::Custom(_) => true,
+                    _ => false,
+                })
+        });
         let mut canonical = spec.clone();
         canonical.name = name.clone();
         let fingerprint = {
@@ -436,6 +447,7 @@ impl TablePlan {
             fingerprint,
             spec: canonical,
             state_key: None,
+            uses_raw,
         })
     }
 
