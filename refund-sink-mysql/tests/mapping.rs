@@ -649,25 +649,26 @@ async fn mismatch(db: &TestDb, prefix: &str, mapping: &'static Mapping) -> (Stri
 async fn a_table_that_cannot_hold_the_mapping_is_refused_with_the_statement_that_fixes_it() {
     let db = TestDb::new("maptype").await;
     let mut c = db.conn().await;
-    for (prefix, col, narrow, wide) in [
-        ("v_", "订单编号", "VARCHAR(10)", "VARCHAR(40)"),
-        ("d_", "退货数量", "DECIMAL(12,2)", "DECIMAL(12,4)"),
+    // The table's type, the mapping's, and the type the fix gives the column: for DECIMAL
+    // both the digits before the point and the places (DECIMAL(12,4) would cut stored values
+    // of 10^8 and more).
+    for (prefix, col, narrow, wide, fixed) in [
+        ("v_", "订单编号", "VARCHAR(10)", "VARCHAR(40)", "VARCHAR(40)"),
+        ("d_", "退货数量", "DECIMAL(12,2)", "DECIMAL(12,4)", "DECIMAL(14,4)"),
     ] {
         let table = format!("{prefix}bi_aftersales");
         let created = bi_mapping_with(prefix, |s| column(s, col).sql_type = narrow.into());
-        db.sink()
-            .mapping(created)
-            .table_prefix(prefix)
-            .build()
-            .await
-            .unwrap()
-            .disconnect()
-            .await
-            .unwrap();
+        let sink = db.sink().mapping(created).table_prefix(prefix).build().await.unwrap();
+        // A stored value as large as the table's type allows.
+        let mut big = bi_refund(1, at(1, 0), 1);
+        big.detail_list[0].refund_num = Some("1234567890.25".parse().unwrap());
+        sink.commit(batch(vec![big], None)).await.unwrap();
+        sink.disconnect().await.unwrap();
+        let stored = bi_select(&db, created).await;
         let wanted = bi_mapping_with(prefix, |s| column(s, col).sql_type = wide.into());
         let (column, fix, text) = mismatch(&db, prefix, wanted).await;
         assert_eq!(column, format!("`{col}`"), "{text}");
-        let statement = format!("ALTER TABLE `{table}` MODIFY `{col}` {wide} NULL");
+        let statement = format!("ALTER TABLE `{table}` MODIFY `{col}` {fixed} NULL");
         assert_eq!(fix, statement, "{text}");
         assert!(text.contains(&table) && text.contains(&statement), "{text}");
         // The sink changed nothing; the statement it names is the fix.
@@ -680,20 +681,31 @@ async fn a_table_that_cannot_hold_the_mapping_is_refused_with_the_statement_that
             .unwrap();
         assert!(ty.unwrap().eq_ignore_ascii_case(narrow));
         c.query_drop(&fix).await.unwrap();
+        let kept: Vec<Option<String>> = db.rows(&format!("SELECT `{col}` FROM `{table}`")).await.concat();
+        let i = created.tables()[0]
+            .columns()
+            .iter()
+            .position(|c| c.name == col)
+            .unwrap();
+        let as_before = stored[0][i].as_deref().map(|v| match col {
+            "退货数量" => format!("{v}00"),
+            _ => v.to_owned(),
+        });
+        assert_eq!(kept, vec![as_before], "{fix} kept the stored value");
         let sink = db.sink().mapping(wanted).table_prefix(prefix).build().await.unwrap();
         sink.commit(batch(vec![bi_refund(1, at(1, 0), 1)], None)).await.unwrap();
         assert_eq!(db.count(&table).await, 1);
         sink.disconnect().await.unwrap();
-        // A longer VARCHAR than the mapping asks for is fine; DECIMAL(12,4) has two digits
-        // fewer before the point than DECIMAL(12,2) needs.
-        let back = db.sink().mapping(created).table_prefix(prefix).build().await;
-        match back {
-            Ok(sink) if col == "订单编号" => sink.disconnect().await.unwrap(),
-            Err(SinkError::SchemaMismatch { column, .. }) if col == "退货数量" => {
-                assert_eq!(column, format!("`{col}`"))
-            }
-            other => panic!("{col}: {:?}", other.map(|_| "built")),
-        }
+        // The fixed column is wide enough for the old mapping too.
+        db.sink()
+            .mapping(created)
+            .table_prefix(prefix)
+            .build()
+            .await
+            .unwrap()
+            .disconnect()
+            .await
+            .unwrap();
     }
 
     // Without creating tables, a missing mapped table is named with its CREATE statement.
