@@ -37,6 +37,50 @@ pub(crate) fn upsert_sql(table: &str, dialect: &Dialect, tables: usize) -> Strin
     )
 }
 
+/// The statement that deletes a stream's checkpoints of other versions of the user-mapped
+/// tables among `tables` (`name#<fingerprint>` rows whose fingerprint is not the current one);
+/// `None` when there are no user-mapped tables. Run in every batch's transaction: once a stream
+/// has written a table through a changed mapping, a checkpoint of the earlier mapping no longer
+/// describes the table's rows, and changing the mapping back must fill the table again. The
+/// other streams' rows are theirs to drop.
+pub(crate) fn obsolete_sql(table: &str, tables: &[Table]) -> Option<String> {
+    let mapped = tables.iter().filter(|t| t.is_user_mapped()).count();
+    (mapped > 0).then(|| {
+        format!(
+            "DELETE FROM {} WHERE `account` = ? AND `method` = ? AND ({}) AND `data_table` NOT IN ({})",
+            quote_ident(table),
+            vec!["(CHAR_LENGTH(`data_table`) = ? AND LEFT(`data_table`, ?) = ?)"; mapped].join(" OR "),
+            vec!["?"; tables.len()].join(", ")
+        )
+    })
+}
+
+/// Deletes the checkpoints of `stream` that [`obsolete_sql`] (`sql`) describes for `tables`
+/// (inside the caller's transaction).
+pub(crate) async fn drop_obsolete(
+    conn: &mut Conn,
+    sql: &str,
+    stream: &StreamId,
+    tables: &[Table],
+) -> Result<(), SinkError> {
+    let mut params = vec![
+        Value::from(stream.account.as_str()),
+        Value::from(stream.method.as_str()),
+    ];
+    for t in tables.iter().filter(|t| t.is_user_mapped()) {
+        let key = t.state_key();
+        // `name#`: the key up to its fingerprint, which has the same length in every version.
+        let name = key.rfind('#').map_or(key.as_str(), |i| &key[..=i]);
+        params.push(Value::from(key.chars().count()));
+        params.push(Value::from(name.chars().count()));
+        params.push(Value::from(name));
+    }
+    params.extend(tables.iter().map(|t| Value::from(t.state_key())));
+    conn.exec_drop(sql, params)
+        .await
+        .map_err(SinkError::mysql("dropping the checkpoints of an earlier mapping"))
+}
+
 /// The statement that moves a checkpoint back (and never forward): only for a checkpoint ahead of
 /// the gateway's clock.
 pub(crate) fn reset_sql(table: &str) -> String {

@@ -476,6 +476,9 @@ async fn transaction(
     )
     .await?;
     report.dead_lettered = letters.len() as u64;
+    if let Some(sql) = &inner.sql.checkpoint_obsolete {
+        checkpoint::drop_obsolete(conn, sql, &meta.stream, inner.tables).await?;
+    }
     if let Some(cp) = &meta.checkpoint {
         let tables = inner.tables;
         checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, tables, cp).await?;

@@ -8,8 +8,8 @@ mod common;
 use chrono::{Duration, NaiveDateTime};
 use common::*;
 use mysql_async::prelude::Queryable;
-use refund_sink_mysql::mapping::spec::WithoutLines;
-use refund_sink_mysql::mapping::{ColumnSpec, Mapping, MappingSpec};
+use refund_sink_mysql::mapping::spec::{Literal, WithoutLines};
+use refund_sink_mysql::mapping::{ColumnSpec, Mapping, MappingSpec, TransformSpec};
 use refund_sink_mysql::{Layout, SinkError, WriteMode};
 use rust_decimal::{Decimal, RoundingStrategy};
 use wdt_qimen::model::{Refund, RefundDetail, RefundSource, RefundStatus, RefundType, StockinStatus};
@@ -794,5 +794,68 @@ async fn the_preview_shows_what_lands_in_mysql() {
         assert_eq!(a, b, "preview (left) and MySQL (right) differ");
     }
     sink.disconnect().await.unwrap();
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_mapping_changed_and_changed_back_fills_its_table_again_each_time() {
+    let db = TestDb::new("mapback").await;
+    for infile in [true, false] {
+        let prefix = if infile { "i_" } else { "s_" };
+        let v1 = bi_mapping(prefix);
+        // v2 names an anonymous buyer differently.
+        let v2 = bi_mapping_with(prefix, |s| {
+            column(s, "买家").transforms = vec![
+                TransformSpec::Trim,
+                TransformSpec::Default(Literal::Text("无名".into())),
+            ]
+        });
+        let buyers = format!("SELECT DISTINCT `买家` FROM `{prefix}bi_aftersales` ORDER BY 1");
+        // Refund 1 has a blank buyer.
+        let refunds = vec![bi_refund(1, at(10, 0), 1)];
+        for (round, (mapping, label)) in [(v1, "匿名"), (v2, "无名"), (v1, "匿名")].into_iter().enumerate() {
+            let sink = db
+                .sink()
+                .mapping(mapping)
+                .table_prefix(prefix)
+                .local_infile(infile)
+                .build()
+                .await
+                .unwrap();
+            // Each change, back to an earlier mapping too, starts the stream from the start:
+            // the rows were last written by another mapping.
+            assert_eq!(
+                sink.load_checkpoint(&stream()).await.unwrap(),
+                None,
+                "{prefix} round {round}"
+            );
+            sink.commit(batch(refunds.clone(), Some(at(100, 0)))).await.unwrap();
+            assert_eq!(
+                db.rows(&buyers).await.concat(),
+                vec![s(label)],
+                "{prefix} round {round}"
+            );
+            assert_eq!(
+                sink.load_checkpoint(&stream()).await.unwrap(),
+                Some(Checkpoint { window_end: at(100, 0) })
+            );
+            // Another account's checkpoint is its own: this stream's commit left it alone, and
+            // the other stream's commit drops its own checkpoint of the earlier mapping.
+            let others = format!("SELECT data_table FROM `{prefix}wdt_sync_state` WHERE account = 'other'");
+            let key = |m: &Mapping| s(&format!("{prefix}bi_aftersales#{}", m.tables()[0].fingerprint()));
+            let before: Vec<Option<String>> = match round {
+                0 => vec![],
+                _ => vec![key(if round == 1 { v1 } else { v2 })],
+            };
+            assert_eq!(db.rows(&others).await.concat(), before, "{prefix} round {round}");
+            sink.commit(batch_of("other", vec![], Some(at(50, 0)))).await.unwrap();
+            assert_eq!(
+                db.rows(&others).await.concat(),
+                vec![key(mapping)],
+                "{prefix} round {round}"
+            );
+            sink.disconnect().await.unwrap();
+        }
+    }
     db.drop_db().await;
 }
