@@ -570,6 +570,24 @@ async fn a_column_added_to_a_live_mapping_is_added_to_the_table_and_filled_from_
             })
         });
         assert_ne!(v1.tables()[0].fingerprint(), v2.tables()[0].fingerprint());
+        // Without creating tables the sink adds nothing, and names the statement.
+        let e = db
+            .sink()
+            .mapping(v2)
+            .table_prefix(prefix)
+            .create_tables(false)
+            .build()
+            .await
+            .unwrap_err();
+        let SinkError::SchemaMismatch { column, fix, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(column, "`退款备注`", "{e}");
+        assert_eq!(
+            fix,
+            &format!("ALTER TABLE `{table}` ADD COLUMN `退款备注` VARCHAR(64) NULL"),
+            "{e}"
+        );
         let sink = db
             .sink()
             .mapping(v2)
@@ -856,6 +874,120 @@ async fn a_mapping_changed_and_changed_back_fills_its_table_again_each_time() {
             );
             sink.disconnect().await.unwrap();
         }
+    }
+    db.drop_db().await;
+}
+
+/// A mapping of three tables: refunds (the account column added by the sink), their amount
+/// lines, and the refund's goods joined into one column.
+fn three_tables(prefix: &str) -> &'static Mapping {
+    let spec: MappingSpec = toml::from_str(
+        r#"
+        [[tables]]
+        name = "{prefix}m_refund"
+        grain = "refund"
+        columns = [
+          { name = "refund_id", type = "BIGINT", source = "refund_id" },
+          { name = "modified", type = "DATETIME(3)", source = "modified" },
+          { name = "退款金额", type = "DECIMAL(12,2)", source = "actual_refund_amount" },
+          { name = "商品", type = "VARCHAR(255)", source = "detail_list.goods_no", transforms = [{ join = "," }] },
+        ]
+
+        [[tables]]
+        name = "{prefix}m_amount"
+        grain = "amount_detail"
+        columns = [
+          { name = "账号", type = "VARCHAR(64)", source = "account" },
+          { name = "refund_id", type = "BIGINT", source = "refund_id" },
+          { name = "rec_id", type = "BIGINT", source = "amount_detail_list.rec_id" },
+          { name = "金额", type = "DECIMAL(12,2)", source = "amount_detail_list.refund_amount" },
+        ]
+        "#,
+    )
+    .unwrap();
+    Mapping::compile(&spec, prefix).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_mapping_of_several_tables_writes_them_together_and_keeps_amount_lines_history_lacks() {
+    let db = TestDb::new("mapmulti").await;
+    for infile in [true, false] {
+        let prefix = if infile { "i_" } else { "s_" };
+        let mapping = three_tables(prefix);
+        assert_eq!(mapping.tables()[0].columns().last().map(|c| c.name), Some("account"));
+        let sink = db
+            .sink()
+            .mapping(mapping)
+            .table_prefix(prefix)
+            .local_infile(infile)
+            .build()
+            .await
+            .unwrap();
+        let refunds = vec![refund(1, at(10, 0), 2), refund(2, at(10, 0), 0)];
+        let r = sink.commit(batch(refunds.clone(), Some(at(100, 0)))).await.unwrap();
+        assert_eq!(r.inserted, 4, "{prefix}: {r:?}");
+        let parents =
+            format!("SELECT refund_id, modified, `退款金额`, `商品`, account FROM `{prefix}m_refund` ORDER BY 1");
+        let amounts = format!("SELECT `账号`, refund_id, rec_id, `金额` FROM `{prefix}m_amount` ORDER BY 2, 3");
+        let parent = |r: &Refund| {
+            let goods: Vec<String> = r.detail_list.iter().filter_map(|d| d.goods_no.clone()).collect();
+            vec![
+                s(&r.refund_id.to_string()),
+                s(&r.modified.unwrap().format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
+                s(&r.actual_refund_amount.unwrap().to_string()),
+                s(&goods.join(",")),
+                s(&account()),
+            ]
+        };
+        let amount = |r: &Refund| -> Rows {
+            r.amount_detail_list
+                .iter()
+                .map(|a| {
+                    vec![
+                        s(&account()),
+                        s(&r.refund_id.to_string()),
+                        s(&a.rec_id.unwrap().to_string()),
+                        s(&a.refund_amount.unwrap().to_string()),
+                    ]
+                })
+                .collect()
+        };
+        assert_eq!(
+            db.rows(&parents).await,
+            refunds.iter().map(parent).collect::<Rows>(),
+            "{prefix}"
+        );
+        assert_eq!(
+            db.rows(&amounts).await,
+            refunds.iter().flat_map(amount).collect::<Rows>(),
+            "{prefix}"
+        );
+
+        // An archived copy (Refund.searchHistory has no amount lines) leaves them; a live copy
+        // without them removes them. An older copy changes neither table.
+        let mut archived = refund(1, at(20, 0), 1);
+        archived.source = RefundSource::History;
+        archived.amount_detail_list.clear();
+        let mut live = refund(2, at(20, 0), 0);
+        live.amount_detail_list.clear();
+        let older = refund(3, at(10, 0), 0);
+        sink.commit(batch(vec![older.clone()], None)).await.unwrap();
+        let mut older_copy = refund(3, at(5, 0), 1);
+        older_copy.amount_detail_list.clear();
+        let r = sink
+            .commit(batch(vec![archived.clone(), live.clone(), older_copy], None))
+            .await
+            .unwrap();
+        assert_eq!((r.skipped_older, r.deleted), (1, 1), "{prefix}: {r:?}");
+        assert_eq!(
+            db.rows(&parents).await,
+            [&archived, &live, &older].into_iter().map(parent).collect::<Rows>(),
+            "{prefix}"
+        );
+        let mut want = amount(&refunds[0]);
+        want.extend(amount(&older));
+        assert_eq!(db.rows(&amounts).await, want, "{prefix}");
+        sink.disconnect().await.unwrap();
     }
     db.drop_db().await;
 }
