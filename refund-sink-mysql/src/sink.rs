@@ -75,8 +75,6 @@ pub(crate) struct Sql {
     pub checkpoint_upsert: String,
     pub checkpoint_select: String,
     pub checkpoint_reset: String,
-    /// Drops a stream's checkpoints of earlier versions of the user-mapped tables.
-    pub checkpoint_obsolete: Option<String>,
     pub dead_letter_insert: String,
 }
 
@@ -561,7 +559,6 @@ impl MySqlSinkBuilder {
             ),
             checkpoint_select: checkpoint::select_sql(&names.sync_state),
             checkpoint_reset: checkpoint::reset_sql(&names.sync_state),
-            checkpoint_obsolete: checkpoint::obsolete_sql(&names.sync_state, self.layout.data_tables(&self.prefix)),
             dead_letter_insert: dead_letter::insert_sql(&names.dead_letter, &info.dialect),
         };
         Ok(MySqlSink {

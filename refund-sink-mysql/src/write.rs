@@ -476,8 +476,9 @@ async fn transaction(
     )
     .await?;
     report.dead_lettered = letters.len() as u64;
-    if let Some(sql) = &inner.sql.checkpoint_obsolete {
-        checkpoint::drop_obsolete(conn, sql, &meta.stream, inner.tables).await?;
+    if inner.tables.iter().any(|t| t.is_user_mapped()) {
+        let (select, state) = (&inner.sql.checkpoint_select, &inner.names.sync_state);
+        checkpoint::drop_obsolete(conn, select, state, &meta.stream, inner.tables).await?;
     }
     if let Some(cp) = &meta.checkpoint {
         let tables = inner.tables;
