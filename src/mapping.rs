@@ -84,7 +84,10 @@ pub fn compile(spec: &MappingSpec, prefix: &str, key: &str) -> Result<&'static M
     use std::sync::{Mutex, OnceLock};
     static COMPILED: OnceLock<Mutex<HashMap<(String, String), &'static Mapping>>> = OnceLock::new();
     let id = (serde_json::to_string(spec).unwrap_or_default(), prefix.to_owned());
-    let mut compiled = COMPILED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut compiled = COMPILED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(m) = compiled.get(&id) {
         return Ok(m);
     }

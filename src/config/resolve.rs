@@ -1536,10 +1536,54 @@ app_secret_env = "SHOP_A_WDT"
     }
 
     #[test]
+    fn the_files_own_tables_are_the_mapping_of_accounts_without_a_layout() {
+        let text = format!(
+            "{TWO}\n[[tables]]\nname = \"{{prefix}}bi\"\ngrain = \"refund\"\ncolumns = [\n  \
+             {{ name = \"id\", type = \"BIGINT\", source = \"refund_id\" }},\n  \
+             {{ name = \"modified\", type = \"DATETIME(3)\", source = \"modified\" }},\n]\n"
+        );
+        let p = plan(&text, &Settings::default(), None).unwrap();
+        for a in &p.accounts {
+            let Layout::Mapped(m) = a.layout else {
+                panic!("{} writes the file's tables", a.name)
+            };
+            assert_eq!(m.tables()[0].name(), format!("{}bi", a.table_prefix));
+        }
+        // A layout on the command line wins over the file's tables.
+        let s = Settings {
+            layout: Some(LayoutArg::Normalized),
+            ..Settings::default()
+        };
+        let p = plan(&text, &s, None).unwrap();
+        assert!(p.accounts.iter().all(|a| a.layout == Layout::Normalized));
+        // A broken table is refused naming where it is written.
+        let e = plan(
+            &text.replace("refund_id\" }", "refund_idd\" }"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("[[tables]] of sync.toml: table \"a_bi\", column \"id\""),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"refund_id\""), "{e}");
+    }
+
+    #[test]
     fn the_shipped_example_config_resolves() {
-        let p = plan(include_str!("../../examples/sync.toml"), &Settings::default(), None).unwrap();
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml"));
+        let file = ConfigFile::load(path).unwrap();
+        let p = from_file(path, file, &Settings::default(), None, &env_with(&[])).unwrap();
         let names: Vec<&str> = p.accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["shop_a", "shop_b"]);
+        assert_eq!(p.accounts[0].layout, Layout::Flat);
+        // shop_b's mapping: the flat preset and the BI table, its file relative to the config.
+        let Layout::Mapped(m) = p.accounts[1].layout else {
+            panic!("shop_b writes its mapping")
+        };
+        let tables: Vec<&str> = m.tables().iter().map(|t| t.name()).collect();
+        assert_eq!(tables, ["shop_b_aftersales_refund_refund_search", "bi_aftersales"]);
         assert!(p.accounts.iter().all(|a| matches!(a.route, RouteSpec::Simulator(_))));
         assert_eq!(p.mysql.url, crate::config::DEFAULT_MYSQL_URL);
     }

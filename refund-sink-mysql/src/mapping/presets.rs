@@ -197,7 +197,12 @@ mod tests {
         assert!(std::ptr::eq(a, mapping(Layout::Flat, "a_").unwrap()), "compiled once");
         // The refund's JSON is made only for a table that reads it (wdt_refund.raw_json).
         assert!(!a.tables()[0].uses_raw);
-        let uses: Vec<bool> = mapping(Layout::Normalized, "").unwrap().tables().iter().map(|t| t.uses_raw).collect();
+        let uses: Vec<bool> = mapping(Layout::Normalized, "")
+            .unwrap()
+            .tables()
+            .iter()
+            .map(|t| t.uses_raw)
+            .collect();
         assert_eq!(uses, [true, false, false]);
         let names: Vec<&str> = mapping(Layout::Both, "")
             .unwrap()
