@@ -10,7 +10,6 @@ use refund_sink_mysql::schema::{create_table_sql, Table};
 use refund_sink_mysql::{Dialect, Layout, Mapping, MappingSpec, TableNames};
 
 use crate::config::file::ConfigFile;
-use crate::config::Plan;
 use crate::error::AppError;
 
 /// What a `mapping` entry names: a preset or a file.
@@ -153,7 +152,7 @@ pub fn render_rows(previews: &[Preview], max_rows: usize) -> String {
 /// `mapping check`: every account's tables (once per distinct mapping and prefix) as DDL, then
 /// `samples` refunds of the simulator mapped to rows.
 #[cfg(feature = "simulator")]
-pub async fn check(plan: &Plan, samples: usize) -> Result<String, AppError> {
+pub async fn check(plan: &crate::config::Plan, samples: usize) -> Result<String, AppError> {
     use wdt_qimen::model::decode_refund_value;
     let sim = wdt_qimen::simulator::Simulator::builder()
         .refunds(200)

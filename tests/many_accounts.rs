@@ -26,9 +26,10 @@ impl TestDb {
 
     async fn streams(&self, prefix: &str) -> Vec<String> {
         let mut conn = self.pool.get_conn().await.unwrap();
-        // The live streams (the periodic archive read keeps a state row of its own).
+        // The live streams (one state row per data table; the periodic archive read keeps rows
+        // of its own).
         conn.query(format!(
-            "SELECT account FROM `{}`.`{prefix}wdt_sync_state` WHERE method NOT LIKE '%#history:%'",
+            "SELECT DISTINCT account FROM `{}`.`{prefix}wdt_sync_state` WHERE method NOT LIKE '%#history:%'",
             self.name
         ))
         .await
