@@ -42,6 +42,8 @@ pub mod plan;
 pub mod presets;
 pub mod source;
 pub mod spec;
+#[cfg(test)]
+mod tests;
 pub mod transform;
 pub mod value;
 
