@@ -145,7 +145,8 @@ impl Mapping {
                 });
             }
             let reserved = crate::TableNames::new(prefix).ok().map(|n| {
-                [n.sync_state, n.dead_letter, n.schema_version, n.lease, n.run]
+                let verify = format!("{prefix}{}", crate::verify::VERIFY_TABLE);
+                [n.sync_state, n.dead_letter, n.schema_version, n.lease, n.run, verify]
                     .iter()
                     .any(|b| b.eq_ignore_ascii_case(plan.name))
             });

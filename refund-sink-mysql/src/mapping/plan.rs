@@ -79,6 +79,10 @@ impl std::hash::Hash for TablePlan {
     }
 }
 
+/// The longest name of a mapped table: an overwrite loads it through a temporary table named
+/// `wdt_staging_<name>`, which must stay within MySQL's 64 characters.
+pub(crate) const MAX_TABLE_NAME: usize = 64 - crate::overwrite::STAGING_PREFIX.len();
+
 pub(crate) fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
@@ -224,6 +228,17 @@ impl TablePlan {
             problem,
         };
         check_identifier(&name).map_err(|p| err(None, format!("the table name {p}")))?;
+        let length = name.chars().count();
+        if length > MAX_TABLE_NAME {
+            return Err(err(
+                None,
+                format!(
+                    "the table name {name:?} has {length} characters; a mapped table's name holds at most \
+                     {MAX_TABLE_NAME}, so that its staging table ({}<name>) stays within MySQL's 64; shorten it",
+                    crate::overwrite::STAGING_PREFIX
+                ),
+            ));
+        }
         if spec.columns.is_empty() {
             return Err(err(None, "has no columns; add [[tables.columns]] entries".into()));
         }

@@ -19,7 +19,8 @@ pub struct MappingSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
-    /// The table's name (any MySQL identifier, Chinese included; at most 64 characters).
+    /// The table's name (any MySQL identifier, Chinese included; at most 52 characters, so that
+    /// the sink's staging table `wdt_staging_<name>` stays within MySQL's 64).
     /// `{prefix}` in it is replaced by the sink's table prefix.
     pub name: String,
     /// What one row stands for.

@@ -766,7 +766,29 @@ fn names_are_checked() {
         assert_eq!((e.table.as_str(), e.column.as_deref()), (name, None));
         assert!(e.problem.contains("the table name") && e.problem.contains(why), "{e}");
     }
-    // 64 characters, Chinese included, are fine.
+    // A table's staging table (`wdt_staging_<name>`) must fit in 64 characters too.
+    let named =
+        |n: usize| table("refund", &[ID]).replacen("name = \"t\"", &format!("name = \"{}\"", "表".repeat(n)), 1);
+    let m = compile(&named(52)).unwrap();
+    let staging = crate::overwrite::staging_name(crate::schema::Table::Mapped(m.tables()[0]));
+    assert_eq!(staging.chars().count(), 64, "{staging}");
+    let e = compile(&named(53)).unwrap_err();
+    assert_eq!(e.table, "表".repeat(53));
+    assert!(
+        e.problem.contains("53 characters")
+            && e.problem.contains("at most 52")
+            && e.problem.contains("wdt_staging_<name>")
+            && e.problem.contains("shorten it"),
+        "{e}"
+    );
+    // The prefix counts.
+    let spec = parse(&named(50).replacen("name = \"", "name = \"{prefix}", 1)).unwrap();
+    assert!(Mapping::compile(&spec, "p").is_ok());
+    assert!(Mapping::compile(&spec, "p_p")
+        .unwrap_err()
+        .problem
+        .contains("53 characters"));
+    // 64 characters, Chinese included, are fine for a column.
     assert!(column(&format!(
         r#"{{ name = "{}", type = "INT", source = "note_count" }}"#,
         "列".repeat(64)
@@ -1053,6 +1075,7 @@ fn tables_are_declared_once_and_keep_off_the_bookkeeping_names() {
         "wdt_schema_version",
         "wdt_sync_lease",
         "wdt_sync_run",
+        "wdt_sync_verify",
     ] {
         let e = compile(&t.replace("name = \"t\"", &format!("name = \"{name}\""))).unwrap_err();
         assert_eq!(e.table, name);
@@ -1065,6 +1088,8 @@ fn tables_are_declared_once_and_keep_off_the_bookkeeping_names() {
     let spec = parse(&t.replace("name = \"t\"", "name = \"{prefix}wdt_sync_state\"")).unwrap();
     let e = Mapping::compile(&spec, "p_").unwrap_err();
     assert_eq!(e.table, "p_wdt_sync_state");
+    let spec = parse(&t.replace("name = \"t\"", "name = \"{prefix}wdt_sync_verify\"")).unwrap();
+    assert_eq!(Mapping::compile(&spec, "p_").unwrap_err().table, "p_wdt_sync_verify");
     assert!(Mapping::compile(
         &parse(&t.replace("name = \"t\"", "name = \"wdt_sync_state\"")).unwrap(),
         "p_"
