@@ -79,6 +79,46 @@ impl std::hash::Hash for TablePlan {
     }
 }
 
+/// What MySQL holds in one row, not counting TEXT and LONGTEXT contents.
+const MAX_ROW_BYTES: usize = 65_535;
+
+/// What an InnoDB key holds (the DYNAMIC row format).
+const MAX_KEY_BYTES: usize = 3072;
+
+/// The widest account column a table of `grain` can key: the key is the account (4 bytes a
+/// character) and one or two BIGINTs.
+fn max_account_width(grain: Grain) -> usize {
+    let ids = if grain == Grain::Refund { 1 } else { 2 };
+    (MAX_KEY_BYTES - 8 * ids) / 4
+}
+
+/// The bytes a row of `columns` can take, as MySQL counts them against [`MAX_ROW_BYTES`]
+/// (utf8mb4: 4 bytes a character; TEXT and LONGTEXT count their length and pointer; one NULL
+/// bit per nullable column).
+fn row_bytes(columns: &[Column]) -> usize {
+    // DECIMAL stores 9 digits in 4 bytes, the rest in 0-4 bytes.
+    let digits = |d: u8| usize::from(d / 9) * 4 + [0, 1, 1, 2, 2, 3, 3, 4, 4][usize::from(d % 9)];
+    let data: usize = columns
+        .iter()
+        .map(|c| match c.ty {
+            ColumnType::BigInt => 8,
+            ColumnType::Int => 4,
+            ColumnType::Bool => 1,
+            ColumnType::Date => 3,
+            ColumnType::DateTime(fsp) => 5 + usize::from(fsp).div_ceil(2),
+            ColumnType::Decimal => digits(15) + digits(4),
+            ColumnType::Numeric(p, s) => digits(p - s) + digits(s),
+            ColumnType::Varchar(n) | ColumnType::Key(n) => {
+                let b = 4 * usize::from(n);
+                b + if b > 255 { 2 } else { 1 }
+            }
+            ColumnType::Text => 10,
+            ColumnType::LongText => 12,
+        })
+        .sum();
+    data + columns.iter().filter(|c| c.nullable).count().div_ceil(8)
+}
+
 /// The longest name of a mapped table: an overwrite loads it through a temporary table named
 /// `wdt_staging_<name>`, which must stay within MySQL's 64 characters.
 pub(crate) const MAX_TABLE_NAME: usize = 64 - crate::overwrite::STAGING_PREFIX.len();
@@ -303,6 +343,15 @@ impl TablePlan {
                         ty.sql()
                     )));
                 };
+                let max = max_account_width(spec.grain);
+                if usize::from(n) > max {
+                    return Err(cerr(format!(
+                        "holds the account, which leads the primary key: VARCHAR({n}) takes up to {} bytes \
+                         (utf8mb4) and an InnoDB key holds {MAX_KEY_BYTES}, so at most VARCHAR({max}) here \
+                         (the sink's own account columns are VARCHAR(128))",
+                        4 * usize::from(n)
+                    )));
+                }
                 ty = ColumnType::Key(n);
             }
             columns.push(Column {
@@ -394,6 +443,29 @@ impl TablePlan {
                     "is a key column but is missing from key; add it (or leave key out for the default)".into(),
                 ));
             }
+        }
+        let bytes = row_bytes(&columns);
+        if bytes > MAX_ROW_BYTES {
+            let mut wide: Vec<&Column> = columns
+                .iter()
+                .filter(|c| matches!(c.ty, ColumnType::Varchar(_)))
+                .collect();
+            wide.sort_by_key(|c| {
+                std::cmp::Reverse(match c.ty {
+                    ColumnType::Varchar(n) => n,
+                    _ => 0,
+                })
+            });
+            let names: Vec<String> = wide.iter().take(3).map(|c| format!("{:?}", c.name)).collect();
+            return Err(err(
+                None,
+                format!(
+                    "a row of its columns takes up to {bytes} bytes, and MySQL holds {MAX_ROW_BYTES} a row \
+                     (a VARCHAR(n) takes 4n bytes in utf8mb4; TEXT counts a few): make the widest VARCHARs \
+                     ({}) TEXT or narrower",
+                    names.join(", ")
+                ),
+            ));
         }
         // The version.
         let version_ok = |i: usize| {

@@ -833,8 +833,78 @@ fn unknown_types_and_bounds_are_refused() {
     // Spelling is free: case and spaces.
     let m = column(r#"{ name = "c", type = "decimal( 12 , 2 )", source = "actual_refund_amount" }"#).unwrap();
     assert_eq!(m.tables()[0].columns()[1].ty.sql(), "DECIMAL(12,2)");
-    assert!(column(r#"{ name = "c", type = "VARCHAR(16383)", source = "refund_no" }"#).is_ok());
+    assert!(column(r#"{ name = "c", type = "VARCHAR(16000)", source = "refund_no" }"#).is_ok());
     assert!(column(r#"{ name = "c", type = "DECIMAL(65,30)", source = "actual_refund_amount" }"#).is_ok());
+}
+
+/// The widest VARCHAR column `c` MariaDB 10.11 creates beside `others` (found by creating the
+/// tables), is the widest the mapping accepts.
+#[test]
+fn a_row_must_fit_in_65535_bytes() {
+    let acct = r#"{ name = "account", type = "VARCHAR(64)", source = "account" }"#;
+    for (others, widest) in [
+        (&[][..], 16_316),
+        (
+            &[
+                r#"{ name = "t", type = "TEXT", source = "remark" }"#,
+                r#"{ name = "l", type = "LONGTEXT", source = "raw" }"#,
+            ][..],
+            16_311,
+        ),
+        (
+            &[r#"{ name = "d", type = "DECIMAL(65,30)", source = "actual_refund_amount" }"#][..],
+            16_309,
+        ),
+        (
+            &[
+                r#"{ name = "d", type = "DATETIME(6)", source = "created" }"#,
+                r#"{ name = "e", type = "DATE", source = "created" }"#,
+                r#"{ name = "f", type = "TINYINT(1)", source = "detail_list.is_guarantee", transforms = [{ expr = "true" }] }"#,
+                r#"{ name = "g", type = "INT", source = "note_count" }"#,
+            ][..],
+            16_312,
+        ),
+        (
+            &[
+                r#"{ name = "v1", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v2", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v3", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v4", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v5", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v6", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v7", type = "VARCHAR(10)", source = "remark" }"#,
+                r#"{ name = "v8", type = "VARCHAR(10)", source = "remark" }"#,
+            ][..],
+            16_234,
+        ),
+    ] {
+        let with = |n: u32| {
+            let c = format!(r#"{{ name = "c", type = "VARCHAR({n})", source = "refund_no" }}"#);
+            let mut columns = vec![ID, acct, &c];
+            columns.extend(others);
+            compile(&table("refund", &columns))
+        };
+        assert!(with(widest).is_ok(), "{others:?}: {:?}", with(widest));
+        let e = with(widest + 1).unwrap_err();
+        assert_names(&e, None, &["takes up to 6553", "holds 65535", "(\"c\""]);
+        assert!(e.problem.contains("TEXT or narrower"), "{e}");
+    }
+}
+
+/// As found by creating the tables on MariaDB 10.11: an InnoDB key holds 3072 bytes.
+#[test]
+fn the_account_column_fits_in_the_key() {
+    let acct = |n: u32| format!(r#"{{ name = "account", type = "VARCHAR({n})", source = "account" }}"#);
+    assert!(compile(&table("refund", &[ID, &acct(766)])).is_ok());
+    let e = compile(&table("refund", &[ID, &acct(767)])).unwrap_err();
+    assert_names(
+        &e,
+        Some("account"),
+        &["VARCHAR(767) takes up to 3068 bytes", "3072", "at most VARCHAR(766)"],
+    );
+    assert!(compile(&table("detail", &[ID, REC, &acct(764)])).is_ok());
+    let e = compile(&table("amount_detail", &[ID, AREC, &acct(765)])).unwrap_err();
+    assert_names(&e, Some("account"), &["at most VARCHAR(764)"]);
 }
 
 #[test]
