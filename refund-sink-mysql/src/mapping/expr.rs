@@ -114,7 +114,14 @@ impl Expr {
                 continue;
             }
             if let Some(member) = &member {
-                if let Some(f) = source::field(&format!("{name}.{member}")) {
+                let path = format!("{name}.{member}");
+                if matches!(name.as_str(), "detail_list" | "amount_detail_list") && source::field(&path).is_none() {
+                    return Err(format!(
+                        "expression {code:?} reads {}",
+                        super::transform::unknown_path(&path)
+                    ));
+                }
+                if let Some(f) = source::field(&path) {
                     if matches!(f.level, Level::Line | Level::Amount) {
                         let group = if f.level == Level::Line {
                             "detail_list"
@@ -144,9 +151,30 @@ impl Expr {
                 Var::Lines(g, _) => scope.push_dynamic(*g, Dynamic::from_map(Default::default())),
             };
         }
-        let ast = engine()
-            .compile_expression_with_scope(&scope, code)
-            .map_err(|e| format!("expression {code:?} does not compile: {e}"))?;
+        let ast = engine().compile_expression_with_scope(&scope, code).map_err(|e| {
+            let hint = match &*e.0 {
+                rhai::ParseErrorType::VariableUndefined(name) => {
+                    // A line field under its own name, or a near spelling.
+                    let suffix = format!(".{name}");
+                    let mut near: Vec<&str> = source::fields()
+                        .map(|f| f.path)
+                        .filter(|p| p.ends_with(&suffix))
+                        .collect();
+                    for p in source::closest(name) {
+                        if !near.contains(&p) {
+                            near.push(p);
+                        }
+                    }
+                    if near.is_empty() {
+                        " (a variable is `value` or a source field's path)".to_owned()
+                    } else {
+                        format!(" (did you mean {}?)", near.join(" or "))
+                    }
+                }
+                _ => String::new(),
+            };
+            format!("expression {code:?} does not compile: {e}{hint}")
+        })?;
         Ok(Expr {
             code: code.into(),
             ast: Arc::new(ast),

@@ -63,7 +63,7 @@ use crate::schema::Table;
 /// Why a mapping was refused: the table, the column when one is at fault, and the problem
 /// with its fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mapping: table {table:?}{}: {problem}", column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
+#[error("mapping: {}{problem}", at(table, column.as_deref()))]
 pub struct MappingError {
     /// The table.
     pub table: String,
@@ -71,6 +71,15 @@ pub struct MappingError {
     pub column: Option<String>,
     /// What is wrong, and the fix.
     pub problem: String,
+}
+
+/// `table "t", column "c": ` (nothing for a problem of the whole mapping).
+fn at(table: &str, column: Option<&str>) -> String {
+    match (table, column) {
+        ("", None) => String::new(),
+        (t, None) => format!("table {t:?}: "),
+        (t, Some(c)) => format!("table {t:?}, column {c:?}: "),
+    }
 }
 
 /// A compiled mapping: its tables, parents first.

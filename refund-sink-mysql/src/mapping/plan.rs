@@ -207,6 +207,30 @@ fn fits(kind: Kind, ty: ColumnType) -> Result<(), String> {
     ))
 }
 
+/// Checks the value of a `constant` or `default` that ends a column's transforms against the
+/// column, so that one that cannot be written is refused now rather than in every record.
+fn check_literal(v: &Value<'_>, ty: ColumnType) -> Result<(), String> {
+    let cell = match (column_kind(ty), v) {
+        (Kind::Int, Value::Int(i)) => Cell::Int(*i),
+        (Kind::Dec, Value::Dec(d)) => Cell::Dec(*d),
+        (Kind::Bool, Value::Bool(b)) => Cell::Bool(*b),
+        (Kind::Time, Value::Time(t)) => Cell::Time(*t),
+        (Kind::Date, Value::Date(d)) => Cell::Date(*d),
+        (Kind::Text, Value::Text(s)) => Cell::Text(s),
+        // Converted when written (and checked then).
+        _ => return Ok(()),
+    };
+    let column = Column {
+        name: "",
+        ty,
+        nullable: true,
+        extra: None,
+    };
+    crate::row::check_cell(&column, cell)
+        .map(|_| ())
+        .map_err(|p| format!("{v} does not fit {}: {p}", ty.sql()))
+}
+
 /// Writes `v` as the next cell of `t`, converted for its column.
 fn put<E: Encoding>(t: &mut TableRows<E>, col: &Column, v: Value<'_>) {
     let ty = col.ty;
@@ -336,6 +360,15 @@ impl TablePlan {
                 kind = out;
             }
             fits(kind, ty).map_err(&cerr)?;
+            if let Some(Step::Constant(v) | Step::Default(v)) = steps.last() {
+                check_literal(v, ty).map_err(|p| {
+                    cerr(format!(
+                        "transform {} ({}): {p}",
+                        steps.len(),
+                        transform_name(&c.transforms[steps.len() - 1])
+                    ))
+                })?;
+            }
             if role == Role::Account {
                 let ColumnType::Varchar(n) = ty else {
                     return Err(cerr(format!(

@@ -638,7 +638,18 @@ fn expressions_are_exact_and_read_fields() {
     let bad = refused(&e("INT", "", "shop_noo + 1"));
     assert_names(&bad, Some("c"), &["transform 1 (expr)", "shop_noo", "does not compile"]);
     let bad = refused(&e("INT", "", "goods_no"));
-    assert_names(&bad, Some("c"), &["goods_no"]);
+    assert_names(&bad, Some("c"), &["goods_no", "did you mean detail_list.goods_no"]);
+    let bad = refused(&e("INT", "", "zzzzzzzz"));
+    assert_names(&bad, Some("c"), &["a variable is `value` or a source field"]);
+    let bad = refused(&e("INT", "", "detail_list.goods_noo"));
+    assert_names(
+        &bad,
+        Some("c"),
+        &[
+            "\"detail_list.goods_noo\" is not a field",
+            "did you mean detail_list.goods_no",
+        ],
+    );
     assert_names(&refused(&e("INT", "", "value +")), Some("c"), &["does not compile"]);
     assert_names(
         &refused(&e("INT", "", "let x = 1; x")),
@@ -1217,6 +1228,46 @@ fn the_example_mapping_compiles_and_maps() {
     assert_eq!(rows[1][col("明细ID")], some("8"));
 }
 
+#[test]
+fn constants_and_defaults_that_cannot_be_written_are_refused_when_compiled() {
+    for (c, parts) in [
+        (
+            r#"{ name = "c", type = "VARCHAR(3)", transforms = [{ constant = "abcd" }] }"#,
+            &[
+                "transform 1 (constant)",
+                "abcd does not fit VARCHAR(3)",
+                "4 characters; the column holds 3",
+            ][..],
+        ),
+        (
+            r#"{ name = "c", type = "DECIMAL(5,2)", transforms = [{ constant = "1234.5" }] }"#,
+            &["1234.5 is too large for DECIMAL(5,2)"][..],
+        ),
+        (
+            r#"{ name = "c", type = "DECIMAL(5,2)", transforms = [{ constant = "1.234" }] }"#,
+            &["3 decimal places"][..],
+        ),
+        (
+            r#"{ name = "c", type = "INT", transforms = [{ constant = 3000000000 }] }"#,
+            &["3000000000 does not fit INT"][..],
+        ),
+        (
+            r#"{ name = "c", type = "DATE", transforms = [{ constant = "0999-01-01" }] }"#,
+            &["outside the DATE range"][..],
+        ),
+        (
+            r#"{ name = "c", type = "VARCHAR(2)", source = "shop_no", transforms = ["trim", { default = "未知店铺" }] }"#,
+            &["transform 2 (default)", "未知店铺 does not fit VARCHAR(2)"][..],
+        ),
+    ] {
+        assert_names(&refused(c), Some("c"), parts);
+    }
+    // Followed by a transform that fits it: fine.
+    let clipped =
+        r#"{ name = "c", type = "VARCHAR(2)", source = "shop_no", transforms = [{ default = "未知店铺" }, "clip"] }"#;
+    assert_eq!(text(clipped, &refund(json!({}))), some("未知"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values checked against their column when written
 // ---------------------------------------------------------------------------------------------
@@ -1254,8 +1305,6 @@ fn values_that_do_not_fit_are_dead_letters_never_cut_or_rounded() {
     assert!(dead(day, &early).contains("0999-12-31 is outside the DATE range"));
     let time = r#"{ name = "c", type = "DATETIME", source = "created", transforms = [{ timezone = "utc" }] }"#;
     assert!(dead(time, &early).contains("outside the DATETIME range"));
-    let constant = r#"{ name = "c", type = "DATE", transforms = [{ constant = "0999-01-01" }] }"#;
-    assert!(dead(constant, &refund(json!({}))).contains("outside the DATE range"));
 
     // INT is 32 bits.
     let e = dead(
