@@ -629,7 +629,7 @@ fn expressions_are_exact_and_read_fields() {
     // At detail grain, a line field is the line's value.
     let c = e("VARCHAR(16)", "", r#"refund_no + "-" + detail_list.goods_no"#);
     let m = compile(&table("detail", &[ID, REC, &c])).unwrap();
-    let (rows, errors) = rows(m, &[r.clone()]);
+    let (rows, errors) = rows(m, std::slice::from_ref(&r));
     assert!(errors.is_empty(), "{errors:?}");
     let cells: Vec<Option<String>> = rows.iter().map(|row| row[2].clone()).collect();
     assert_eq!(cells, [some("TK1-A"), some("TK1-B")]);
