@@ -73,7 +73,43 @@ fn names(code: &str) -> Vec<(String, Option<String>)> {
     };
     while i < chars.len() {
         let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            // A line comment.
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            // A block comment.
+            i += 2;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '`' {
+            // A template string: the expressions interpolated in it (`${shop_no}`) read fields.
+            i += 1;
+            while i < chars.len() && chars[i] != '`' {
+                if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+                    let start = i + 2;
+                    let (mut depth, mut j) = (1, start);
+                    while j < chars.len() && depth > 0 {
+                        match chars[j] {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    let end = if depth == 0 { j - 1 } else { j };
+                    out.extend(names(&chars[start..end].iter().collect::<String>()));
+                    i = j;
+                } else {
+                    i += 1;
+                }
+            }
+            i += 1;
+        } else if c == '"' || c == '\'' {
             // Skip a string literal.
             i += 1;
             while i < chars.len() && chars[i] != c {

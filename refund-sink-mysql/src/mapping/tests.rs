@@ -1580,3 +1580,21 @@ fn an_expression_returning_an_array_needs_a_join() {
         r#"{ name = "c", type = "VARCHAR(8)", transforms = [{ expr = "detail_list.goods_no" }, { join = ";" }] }"#;
     assert_eq!(text(joined, &r), some("A;B"));
 }
+#[test]
+fn expressions_read_fields_in_template_strings_and_not_in_comments() {
+    let r = refund(json!({ "type": 1, "shop_no": "S1", "status": 90 }));
+    for (code, want) in [
+        ("`${shop_no}-x`", "S1-x"),
+        ("shop_no + `-${refund_id}`", "S1-1"),
+        ("`a${`${shop_no}`}b`", "aS1b"),
+        ("`${ #{a: status}.a }`", "90"),
+        ("status // shop_no's", "90"),
+        ("/* don't */ shop_no", "S1"),
+        ("type == 1", "1"),
+        ("switch status { 90 => \"a\", _ => \"b\" }", "a"),
+        ("value ?? \"d\"", "d"),
+    ] {
+        let c = format!(r#"{{ name = "c", type = "VARCHAR(32)", transforms = [{{ expr = {code:?} }}] }}"#);
+        assert_eq!(value(&c, &r), Ok(some(want)), "{code}");
+    }
+}
