@@ -729,7 +729,8 @@ fn transform_name(t: &super::spec::TransformSpec) -> String {
         .unwrap_or_else(|| "transform".into())
 }
 
-/// Checks a table or column name: 1-64 characters, no trailing space, no NUL.
+/// Checks a table or column name: 1-64 characters, no trailing space, no NUL, no character
+/// beyond U+FFFF.
 fn check_identifier(name: &str) -> Result<(), String> {
     let n = name.chars().count();
     if n == 0 {
@@ -741,6 +742,12 @@ fn check_identifier(name: &str) -> Result<(), String> {
     if name.ends_with(' ') || name.contains('\0') {
         return Err(format!(
             "{name:?} ends with a space or holds a NUL, which MySQL refuses"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| u32::from(*c) > 0xFFFF) {
+        return Err(format!(
+            "{name:?} holds {c:?}, a character outside Unicode's Basic Multilingual Plane (an emoji?), \
+             which MySQL names cannot hold; remove it"
         ));
     }
     Ok(())

@@ -1598,3 +1598,61 @@ fn expressions_read_fields_in_template_strings_and_not_in_comments() {
         assert_eq!(value(&c, &r), Ok(some(want)), "{code}");
     }
 }
+
+#[test]
+fn times_an_expression_returns_take_the_time_transforms() {
+    let r = refund(json!({ "created": "2024-03-01 01:11:12.5" }));
+    let c = |ty: &str, then: &str| {
+        format!(
+            r#"{{ name = "c", type = "{ty}", transforms = [{{ expr = "if modified == () {{ created }} else {{ modified }}" }}, {then}] }}"#
+        )
+    };
+    assert_eq!(
+        text(&c("DATETIME(3)", r#"{ timezone = "utc" }"#), &r),
+        some("2024-02-29 17:11:12.500")
+    );
+    assert_eq!(text(&c("DATE", r#""date""#), &r), some("2024-03-01"));
+    assert_eq!(
+        text(&c("VARCHAR(16)", r#"{ format = "%m/%d %H:%M" }"#), &r),
+        some("03/01 01:11")
+    );
+    let day = r#"{ name = "c", type = "VARCHAR(16)", transforms = [{ expr = '"2024-03-01"' }, { format = "%Y年%m月%d日" }] }"#;
+    assert_eq!(text(day, &r), some("2024年03月01日"));
+    let e = dead(
+        r#"{ name = "c", type = "DATETIME", transforms = [{ expr = '"soon"' }, { timezone = "utc" }] }"#,
+        &r,
+    );
+    assert!(
+        e.contains("transform 2: timezone does not apply to the text value soon"),
+        "{e}"
+    );
+}
+
+#[test]
+fn names_hold_no_character_beyond_the_basic_multilingual_plane() {
+    let e = refused(r#"{ name = "退款😀", type = "INT", source = "note_count" }"#);
+    assert_names(
+        &e,
+        Some("退款😀"),
+        &["the column name", "'😀'", "Basic Multilingual Plane", "remove it"],
+    );
+    let e = compile(&table("refund", &[ID]).replacen("name = \"t\"", "name = \"t😀\"", 1)).unwrap_err();
+    assert_eq!(e.table, "t😀");
+    assert!(
+        e.problem.contains("the table name") && e.problem.contains("'😀'"),
+        "{e}"
+    );
+    assert!(column(r#"{ name = "退款ｱ①", type = "INT", source = "note_count" }"#).is_ok());
+}
+
+#[test]
+fn times_written_as_text_keep_their_fraction() {
+    let r = refund(json!({ "modified": "2024-03-02 08:00:00.250", "created": "2024-03-02 08:00:00" }));
+    let c = |source: &str| format!(r#"{{ name = "c", type = "VARCHAR(32)", source = "{source}" }}"#);
+    assert_eq!(text(&c("modified"), &r), some("2024-03-02 08:00:00.250"));
+    assert_eq!(text(&c("created"), &r), some("2024-03-02 08:00:00"));
+    let joined = r#"{ name = "c", type = "VARCHAR(64)", source = "modified", transforms = [{ concat = { fields = ["created"], separator = " / " } }] }"#;
+    assert_eq!(text(joined, &r), some("2024-03-02 08:00:00.250 / 2024-03-02 08:00:00"));
+    let e = r#"{ name = "c", type = "VARCHAR(32)", transforms = [{ expr = "modified" }] }"#;
+    assert_eq!(text(e, &r), some("2024-03-02 08:00:00.250"));
+}
