@@ -452,11 +452,23 @@ impl TablePlan {
         if let Some(explicit) = &spec.key {
             let mut named = HashSet::new();
             for k in explicit {
+                let key_names = || {
+                    key.iter()
+                        .map(|i| format!("{:?}", columns[*i].name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 if !named.insert(k.to_lowercase()) {
-                    return Err(err(Some(k), "is named twice in key".into()));
+                    return Err(err(Some(k), "is named twice in key; name each key column once".into()));
                 }
                 let Some(i) = columns.iter().position(|c| c.name.eq_ignore_ascii_case(k)) else {
-                    return Err(err(Some(k), "is in key but is not a column of the table".into()));
+                    return Err(err(
+                        Some(k),
+                        format!(
+                            "is in key but is not a column of the table; the key columns are {}",
+                            key_names()
+                        ),
+                    ));
                 };
                 if !key.contains(&i) {
                     return Err(err(
@@ -509,7 +521,12 @@ impl TablePlan {
         let version = match &spec.version {
             Some(v) => {
                 let Some(i) = columns.iter().position(|c| c.name.eq_ignore_ascii_case(v)) else {
-                    return Err(err(Some(v), "is the version but is not a column of the table".into()));
+                    return Err(err(
+                        Some(v),
+                        "is the version but is not a column of the table; name the column that reads `modified` \
+                         (or leave version out)"
+                            .into(),
+                    ));
                 };
                 if !version_ok(i) {
                     return Err(err(

@@ -1107,9 +1107,16 @@ fn an_explicit_key_names_exactly_the_key_columns() {
         &["cannot be in the key", "account, refund_id and detail_list.rec_id"],
     );
     let e = compile(&with_key(r#"["account", "id", "rec", "nope"]"#)).unwrap_err();
-    assert_names(&e, Some("nope"), &["not a column of the table"]);
+    assert_names(
+        &e,
+        Some("nope"),
+        &[
+            "not a column of the table",
+            "the key columns are \"account\", \"id\", \"rec\"",
+        ],
+    );
     let e = compile(&with_key(r#"["account", "id", "rec", "Rec"]"#)).unwrap_err();
-    assert_names(&e, Some("Rec"), &["named twice in key"]);
+    assert_names(&e, Some("Rec"), &["named twice in key", "name each key column once"]);
     let e = compile(&with_key(r#"["account", "id"]"#)).unwrap_err();
     assert_names(&e, Some("rec"), &["missing from key", "leave key out"]);
 }
@@ -1141,7 +1148,11 @@ fn the_version_reads_modified_untransformed_into_a_datetime() {
         );
     }
     let e = compile(&with_version("nope")).unwrap_err();
-    assert_names(&e, Some("nope"), &["is the version but is not a column"]);
+    assert_names(
+        &e,
+        Some("nope"),
+        &["is the version but is not a column", "reads `modified`"],
+    );
 }
 
 #[test]
