@@ -79,6 +79,9 @@ impl std::hash::Hash for TablePlan {
     }
 }
 
+/// The most columns an InnoDB table holds.
+const MAX_COLUMNS: usize = 1017;
+
 /// What MySQL holds in one row, not counting TEXT and LONGTEXT contents.
 const MAX_ROW_BYTES: usize = 65_535;
 
@@ -488,6 +491,16 @@ impl TablePlan {
                     "is a key column but is missing from key; add it (or leave key out for the default)".into(),
                 ));
             }
+        }
+        if columns.len() > MAX_COLUMNS {
+            return Err(err(
+                None,
+                format!(
+                    "has {} columns (with the account), and an InnoDB table holds {MAX_COLUMNS}; \
+                     split it into two tables",
+                    columns.len()
+                ),
+            ));
         }
         let bytes = row_bytes(&columns);
         if bytes > MAX_ROW_BYTES {

@@ -1667,3 +1667,21 @@ fn times_written_as_text_keep_their_fraction() {
     let e = r#"{ name = "c", type = "VARCHAR(32)", transforms = [{ expr = "modified" }] }"#;
     assert_eq!(text(e, &r), some("2024-03-02 08:00:00.250"));
 }
+
+/// As found by creating the table on MariaDB 10.11.
+#[test]
+fn a_table_holds_at_most_1017_columns() {
+    let columns: Vec<String> = (0..1015)
+        .map(|i| format!(r#"{{ name = "c{i}", type = "INT", source = "note_count" }}"#))
+        .collect();
+    let mut all: Vec<&str> = vec![ID];
+    all.extend(columns.iter().map(String::as_str));
+    // With the account the sink adds: 1017.
+    assert_eq!(
+        compile(&table("refund", &all)).unwrap().tables()[0].columns().len(),
+        1017
+    );
+    all.push(r#"{ name = "one_more", type = "INT", source = "note_count" }"#);
+    let e = compile(&table("refund", &all)).unwrap_err();
+    assert_names(&e, None, &["has 1018 columns", "holds 1017", "split it"]);
+}
