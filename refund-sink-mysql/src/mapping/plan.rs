@@ -210,6 +210,23 @@ fn fits(kind: Kind, ty: ColumnType) -> Result<(), String> {
     ))
 }
 
+/// True when a strftime `pattern` writes the Unix timestamp (`%s`, with any padding flag).
+fn reads_epoch(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            let mut spec = chars.next();
+            while matches!(spec, Some('-' | '_' | '0')) {
+                spec = chars.next();
+            }
+            if spec == Some('s') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Checks the value of a `constant` or `default` that ends a column's transforms against the
 /// column, so that one that cannot be written is refused now rather than in every record.
 fn check_literal(v: &Value<'_>, ty: ColumnType) -> Result<(), String> {
@@ -357,6 +374,17 @@ impl TablePlan {
             };
             let mut steps = Vec::new();
             for (i, t) in c.transforms.iter().enumerate() {
+                if let super::spec::TransformSpec::Format(pattern) = t {
+                    let utc = matches!(steps.last(), Some(Step::Shift(d)) if *d == chrono::TimeDelta::hours(-8));
+                    if reads_epoch(pattern) && !utc {
+                        return Err(cerr(format!(
+                            "transform {} (format): %s in {pattern:?} counts seconds since 1970 in UTC, but the \
+                             time is a wall time (Beijing, as WDT sends it), so it would be hours off; put \
+                             {{ timezone = \"utc\" }} right before the format",
+                            i + 1
+                        )));
+                    }
+                }
                 let (step, out) = transform::compile(t, kind, field, ty, custom)
                     .map_err(|p| cerr(format!("transform {} ({}): {p}", i + 1, transform_name(t))))?;
                 steps.push(step);

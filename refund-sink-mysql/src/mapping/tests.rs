@@ -1685,3 +1685,26 @@ fn a_table_holds_at_most_1017_columns() {
     let e = compile(&table("refund", &all)).unwrap_err();
     assert_names(&e, None, &["has 1018 columns", "holds 1017", "split it"]);
 }
+
+#[test]
+fn a_unix_timestamp_is_formatted_from_utc_only() {
+    // 2024-03-01 08:00:00 in Beijing is 2024-03-01 00:00:00 UTC: 1709251200.
+    let r = refund(json!({ "created": "2024-03-01 08:00:00" }));
+    let utc = r#"{ name = "c", type = "VARCHAR(16)", source = "created", transforms = [{ timezone = "utc" }, { format = "%s" }] }"#;
+    assert_eq!(text(utc, &r), some("1709251200"));
+    for pattern in ["%s", "ts=%-s", "%Y %_s"] {
+        let e = refused(&format!(
+            r#"{{ name = "c", type = "VARCHAR(16)", source = "created", transforms = [{{ format = "{pattern}" }}] }}"#
+        ));
+        assert_names(
+            &e,
+            Some("c"),
+            &["transform 1 (format)", "%s", "hours off", "timezone = \"utc\""],
+        );
+    }
+    let tokyo = r#"{ name = "c", type = "VARCHAR(16)", source = "created", transforms = [{ timezone = "+09:00" }, { format = "%s" }] }"#;
+    assert_names(&refused(tokyo), Some("c"), &["transform 2 (format)"]);
+    // `%%s` is a literal "%s".
+    let literal = r#"{ name = "c", type = "VARCHAR(16)", source = "created", transforms = [{ format = "%%s%Y" }] }"#;
+    assert_eq!(text(literal, &r), some("%s2024"));
+}
