@@ -89,6 +89,9 @@ impl Cli {
                 "alert_webhook",
                 "alert_robot",
                 "alert_repeat",
+                "verify_every",
+                "verify_days",
+                "verify_repair",
             ] {
                 if matches.value_source(id) == Some(ValueSource::CommandLine) {
                     return Err(cmd.error(
@@ -231,6 +234,19 @@ pub struct RunArgs {
     /// alerts and no lag rule for /ready)
     #[arg(long, value_parser = humantime::parse_duration)]
     pub max_lag: Option<Duration>,
+    /// Verify each account against WDT this often (e.g. 1d), after a live run: the last
+    /// --verify-days days up to its live checkpoint, as `verify` does, remembered across restarts
+    /// from its last verify in wdt_sync_verify; a difference is alerted
+    /// (default: the config file's `[schedule] verify_every`, else never)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub verify_every: Option<Duration>,
+    /// How many days before the live checkpoint the scheduled verify covers (default: 7)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub verify_days: Option<u32>,
+    /// Re-sync what the scheduled verify finds differing (as `verify --repair` does; extra rows
+    /// are reported, not deleted)
+    #[arg(long)]
+    pub verify_repair: bool,
 }
 
 /// An alert robot's kind.
@@ -442,5 +458,28 @@ mod tests {
         assert!(e.to_string().contains("--to"), "{e}");
         let (_, c) = parse(&["verify", "--from", "2024-03-01 00:00:00", "--to", "2024-03-02 00:00:00"]).unwrap();
         assert!(matches!(c, Command::Verify(v) if v.to == parse_time("2024-03-02 00:00:00").ok()));
+    }
+
+    #[test]
+    fn the_scheduled_verify_flags_are_run_s() {
+        let (_, c) = parse(&[
+            "run",
+            "--every",
+            "5m",
+            "--verify-every",
+            "1d",
+            "--verify-days",
+            "3",
+            "--verify-repair",
+        ])
+        .unwrap();
+        let Command::Run(r) = c else { panic!("not run") };
+        assert_eq!(r.verify_every, Some(Duration::from_secs(86_400)));
+        assert_eq!((r.verify_days, r.verify_repair), (Some(3), true));
+        let e = parse(&["--verify-every", "1d", "verify"])
+            .err()
+            .expect("run's flag before verify");
+        assert!(e.to_string().contains("--verify-every is a flag of `run`"), "{e}");
+        assert!(parse(&["run", "--verify-days", "0"]).is_err());
     }
 }

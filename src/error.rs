@@ -235,6 +235,7 @@ impl AppError {
                 | Self::ConfigSyntax { .. }
                 | Self::Secret { .. }
                 | Self::Sdk { .. }
+                | Self::Mapping { .. }
                 | Self::NoSimulator
         )
     }

@@ -77,12 +77,26 @@ pub fn parse(path: &Path, text: &str) -> Result<MappingSpec, AppError> {
     })
 }
 
-/// Compiles `spec` for tables under `prefix`; `key` names the setting in errors.
+/// Compiles `spec` for tables under `prefix`; `key` names the setting in errors. Accounts that
+/// share a mapping and a prefix share one compiled mapping (it lives as long as the process).
 pub fn compile(spec: &MappingSpec, prefix: &str, key: &str) -> Result<&'static Mapping, AppError> {
-    Mapping::compile(spec, prefix).map_err(|source| AppError::Mapping {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static COMPILED: OnceLock<Mutex<HashMap<(String, String), &'static Mapping>>> = OnceLock::new();
+    let id = (serde_json::to_string(spec).unwrap_or_default(), prefix.to_owned());
+    let mut compiled = COMPILED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = compiled.get(&id) {
+        return Ok(m);
+    }
+    let m = Mapping::compile(spec, prefix).map_err(|source| AppError::Mapping {
         key: key.to_owned(),
         source,
-    })
+    })?;
+    compiled.insert(id, m);
+    Ok(m)
 }
 
 /// The inline `[[tables]]` of a config file, as a mapping.

@@ -11,6 +11,9 @@
 //! the other accounts go on (with `--every` the account connects again at the next interval). A
 //! panic elsewhere in its task ends that account alone, failed; its lease, if any, expires.
 //!
+//! With `--verify-every`, an account's live run (not a backfill, not a dry run) is followed by its
+//! scheduled verify when one is due, under the same lease (see [`crate::verify::scheduled`]).
+//!
 //! For tests only: [`TEST_PANIC_ENV`] names an account of the simulator route whose run panics
 //! after its first commit. It is ignored for every other route, so it cannot stop a real
 //! account.
@@ -259,6 +262,8 @@ pub(crate) async fn run_accounts(
 struct Ready {
     engine: SyncEngine<MySqlSink>,
     connected: Connected,
+    /// When its last scheduled verify started: `None` until read from `wdt_sync_verify`.
+    last_verify: std::sync::Mutex<Option<Option<chrono::NaiveDateTime>>>,
 }
 
 async fn prepare(shared: &Shared, account: &Account, beat: &AccountMonitor) -> Result<Ready, AppError> {
@@ -283,7 +288,11 @@ async fn prepare(shared: &Shared, account: &Account, beat: &AccountMonitor) -> R
     if let Some(range) = shared.backfill {
         engine = engine.backfill(range.from, range.to);
     }
-    Ok(Ready { engine, connected })
+    Ok(Ready {
+        engine,
+        connected,
+        last_verify: std::sync::Mutex::new(None),
+    })
 }
 
 /// The engine's settings for `account`.
@@ -428,7 +437,7 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
                 last_prune = Some(std::time::Instant::now());
                 prune(shared, r, &prefix).await;
             }
-            let once = run_once(shared, r, &prefix, beat, &metrics).await;
+            let once = run_once(shared, &account, r, &prefix, beat, &metrics).await;
             match &once {
                 Once::Ran(rep) if rep.interrupted => metrics.run("interrupted", started.elapsed()),
                 Once::Ran(_) => metrics.run("ok", started.elapsed()),
@@ -444,6 +453,19 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
                         None => report::render(&rep, shared.dry_run),
                     };
                     report::print_block(&prefix, &text);
+                    if shared.dry_run {
+                        // What the refunds would look like in the tables (the first few).
+                        let rows = r.engine.sink().dry_run_rows();
+                        if !rows.is_empty() {
+                            report::print_block(
+                                &prefix,
+                                &format!(
+                                    "dry run: the first refunds as they would be written\n{}",
+                                    crate::mapping::render_rows(&rows, refund_sink_mysql::sink::DRY_RUN_ROWS)
+                                ),
+                            );
+                        }
+                    }
                     last_checkpoint = rep.checkpoint.or(last_checkpoint);
                     if !rep.interrupted {
                         let obs = Observation::new(
@@ -514,7 +536,14 @@ async fn run_account(shared: &Shared, account: Account, beat: &AccountMonitor) -
 }
 
 /// One run of `r`'s stream: under its lease (none in a dry run), recorded in the run history.
-async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonitor, metrics: &StreamMetrics) -> Once {
+async fn run_once(
+    shared: &Shared,
+    account: &Account,
+    r: &Ready,
+    prefix: &str,
+    beat: &AccountMonitor,
+    metrics: &StreamMetrics,
+) -> Once {
     let sink = r.engine.sink();
     let stream = r.engine.stream().clone();
     let sink_error = |e: SinkError| AppError::Sync {
@@ -633,8 +662,83 @@ async fn run_once(shared: &Shared, r: &Ready, prefix: &str, beat: &AccountMonito
     if let Some(id) = run_id {
         finish(sink, id, end, prefix).await;
     }
+    if let (Once::Ran(rep), Some(l)) = (&once, &lease) {
+        if !rep.interrupted && shared.backfill.is_none() {
+            scheduled_verify(shared, account, r, prefix, beat, l).await;
+        }
+    }
     release(lease, prefix, metrics).await;
     once
+}
+
+/// The scheduled verify of `account` (`--verify-every`), when it is due: after the live run and
+/// under its lease, through the account's client (its limiter) and sink; stopped by a signal or
+/// the lease's loss. Its report is printed, a difference alerted; a failure is printed and
+/// tried again after the interval, never failing the run.
+async fn scheduled_verify(
+    shared: &Shared,
+    account: &Account,
+    r: &Ready,
+    prefix: &str,
+    beat: &AccountMonitor,
+    lease: &refund_sink_mysql::Lease,
+) {
+    let Some(vs) = shared.schedule.verify else { return };
+    let t = crate::verify::Target {
+        mysql: &shared.mysql,
+        schedule: &shared.schedule,
+        account,
+        client: r.connected.client.clone(),
+        sink: r.engine.sink().clone(),
+        stream: r.engine.stream().clone(),
+    };
+    let known = *r.last_verify.lock().unwrap_or_else(|e| e.into_inner());
+    let last = match known {
+        Some(last) => last,
+        // Remembered across restarts: the account's last verify, from its table.
+        None => match tokio::time::timeout(ALERT_READ_TIMEOUT, crate::verify::last_started(&t)).await {
+            Ok(Ok(last)) => {
+                *r.last_verify.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
+                last
+            }
+            Ok(Err(e)) => {
+                eprintln!("{prefix}warning: could not read the last verify (tried again at the next run): {e}");
+                return;
+            }
+            Err(_) => return,
+        },
+    };
+    let now = wdt_qimen::time::to_beijing(chrono::Utc::now());
+    if !crate::verify::is_due(last, now, vs.every) {
+        return;
+    }
+    *r.last_verify.lock().unwrap_or_else(|e| e.into_inner()) = Some(Some(now));
+    beat.beat();
+    let verified = tokio::select! {
+        v = crate::verify::scheduled(&t, &vs) => Some(v),
+        _ = shared.shutdown.stopped() => None,
+        _ = lease.lost() => None,
+    };
+    beat.beat();
+    match verified {
+        None => {}
+        Some(Err(e)) => eprintln!(
+            "{prefix}warning: the scheduled verify failed (tried again in {}): {e}",
+            humantime::format_duration(vs.every)
+        ),
+        Some(Ok(v)) => {
+            report::print_block(prefix, &crate::verify::render(&v, vs.repair));
+            let obs = Observation::new(
+                &account.name,
+                r.engine.stream().to_string(),
+                Observed::Verified {
+                    difference: crate::verify::difference_line(&v),
+                    summary: crate::verify::summary_line(&v),
+                },
+            );
+            shared.alerts.observe(&obs).await;
+        }
+    }
 }
 
 /// Adds what the periodic archive read did to the live run's report (its checkpoint and lag

@@ -15,9 +15,28 @@
 //! Every request goes through the account's client, so its rate limit holds. The newest minutes
 //! (the settle lag) are never verified.
 //!
-//! What the counts cannot prove: two differences that cancel out in one window (a refund
-//! missing and another extra) leave its counts equal; a refund modified between the count and
-//! the re-count can still make a window differ (verify again later).
+//! # What the counts can and cannot prove
+//!
+//! A refund modified after the sync read it moves to a later window in WDT (its `modified` is
+//! the window's key), while its stored row keeps the older `modified` until the live sync reads
+//! it again: a live count changes under the verify. So the newest minutes (the settle lag) are
+//! never verified, and a window whose counts differ is counted again once (WDT's count and the
+//! stored one both) before it is reported: a refund modified between the first count and the
+//! re-count, whose new version the live sync wrote meanwhile, leaves the window as it agrees
+//! again, and is not reported. What remains:
+//!
+//! - a refund modified between the two counts whose new version is not stored yet at the
+//!   re-count still makes its old window differ (stored one more than WDT): it is reported as
+//!   stale or extra, and the next verify (after the live sync read it) no longer finds it;
+//! - a refund modified after the re-count is not seen by this verify at all;
+//! - two differences that cancel out in one window (a refund missing and another extra) leave
+//!   its counts equal, and are not found;
+//! - a refund WDT no longer lists in its window (archived, or moved) while its old row stays is
+//!   extra: reported, never deleted.
+//!
+//! The scheduled verify ([`scheduled`], `run --verify-every`) does the same over an account's
+//! last `--verify-days` up to its live checkpoint, through the run's client and sink and under
+//! its lease, once per interval after the account's last row in `wdt_sync_verify` ([`is_due`]).
 //!
 //! `--repair` re-syncs each narrowed range as a backfill (under a checkpoint of its own; the
 //! live checkpoint never moves) and counts it again. Extra rows are reported, never deleted:
@@ -26,7 +45,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use chrono::{NaiveDateTime, TimeDelta};
 use refund_sink_mysql::{MySqlSink, SinkError, VerifyRecord};
@@ -40,7 +62,7 @@ use crate::alert::Alerts;
 use crate::backfill::Range;
 use crate::cli::RunArgs;
 use crate::cli::VerifyArgs;
-use crate::config::{Account, Plan};
+use crate::config::{Account, MysqlSettings, Plan, Schedule, VerifySchedule};
 use crate::error::{chain, AppError};
 use crate::lease::Runner;
 use crate::signals::Shutdown;
@@ -178,8 +200,11 @@ pub fn resync_floor(counts: impl IntoIterator<Item = u64>, page_size: u32) -> u6
 /// The verify's settings, checked.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifySettings {
-    /// `--from`/`--to`; `None`: the last 30 days up to the live checkpoint.
+    /// `--from`/`--to`; `None`: the last [`days`](Self::days) up to the live checkpoint.
     pub range: Option<Range>,
+    /// How far before the live checkpoint a verify without a range starts ([`DEFAULT_RANGE`]
+    /// for the `verify` subcommand, `--verify-days` for the scheduled one).
+    pub days: TimeDelta,
     /// How narrow a differing window is bisected.
     pub min_window: TimeDelta,
     /// Re-sync the narrowed ranges that differ.
@@ -212,16 +237,49 @@ impl VerifySettings {
             })?;
         Ok(Self {
             range,
+            days: TimeDelta::from_std(DEFAULT_RANGE).expect("30 days"),
             min_window,
             repair: args.repair,
         })
     }
+
+    /// The settings of the scheduled verify `s`: its last days up to the live checkpoint, at
+    /// the default minimum window.
+    pub fn scheduled(s: &VerifySchedule) -> Self {
+        Self {
+            range: None,
+            days: TimeDelta::days(i64::from(s.days)),
+            min_window: TimeDelta::from_std(DEFAULT_MIN_WINDOW).expect("1 hour"),
+            repair: s.repair,
+        }
+    }
+}
+
+/// Called before a window whose counts differ is counted again (with the method and the
+/// window): the time between the two counts, in which a test changes what is counted.
+pub type RecountHook = Arc<dyn Fn(Method, WindowBounds) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// What a verify reads through and records into: the account's own client (so its rate limit
+/// holds), its sink, and its live stream (whose account key its rows carry).
+pub struct Target<'a> {
+    /// The MySQL settings (for the errors).
+    pub mysql: &'a MysqlSettings,
+    /// The schedule: the settle lag, the longest window, and whether archived refunds are read.
+    pub schedule: &'a Schedule,
+    /// The account.
+    pub account: &'a Account,
+    /// The account's client.
+    pub client: Client,
+    /// The account's sink.
+    pub sink: MySqlSink,
+    /// The account's live stream.
+    pub stream: StreamId,
 }
 
 /// The error of a failed MySQL read or write during a verify.
-fn mysql(plan: &Plan) -> impl Fn(SinkError) -> AppError + '_ {
+fn mysql(settings: &MysqlSettings) -> impl Fn(SinkError) -> AppError + '_ {
     move |e: SinkError| AppError::MysqlStart {
-        url: plan.mysql.redacted_url(),
+        url: settings.redacted_url(),
         detail: chain(&e),
         source: Box::new(e),
     }
@@ -237,14 +295,26 @@ fn sdk(account: &Account) -> impl Fn(wdt_qimen::Error) -> AppError + '_ {
 
 /// What a verify works with: the account's client and sink, the rows' account key.
 struct Ctx<'a> {
-    plan: &'a Plan,
+    mysql: &'a MysqlSettings,
     account: &'a Account,
     client: Client,
     sink: MySqlSink,
     key: String,
+    hook: Option<RecountHook>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn of(t: &Target<'a>, hook: Option<RecountHook>) -> Self {
+        Self {
+            mysql: t.mysql,
+            account: t.account,
+            client: t.client.clone(),
+            sink: t.sink.clone(),
+            key: t.stream.account.clone(),
+            hook,
+        }
+    }
+
     async fn wdt_count(&self, m: Method, w: WindowBounds) -> Result<u64, AppError> {
         let e = sdk(self.account);
         let page = match m {
@@ -279,14 +349,19 @@ impl Ctx<'_> {
             .sink
             .stored_count(&self.key, m.source(), w.from, w.to)
             .await
-            .map_err(mysql(self.plan))?;
+            .map_err(mysql(self.mysql))?;
         Ok(Counted { window: w, wdt, stored })
     }
 
-    /// Counts `w`, and once more when the counts differ.
+    /// Counts `w`, and once more when the counts differ: a refund modified between WDT's count
+    /// and the stored count (or read by the live sync meanwhile) moved to a later window, and
+    /// only a window that differs twice is reported.
     async fn count_twice(&self, m: Method, w: WindowBounds) -> Result<Counted, AppError> {
         let c = self.count(m, w).await?;
         if c.differs() {
+            if let Some(hook) = &self.hook {
+                hook(m, w).await;
+            }
             self.count(m, w).await
         } else {
             Ok(c)
@@ -353,13 +428,13 @@ impl Ctx<'_> {
             .sink
             .stored_versions(&self.key, m.source(), w.from, w.to)
             .await
-            .map_err(mysql(self.plan))?;
+            .map_err(mysql(self.mysql))?;
         let absent: Vec<i64> = wdt.keys().filter(|id| !stored.contains_key(id)).copied().collect();
         let elsewhere = self
             .sink
             .stored_versions_of(&self.key, &absent)
             .await
-            .map_err(mysql(self.plan))?;
+            .map_err(mysql(self.mysql))?;
         for id in absent {
             match elsewhere.get(&id) {
                 Some(s) => {
@@ -449,16 +524,65 @@ pub async fn verify_account(
     account: &Account,
     settings: &VerifySettings,
 ) -> Result<(AccountVerify, VerifyCtx), AppError> {
+    verify_account_with(plan, pool, account, settings, None).await
+}
+
+/// [`verify_account`], calling `hook` before each re-count of a differing window.
+pub async fn verify_account_with(
+    plan: &Plan,
+    pool: &refund_sink_mysql::SharedPool,
+    account: &Account,
+    settings: &VerifySettings,
+    hook: Option<RecountHook>,
+) -> Result<(AccountVerify, VerifyCtx), AppError> {
     let sink = sink::open(&plan.mysql, pool, account, plan.dry_run).await?;
     let connected = route::connect(account).await?;
     let client = connected.client.clone();
-    let mut engine = SyncEngine::new(client.clone(), sink.clone(), run::sync_config(&plan.schedule, account)?);
+    let stream = live_stream(&plan.schedule, account, &client, &sink)?;
+    let t = Target {
+        mysql: &plan.mysql,
+        schedule: &plan.schedule,
+        account,
+        client,
+        sink,
+        stream,
+    };
+    let v = verify_target(&t, settings, hook).await?;
+    Ok((
+        v,
+        VerifyCtx {
+            client: t.client,
+            sink: t.sink,
+            stream: t.stream,
+            _connected: connected,
+        },
+    ))
+}
+
+/// The live stream of `account` read through `client` (as the sync names it).
+fn live_stream(
+    schedule: &Schedule,
+    account: &Account,
+    client: &Client,
+    sink: &MySqlSink,
+) -> Result<StreamId, AppError> {
+    let mut engine = SyncEngine::new(client.clone(), sink.clone(), run::sync_config(schedule, account)?);
     if let Some(stream) = &account.stream_account {
         let method = engine.stream().method.clone();
         engine = engine.with_stream(StreamId::new(stream.clone(), method));
     }
-    let stream = engine.stream().clone();
-    let lag = TimeDelta::from_std(plan.schedule.lag).unwrap_or(TimeDelta::MAX);
+    Ok(engine.stream().clone())
+}
+
+/// Verifies the account of `t` with `settings` (no repair), calling `hook` before each re-count
+/// of a differing window.
+pub async fn verify_target(
+    t: &Target<'_>,
+    settings: &VerifySettings,
+    hook: Option<RecountHook>,
+) -> Result<AccountVerify, AppError> {
+    let account = t.account;
+    let lag = TimeDelta::from_std(t.schedule.lag).unwrap_or(TimeDelta::MAX);
     let settled = crate::verify::whole_second(to_beijing(chrono::Utc::now()) - lag);
     let range = match settings.range {
         Some(r) => Range {
@@ -466,10 +590,11 @@ pub async fn verify_account(
             to: r.to.min(settled),
         },
         None => {
-            let checkpoint = sink
-                .load_checkpoint(&stream)
+            let checkpoint = t
+                .sink
+                .load_checkpoint(&t.stream)
                 .await
-                .map_err(mysql(plan))?
+                .map_err(mysql(t.mysql))?
                 .map(|c| c.window_end)
                 .ok_or_else(|| {
                     AppError::setting(
@@ -481,7 +606,7 @@ pub async fn verify_account(
                 })?;
             let to = checkpoint.min(settled);
             Range {
-                from: to - TimeDelta::from_std(DEFAULT_RANGE).expect("30 days"),
+                from: to - settings.days,
                 to,
             }
         }
@@ -497,18 +622,12 @@ pub async fn verify_account(
             "give a range that ends before the gateway's time minus --lag",
         ));
     }
-    let max_window = TimeDelta::from_std(plan.schedule.max_window).unwrap_or(TimeDelta::days(29));
+    let max_window = TimeDelta::from_std(t.schedule.max_window).unwrap_or(TimeDelta::days(29));
     let windows = window::plan(range.from, range.to, max_window);
-    let ctx = Ctx {
-        plan,
-        account,
-        client,
-        sink,
-        key: stream.account.clone(),
-    };
+    let ctx = Ctx::of(t, hook);
     let before = ctx.client.stats().requests;
     let mut methods = vec![ctx.method(Method::Live, &windows, settings.min_window).await?];
-    if plan.schedule.history {
+    if t.schedule.history {
         methods.push(ctx.method(Method::History, &windows, settings.min_window).await?);
     }
     let resync_requests = methods
@@ -516,7 +635,7 @@ pub async fn verify_account(
         .map(|m| resync_floor(m.windows.iter().map(|c| c.wdt), account.page_size))
         .sum();
     let requests = ctx.client.stats().requests - before;
-    let v = AccountVerify {
+    Ok(AccountVerify {
         account: account.name.clone(),
         key: ctx.key.clone(),
         range,
@@ -524,35 +643,33 @@ pub async fn verify_account(
         requests,
         resync_requests,
         page_size: account.page_size,
-    };
-    Ok((
-        v,
-        VerifyCtx {
-            client: ctx.client,
-            sink: ctx.sink,
-            key: ctx.key,
-            _connected: connected,
-        },
-    ))
+    })
 }
 
 /// What a verify keeps for its re-count after a repair (the simulator, for its route, stays up).
 pub struct VerifyCtx {
     client: Client,
     sink: MySqlSink,
-    key: String,
+    stream: StreamId,
     _connected: route::Connected,
 }
 
 /// Counts the narrowed ranges of `v` again (after a repair) and keeps those still differing.
 pub async fn recount(plan: &Plan, account: &Account, v: &mut AccountVerify, held: &VerifyCtx) -> Result<(), AppError> {
-    let ctx = Ctx {
-        plan,
+    let t = Target {
+        mysql: &plan.mysql,
+        schedule: &plan.schedule,
         account,
         client: held.client.clone(),
         sink: held.sink.clone(),
-        key: held.key.clone(),
+        stream: held.stream.clone(),
     };
+    recount_target(&t, v).await
+}
+
+/// Counts the repaired ranges of `v` again through `t` and keeps those still differing.
+pub async fn recount_target(t: &Target<'_>, v: &mut AccountVerify) -> Result<(), AppError> {
+    let ctx = Ctx::of(t, None);
     let before = ctx.client.stats().requests;
     for m in &mut v.methods {
         let mut remaining = Vec::new();
@@ -566,6 +683,154 @@ pub async fn recount(plan: &Plan, account: &Account, v: &mut AccountVerify, held
     }
     v.requests += ctx.client.stats().requests - before;
     Ok(())
+}
+
+/// Marks the narrowed ranges of `v` inside `range` repaired.
+fn mark_repaired(v: &mut AccountVerify, range: Range) {
+    for m in &mut v.methods {
+        for c in &m.narrowed {
+            if c.window.from >= range.from && c.window.to <= range.to {
+                m.repaired.push(c.window);
+            }
+        }
+    }
+}
+
+/// Records every method of `v` in `wdt_sync_verify`.
+async fn record(
+    mysql_settings: &MysqlSettings,
+    sink: &MySqlSink,
+    v: &AccountVerify,
+    started: NaiveDateTime,
+) -> Result<(), AppError> {
+    let ended = to_beijing(chrono::Utc::now());
+    for m in &v.methods {
+        sink.record_verify(&record_of(v, m, started, ended))
+            .await
+            .map_err(mysql(mysql_settings))?;
+    }
+    Ok(())
+}
+
+/// Whether a scheduled verify every `every` is due at `now` (Beijing), the last one having
+/// started at `last` (none yet: due). A last start later than `now` (this host's clock went
+/// back) waits until `now` passes it by `every`.
+pub fn is_due(last: Option<NaiveDateTime>, now: NaiveDateTime, every: Duration) -> bool {
+    last.is_none_or(|l| TimeDelta::from_std(every).is_ok_and(|e| now - l >= e))
+}
+
+/// When the last verify of `t`'s account started, from `wdt_sync_verify` (none yet: `None`).
+pub async fn last_started(t: &Target<'_>) -> Result<Option<NaiveDateTime>, AppError> {
+    let rows = t
+        .sink
+        .recent_verifies(&t.stream.account, 1)
+        .await
+        .map_err(mysql(t.mysql))?;
+    Ok(rows.first().map(|r| r.started_at))
+}
+
+/// The scheduled verify of `t`'s account (`--verify-every`): its last `s.days` days up to its
+/// live checkpoint, through its own client and sink; with `s.repair`, each range that differs
+/// is re-synced as a backfill through the same client (under the caller's lease; the live
+/// checkpoint never moves) and counted again; the verify is recorded in `wdt_sync_verify`.
+pub async fn scheduled(t: &Target<'_>, s: &VerifySchedule) -> Result<AccountVerify, AppError> {
+    let started = to_beijing(chrono::Utc::now());
+    let settings = VerifySettings::scheduled(s);
+    let mut v = verify_target(t, &settings, None).await?;
+    if settings.repair {
+        let cfg = run::sync_config(t.schedule, t.account)?;
+        for range in repair_ranges(&v) {
+            let engine = SyncEngine::new(t.client.clone(), t.sink.clone(), cfg.clone())
+                .with_stream(t.stream.clone())
+                .backfill(range.from, range.to);
+            engine.run().await.map_err(|source| AppError::Sync {
+                mysql_url: t.mysql.redacted_url(),
+                source: Box::new(source),
+            })?;
+            mark_repaired(&mut v, range);
+        }
+        recount_target(t, &mut v).await?;
+    }
+    record(t.mysql, &t.sink, &v, started).await?;
+    Ok(v)
+}
+
+/// The most refund ids of each kind an alert names.
+pub const ALERT_IDS: usize = 10;
+
+/// What still differs after `v` (the range, and per method the counts, the ranges that differ
+/// and the refunds named, at most [`ALERT_IDS`] of each kind), as one line for an alert; `None`
+/// when the range matches.
+pub fn difference_line(v: &AccountVerify) -> Option<String> {
+    if !v.differs() {
+        return None;
+    }
+    let parts: Vec<String> = v
+        .methods
+        .iter()
+        .filter(|m| !m.remaining.is_empty())
+        .map(|m| {
+            let (wdt, stored) = totals(m);
+            let mut p = format!(
+                "{}: WDT {wdt}, stored {stored}; {} of {} windows differ ({} missing, {} stale, {} extra)",
+                m.method.label(),
+                m.windows.iter().filter(|c| c.differs()).count(),
+                m.windows.len(),
+                m.named.missing.len(),
+                m.named.stale.len(),
+                m.named.extra.len(),
+            );
+            for (what, set) in [
+                ("missing", m.named.missing.iter().copied().collect::<Vec<_>>()),
+                ("stale", m.named.stale.keys().copied().collect()),
+                ("extra", m.named.extra.iter().copied().collect()),
+            ] {
+                if !set.is_empty() {
+                    let more = if set.len() > ALERT_IDS {
+                        format!(" and {} more", set.len() - ALERT_IDS)
+                    } else {
+                        String::new()
+                    };
+                    let _ = write!(p, "; {what} ids: {}{more}", ids(set.into_iter().take(ALERT_IDS)));
+                }
+            }
+            if !m.repaired.is_empty() {
+                let _ = write!(
+                    p,
+                    "; {} ranges repaired, {} still differ",
+                    m.repaired.len(),
+                    m.remaining.len()
+                );
+            }
+            p
+        })
+        .collect();
+    Some(format!("{}: {}", range_text(v), parts.join("; ")))
+}
+
+/// The range of `v` and its counts per method, as one line.
+pub fn summary_line(v: &AccountVerify) -> String {
+    let parts: Vec<String> = v
+        .methods
+        .iter()
+        .map(|m| {
+            let (wdt, stored) = totals(m);
+            format!("{} WDT {wdt}, stored {stored}", m.method.label())
+        })
+        .collect();
+    let verdict = if v.differs() { "differs" } else { "matches WDT" };
+    format!("{}: {verdict} ({})", range_text(v), parts.join("; "))
+}
+
+fn totals(m: &MethodResult) -> (u64, u64) {
+    (
+        m.windows.iter().map(|c| c.wdt).sum(),
+        m.windows.iter().map(|c| c.stored).sum(),
+    )
+}
+
+fn range_text(v: &AccountVerify) -> String {
+    format!("{} .. {} (Beijing)", format_wdt(v.range.from), format_wdt(v.range.to))
 }
 
 /// The record of `v`'s method `m` for `wdt_sync_verify`.
@@ -766,23 +1031,11 @@ async fn verify_one(
                 program,
             )
             .await?;
-            for m in &mut v.methods {
-                for c in &m.narrowed {
-                    if c.window.from >= range.from && c.window.to <= range.to {
-                        m.repaired.push(c.window);
-                    }
-                }
-            }
+            mark_repaired(&mut v, range);
         }
         recount(plan, account, &mut v, &held).await?;
     }
-    let ended = to_beijing(chrono::Utc::now());
-    for m in &v.methods {
-        held.sink
-            .record_verify(&record_of(&v, m, started, ended))
-            .await
-            .map_err(mysql(plan))?;
-    }
+    record(&plan.mysql, &held.sink, &v, started).await?;
     Ok((render(&v, settings.repair), v.differs()))
 }
 
@@ -798,6 +1051,23 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         crate::cli::parse_time(s).unwrap()
+    }
+
+    #[test]
+    fn a_scheduled_verify_is_due_an_interval_after_the_last_one_started() {
+        let day = Duration::from_secs(86_400);
+        let last = t("2026-11-30 09:00:00");
+        assert!(is_due(None, last, day), "never verified: at once");
+        assert!(!is_due(Some(last), t("2026-12-01 08:59:59"), day));
+        assert!(is_due(Some(last), t("2026-12-01 09:00:00"), day));
+        assert!(
+            !is_due(Some(t("2026-12-02 00:00:00")), last, day),
+            "a start ahead of the clock waits"
+        );
+        assert!(
+            !is_due(Some(last), t("2026-12-01 09:00:00"), Duration::MAX),
+            "an interval beyond any date"
+        );
     }
 
     #[test]

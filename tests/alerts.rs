@@ -512,3 +512,142 @@ app_secret_env = "TEST_ALERT_BAD_SECRET"
     std::fs::remove_file(path).unwrap();
     db.drop().await;
 }
+
+/// Waits until the fake robot received `n` alerts (a bound on waiting, not a measurement).
+async fn wait_alerts(robot: &MockServer, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let got = texts(robot).await;
+        if got.len() >= n || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_verify_that_finds_a_difference_is_alerted_once_and_once_when_it_matches_again() {
+    use std::process::{Command, Stdio};
+
+    use chrono::TimeDelta;
+    use common::{binary, db_url, TestDb};
+    use mysql_async::prelude::Queryable;
+    use wdt_qimen::time::{format_wdt, to_beijing};
+
+    let db = TestDb::new("app_alert_verify").await;
+    let robot = robot_answering(serde_json::json!({"errcode": 0, "errmsg": "ok"})).await;
+    // Refunds over the last three days, so the verify's last 7 days count them all.
+    let now = to_beijing(Utc::now());
+    let start = now - TimeDelta::days(3);
+    let until = now - TimeDelta::hours(1);
+    let text = format!(
+        r#"
+[mysql]
+url = "{url}"
+
+[schedule]
+every = "1s"
+max_lag = "10m"
+verify_every = "1s"
+verify_days = 7
+
+[alerts]
+robot = "dingtalk"
+webhook_env = "TEST_ALERT_WEBHOOK"
+
+[[account]]
+name = "shop"
+route = "simulator"
+start = "{start}"
+[account.simulator]
+refunds = 60
+until = "{until}"
+"#,
+        url = db_url(&db.name),
+        start = format_wdt(start),
+        until = format_wdt(until),
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-alert-verify.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let webhook = format!("{}/robot/send?access_token={TOKEN}", robot.uri());
+    let program = |args: &[&str]| {
+        let mut c = Command::new(binary());
+        c.args(["--config", path.to_str().unwrap()])
+            .args(args)
+            .env_remove("MYSQL_URL")
+            .env_remove("ALERT_WEBHOOK")
+            .env_remove("ALERT_SECRET")
+            .env_remove("ALERT_ROBOT")
+            .env("TEST_ALERT_WEBHOOK", &webhook)
+            .env("RUST_LOG", "warn");
+        c
+    };
+    // A first sync (its verify finds the tables complete: nothing to alert).
+    let once = program(&["run", "--once"]).output().unwrap();
+    assert_eq!(once.status.code(), Some(0), "{}", String::from_utf8_lossy(&once.stderr));
+    let stdout = String::from_utf8_lossy(&once.stdout);
+    assert!(stdout.contains("result: the range matches WDT"), "{stdout}");
+    assert!(texts(&robot).await.is_empty());
+    // One refund of two days ago (behind the live sync's overlap) disappears from the table.
+    let flat = format!("`{}`.aftersales_refund_refund_search", db.name);
+    let mut conn = db.pool.get_conn().await.unwrap();
+    let id: i64 = conn
+        .query_first(format!(
+            "SELECT refund_id FROM {flat} WHERE modified < '{}' ORDER BY refund_id LIMIT 1",
+            format_wdt(now - TimeDelta::days(1))
+        ))
+        .await
+        .unwrap()
+        .expect("a refund of more than a day ago");
+    conn.query_drop(format!(
+        "CREATE TABLE `{0}`.kept AS SELECT * FROM {flat} WHERE refund_id = {id}; DELETE FROM {flat} WHERE refund_id = {id}",
+        db.name
+    ))
+    .await
+    .unwrap();
+    let mut child = program(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the program");
+    let first = wait_alerts(&robot, 1).await;
+    assert_eq!(first.len(), 1, "{first:#?}");
+    // The refund is back: the next verify matches.
+    conn.query_drop(format!("INSERT INTO {flat} SELECT * FROM `{}`.kept", db.name))
+        .await
+        .unwrap();
+    let both = wait_alerts(&robot, 2).await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let texts = texts(&robot).await;
+    assert_eq!(texts.len(), 2, "differs, matches again: {both:#?} {texts:#?}");
+    let t = &texts[0];
+    assert!(
+        t.starts_with("### [refund_sync] shop: verify found differences from WDT\n"),
+        "{t}"
+    );
+    assert!(t.contains("- **account**: shop\n"), "{t}");
+    assert!(t.contains("- **difference**: "), "{t}");
+    assert!(
+        t.contains(" (Beijing): Refund.search: WDT "),
+        "the range and the counts: {t}"
+    );
+    assert!(
+        t.contains(&format!("(1 missing, 0 stale, 0 extra); missing ids: {id}")),
+        "{t}"
+    );
+    let t = &texts[1];
+    assert!(
+        t.starts_with("### [refund_sync] shop: verify matches WDT again\n"),
+        "{t}"
+    );
+    assert!(t.contains("(lasted "), "{t}");
+    assert!(t.contains(": matches WDT (Refund.search WDT "), "{t}");
+    drop(conn);
+    std::fs::remove_file(path).unwrap();
+    db.drop().await;
+}

@@ -60,6 +60,16 @@ fn config_errors_are_refused_at_start_up_naming_the_key() {
              WDT_APP_TEST_UNSET_SECRET is not set",
         ),
         (
+            "verify_without_interval",
+            format!("[schedule]\nverify_days = 3\n{ACCOUNT}"),
+            "schedule.verify_days = 3: there is no scheduled verify to apply it to",
+        ),
+        (
+            "verify_bad_interval",
+            format!("[schedule]\nverify_every = \"daily\"\n{ACCOUNT}"),
+            "schedule.verify_every = \"daily\": not a duration",
+        ),
+        (
             "same_name",
             format!("{ACCOUNT}{ACCOUNT}"),
             "two accounts are named \"shop_a\"",

@@ -234,3 +234,127 @@ async fn the_old_metrics_addr_flag_serves_the_same_server() {
     drop(s);
     db.drop().await;
 }
+
+/// The live stream of the single account once its lease is released (its run, and the verify
+/// after it, are over) and `done` holds.
+async fn settled(s: &mut Served, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let v = s
+        .wait_streams(what, |v| {
+            v["streams"].as_array().is_some_and(|all| {
+                all.iter().any(|st| {
+                    st["kind"] == "live"
+                        && st["last_run"]["outcome"] == "ok"
+                        && st["lease"]["held"] == false
+                        && done(st)
+                })
+            })
+        })
+        .await;
+    stream(&v, "default").clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_verify_shows_on_the_page_and_a_restart_does_not_verify_again_at_once() {
+    let db = TestDb::new("page_verify").await;
+    let url = db_url(&db.name);
+    // The refunds of the last two days, which the verify's last three count.
+    let start =
+        wdt_qimen::time::format_wdt(wdt_qimen::time::to_beijing(chrono::Utc::now()) - chrono::TimeDelta::days(2));
+    let args = [
+        "--mysql-url",
+        &url,
+        "--start",
+        &start,
+        "--sim-refunds",
+        "50",
+        "--every",
+        "1h",
+        "--verify-every",
+        "1h",
+        "--verify-days",
+        "3",
+    ];
+    let mut s = Served::start(&args);
+    let st = settled(&mut s, "verified", |st| !st["last_verify"].is_null()).await;
+    let v = &st["last_verify"];
+    assert_eq!(v["matches"], true, "{st:#}");
+    let from = wdt_qimen::time::parse_wdt(v["range_from"].as_str().unwrap()).unwrap();
+    let to = wdt_qimen::time::parse_wdt(v["range_to"].as_str().unwrap()).unwrap();
+    assert_eq!((to - from).num_days(), 3, "--verify-days: {v:#}");
+    let methods = v["methods"].as_array().unwrap();
+    assert_eq!(methods[0]["method"], "Refund.search", "{v:#}");
+    assert_eq!(methods[1]["method"], "Refund.searchHistory", "{v:#}");
+    assert_eq!(methods[0]["wdt_count"], 50, "{v:#}");
+    assert_eq!(methods[0]["stored_count"], 50, "{v:#}");
+    assert_eq!(
+        v["requests"].as_u64(),
+        Some(methods.iter().map(|m| m["windows"].as_u64().unwrap()).sum()),
+        "one request per window and method: {v:#}"
+    );
+    assert_eq!(
+        st["last_run"]["requests"], st["last_run"]["pages"],
+        "the run's requests leave the verify's out: {st:#}"
+    );
+    let (_, en) = s.get("/", None).await;
+    for text in [
+        "Last verify",
+        "<span class=\"verify ok\">matches WDT</span>",
+        "Refund.search: ",
+    ] {
+        assert!(en.contains(text), "{text:?} not on the page:\n{en}");
+    }
+    let (_, zh) = s.get("/", Some("zh-CN")).await;
+    for text in ["最近一次核对", "与旺店通一致"] {
+        assert!(zh.contains(text), "{text:?} not on the Chinese page:\n{zh}");
+    }
+    let started = v["started_at"].clone();
+    let first_run = st["last_run"]["id"].as_u64().unwrap();
+    drop(s);
+
+    // A restart reads the last verify: not due for an hour, it does not run again.
+    let mut s = Served::start(&args);
+    let st = settled(&mut s, "run again", |st| {
+        st["last_run"]["id"].as_u64() > Some(first_run)
+    })
+    .await;
+    assert_eq!(st["last_verify"]["started_at"], started, "{st:#}");
+    let mut conn = db.pool.get_conn().await.unwrap();
+    let rows: Vec<(String, u64)> = conn
+        .query(format!(
+            "SELECT method, remaining_windows FROM `{}`.wdt_sync_verify ORDER BY id",
+            db.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "one verify, two methods: {rows:?}");
+
+    // A verify that left differences, with text from the database: shown as text.
+    conn.query_drop(format!(
+        "INSERT INTO `{}`.wdt_sync_verify (account, method, range_from, range_to, windows, wdt_count, stored_count, \
+         differing_windows, missing, extra, stale, repaired_windows, remaining_windows, requests, resync_requests, \
+         started_at, ended_at) VALUES ('{}', '<i>Refund.search</i>', '2026-11-01 00:00:00', '2026-11-08 00:00:00', \
+         1, 120, 119, 1, 1, 0, 0, 0, 1, 9, 2, NOW() + INTERVAL 1 DAY, NOW() + INTERVAL 1 DAY)",
+        db.name,
+        st["stream_account"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    drop(conn);
+    let (_, v) = s.json("/api/streams").await;
+    let last = &stream(&v, "default")["last_verify"];
+    assert_eq!(last["matches"], false, "{last:#}");
+    assert_eq!(last["range_from"], "2026-11-01 00:00:00", "{last:#}");
+    assert_eq!(last["methods"][0]["method"], "<i>Refund.search</i>", "{last:#}");
+    assert_eq!(last["methods"][0]["missing"], 1, "{last:#}");
+    let (_, page) = s.get("/", None).await;
+    assert!(!page.contains("<i>Refund"), "{page}");
+    for text in [
+        "<span class=\"verify bad\">differs from WDT</span>",
+        "&lt;i&gt;Refund.search&lt;/i&gt;: 1 windows, WDT 120 / stored 119, 1 windows differ, missing 1",
+        "still differ 1",
+    ] {
+        assert!(page.contains(text), "{text:?} not on the page:\n{page}");
+    }
+    drop(s);
+    db.drop().await;
+}

@@ -289,3 +289,199 @@ async fn the_normalized_layout_is_counted_in_wdt_refund() {
     drop(conn);
     t.drop().await;
 }
+
+/// The flat table's `modified` of refund `id` as the simulator has it now (Beijing).
+fn modified_in(sim: &wdt_qimen::simulator::Simulator, id: i64) -> NaiveDateTime {
+    let v = sim
+        .snapshot()
+        .into_iter()
+        .find(|v| v["refund_id"].to_string().trim_matches('"') == id.to_string())
+        .unwrap_or_else(|| panic!("refund {id} is not in the simulator"));
+    let ms: i64 = v["modified"].to_string().trim_matches('"').parse().unwrap();
+    wdt_qimen::time::from_epoch_ms(ms).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_that_changes_between_the_counts_is_not_reported_when_the_recount_agrees() {
+    use std::sync::{Arc, Mutex};
+
+    use wdt_qimen::simulator::{Simulator, WDT_APP_KEY, WDT_APP_SECRET, WDT_SID};
+    use wdt_refund_sync::verify::{self, Method, RecountHook};
+
+    let t = TestDb::new("app_verify_recount").await;
+    let db = t.name.clone();
+    let sim = Simulator::builder()
+        .refunds(600)
+        .time_range(
+            wdt_qimen::time::parse_wdt("2025-01-01 00:00:00").unwrap(),
+            wdt_qimen::time::parse_wdt("2025-03-01 00:00:00").unwrap(),
+        )
+        .start()
+        .await;
+    // The account reads the test's own simulator (natively), so the test changes its refunds.
+    let text = format!(
+        "[mysql]\nurl = \"{}\"\n[schedule]\nmax_window = \"7days\"\nhistory = false\n\
+         [[account]]\nname = \"shop\"\nroute = \"native\"\nrate_limit = 1000\nstart = \"2025-01-01 00:00:00\"\n\
+         [account.wdt]\nurl = \"{}\"\nsid = \"{WDT_SID}\"\napp_key = \"{WDT_APP_KEY}\"\n\
+         app_secret_env = \"TEST_VERIFY_SECRET\"\n",
+        common::db_url(&db),
+        sim.native_url()
+    );
+    let path = std::env::temp_dir().join(format!("wdt-app-{}-verify-recount.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(common::binary())
+        .args(["--config", path.to_str().unwrap(), "run", "--once"])
+        .env_remove("MYSQL_URL")
+        .env_remove("ALERT_WEBHOOK")
+        .env("TEST_VERIFY_SECRET", WDT_APP_SECRET)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    status(&out, 0);
+    let settings = wdt_refund_sync::cli::Settings {
+        config: Some(path.clone()),
+        ..Default::default()
+    };
+    let once = wdt_refund_sync::cli::RunArgs {
+        once: true,
+        ..Default::default()
+    };
+    let env = |name: &str| (name == "TEST_VERIFY_SECRET").then(|| WDT_APP_SECRET.to_owned());
+    let plan = wdt_refund_sync::config::resolve(&settings, Some(&once), &env).unwrap();
+    let vs = verify::VerifySettings::of(&wdt_refund_sync::cli::VerifyArgs {
+        from: Some(wdt_qimen::time::parse_wdt(FROM).unwrap()),
+        to: Some(wdt_qimen::time::parse_wdt(TO).unwrap()),
+        account: None,
+        verify_min_window: None,
+        repair: false,
+    })
+    .unwrap();
+    let pool = plan.mysql.shared_pool();
+    let mut conn = t.pool.get_conn().await.unwrap();
+    let counted = |hook: RecountHook| {
+        let (plan, pool, vs) = (&plan, &pool, &vs);
+        async move {
+            verify::verify_account_with(plan, pool, &plan.accounts[0], vs, Some(hook))
+                .await
+                .unwrap()
+                .0
+        }
+    };
+
+    // A refund of W2 (01-27 .. 02-03) is modified in WDT after the sync read it: WDT now lists it
+    // in a later window, its row still in W2 (W2: stored one more). Between the first count and
+    // the re-count the live sync writes its new version (here: its stored `modified`), and W2
+    // agrees again.
+    let (moved, _) = one_in(&mut conn, &db, "2025-01-28 00:00:00", "2025-02-02 00:00:00", "live").await;
+    assert!(sim.set_status_now(moved as u64, 90));
+    let now = modified_in(&sim, moved);
+    let calls: Arc<Mutex<Vec<(Method, NaiveDateTime, NaiveDateTime)>>> = Arc::default();
+    let hook: RecountHook = {
+        let (calls, pool, db) = (calls.clone(), t.pool.clone(), db.clone());
+        Arc::new(move |m, w| {
+            calls.lock().unwrap().push((m, w.from, w.to));
+            let (pool, db) = (pool.clone(), db.clone());
+            Box::pin(async move {
+                let mut c = pool.get_conn().await.unwrap();
+                c.query_drop(format!(
+                    "UPDATE `{db}`.{FLAT} SET modified = '{}' WHERE refund_id = {moved}",
+                    now.format("%Y-%m-%d %H:%M:%S%.3f")
+                ))
+                .await
+                .unwrap();
+            })
+        })
+    };
+    let v = counted(hook).await;
+    // W2 as the verify plans it (the windows of a range share their boundary seconds).
+    let w2 = (
+        wdt_qimen::time::parse_wdt("2025-01-26 23:59:59").unwrap(),
+        wdt_qimen::time::parse_wdt("2025-02-02 23:59:59").unwrap(),
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [(Method::Live, w2.0, w2.1)],
+        "W2 differed once and was counted again"
+    );
+    assert!(!v.differs(), "{}", verify::render(&v, false));
+    let live = &v.methods[0];
+    assert!(live.narrowed.is_empty(), "{}", verify::render(&v, false));
+    assert!(live.windows.iter().all(|c| !c.differs()), "{:?}", live.windows);
+
+    // The residual case: a refund modified the same way whose new version is not stored by the
+    // re-count still makes its old window differ, named as extra (its row is where WDT no longer
+    // lists it), and is kept.
+    let (late, _) = one_in(&mut conn, &db, "2025-02-04 00:00:00", "2025-02-09 00:00:00", "live").await;
+    assert!(sim.set_status_now(late as u64, 90));
+    let nothing: RecountHook = Arc::new(|_, _| Box::pin(async {}));
+    let v = counted(nothing).await;
+    assert!(v.differs(), "{}", verify::render(&v, false));
+    let live = &v.methods[0];
+    assert_eq!(
+        live.named.extra.iter().copied().collect::<Vec<_>>(),
+        [late],
+        "{}",
+        verify::render(&v, false)
+    );
+    assert!(
+        live.named.missing.is_empty() && live.named.stale.is_empty(),
+        "{}",
+        verify::render(&v, false)
+    );
+    assert!(stored(&mut conn, &db, late).await.is_some(), "the row is kept");
+    let _ = pool.disconnect().await;
+    drop(conn);
+    std::fs::remove_file(path).unwrap();
+    t.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_verify_of_a_run_repairs_with_verify_repair_and_is_not_due_again_at_once() {
+    let t = TestDb::new("app_verify_scheduled").await;
+    let db = t.name.clone();
+    let mut conn = t.pool.get_conn().await.unwrap();
+    status(&program(&db, &[], &["run", "--once"]), 0);
+    let (deleted, _) = one_in(&mut conn, &db, "2025-02-04 00:00:00", "2025-02-09 00:00:00", "live").await;
+    conn.query_drop(format!("DELETE FROM `{db}`.{FLAT} WHERE refund_id = {deleted}"))
+        .await
+        .unwrap();
+    // The last 800 days reach back before the data set (January and February 2025).
+    let scheduled = [
+        "run",
+        "--once",
+        "--verify-every",
+        "1d",
+        "--verify-days",
+        "800",
+        "--verify-repair",
+    ];
+    let out = status(&program(&db, &[], &scheduled), 0);
+    assert!(out.contains(&format!("missing refund ids: {deleted}\n")), "{out}");
+    assert!(out.contains("    repaired "), "{out}");
+    assert!(out.contains("result: repaired; the range now matches WDT"), "{out}");
+    assert!(
+        stored(&mut conn, &db, deleted).await.is_some(),
+        "the deleted refund is back"
+    );
+    let rows: Vec<(String, u64, u64, u64)> = conn
+        .query(format!(
+            "SELECT method, missing, repaired_windows, remaining_windows FROM `{db}`.wdt_sync_verify ORDER BY id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "Refund.search");
+    assert_eq!(rows[0].1, 1, "{rows:?}");
+    assert!(rows[0].2 >= 1 && rows[0].3 == 0, "{rows:?}");
+    // A day has not passed since: the next run does not verify.
+    let out = status(&program(&db, &[], &scheduled), 0);
+    assert!(!out.contains("verify "), "{out}");
+    let n: u64 = conn
+        .query_first(format!("SELECT COUNT(*) FROM `{db}`.wdt_sync_verify"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2);
+    drop(conn);
+    t.drop().await;
+}

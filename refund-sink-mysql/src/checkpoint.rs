@@ -37,6 +37,64 @@ pub(crate) fn upsert_sql(table: &str, dialect: &Dialect, tables: usize) -> Strin
     )
 }
 
+/// The stored checkpoint keys among `stored` of earlier versions of the user-mapped tables in
+/// `tables`: `name#<fingerprint>` with another fingerprint (the same length, the same name).
+fn obsolete_keys(stored: Vec<String>, tables: &[Table]) -> Vec<String> {
+    let current: Vec<String> = tables.iter().map(|t| t.state_key()).collect();
+    let versioned: Vec<(usize, &str)> = tables
+        .iter()
+        .zip(&current)
+        .filter(|(t, _)| t.is_user_mapped())
+        .filter_map(|(_, key)| key.rfind('#').map(|i| (key.chars().count(), &key[..=i])))
+        .collect();
+    stored
+        .into_iter()
+        .filter(|k| !current.contains(k))
+        .filter(|k| {
+            versioned
+                .iter()
+                .any(|(len, name)| k.chars().count() == *len && k.starts_with(name))
+        })
+        .collect()
+}
+
+/// Deletes the checkpoints of `stream` (rows of `state_table`, read with `select_sql`) of
+/// earlier versions of the user-mapped tables among `tables`, inside the caller's transaction.
+/// Run in every batch of a mapping with such tables: once a stream has written a table through
+/// a changed mapping, the earlier mapping's checkpoint no longer describes the table's rows, and
+/// changing the mapping back must fill the table again. Only the stream's own rows are read
+/// (without locks) and deleted (by their keys, only when there are any).
+pub(crate) async fn drop_obsolete(
+    conn: &mut Conn,
+    select_sql: &str,
+    state_table: &str,
+    stream: &StreamId,
+    tables: &[Table],
+) -> Result<(), SinkError> {
+    let stored: Vec<(String, NaiveDateTime)> = conn
+        .exec(select_sql, (stream.account.as_str(), stream.method.as_str()))
+        .await
+        .map_err(SinkError::mysql("reading the checkpoint"))?;
+    let obsolete = obsolete_keys(stored.into_iter().map(|(k, _)| k).collect(), tables);
+    if obsolete.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(%stream, tables = %obsolete.join(", "), "dropping the checkpoints of an earlier mapping");
+    let sql = format!(
+        "DELETE FROM {} WHERE `account` = ? AND `method` = ? AND `data_table` IN ({})",
+        quote_ident(state_table),
+        vec!["?"; obsolete.len()].join(", ")
+    );
+    let mut params = vec![
+        Value::from(stream.account.as_str()),
+        Value::from(stream.method.as_str()),
+    ];
+    params.extend(obsolete.into_iter().map(Value::from));
+    conn.exec_drop(sql, params)
+        .await
+        .map_err(SinkError::mysql("dropping the checkpoints of an earlier mapping"))
+}
+
 /// The statement that moves a checkpoint back (and never forward): only for a checkpoint ahead of
 /// the gateway's clock.
 pub(crate) fn reset_sql(table: &str) -> String {
@@ -212,6 +270,40 @@ mod tests {
             stored.insert(n.to_owned(), t(5));
         }
         assert_eq!(earliest(&stored, both, &stream), Some(Checkpoint { window_end: t(5) }));
+    }
+
+    #[test]
+    fn only_earlier_versions_of_the_mapped_tables_are_obsolete() {
+        let spec: crate::mapping::MappingSpec = toml::from_str(
+            r#"
+            [[tables]]
+            name = "x"
+            grain = "refund"
+            columns = [{ name = "id", type = "BIGINT", source = "refund_id" }]
+            [[tables]]
+            name = "x#abc"
+            grain = "refund"
+            columns = [{ name = "id", type = "BIGINT", source = "refund_id" }]
+            "#,
+        )
+        .unwrap();
+        let tables = crate::mapping::Mapping::compile(&spec, "").unwrap().data_tables();
+        let (x, other) = (tables[0].state_key(), tables[1].state_key());
+        let stored = vec![
+            x.clone(),
+            other.clone(),
+            "x#000000000000".to_owned(),
+            "x#abc#000000000000".to_owned(),
+            "x#short".to_owned(),
+            "aftersales_refund_refund_search".to_owned(),
+        ];
+        assert_eq!(
+            obsolete_keys(stored, tables),
+            vec!["x#000000000000".to_owned(), "x#abc#000000000000".to_owned()]
+        );
+        // A built-in layout's tables have no versions.
+        let flat = crate::schema::Table::data_tables(crate::Layout::Flat);
+        assert!(obsolete_keys(vec!["aftersales_refund_refund_search#0".into()], flat).is_empty());
     }
 
     #[test]

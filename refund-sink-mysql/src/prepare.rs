@@ -215,7 +215,9 @@ fn map_one<E: Encoding>(
     for t in tables.iter_mut() {
         match t.table {
             // The built-in layouts are mappings too (`mapping::presets`).
-            Table::Mapped(p) => p.write(r, account, raw.get_or_insert_with(|| raw_json(r)), synced_at, t),
+            // The JSON text only for a table that reads `raw` (serializing costs).
+            Table::Mapped(p) if p.uses_raw => p.write(r, account, raw.get_or_insert_with(|| raw_json(r)), synced_at, t),
+            Table::Mapped(p) => p.write(r, account, "", synced_at, t),
             other => unreachable!("{other} is not a mapped data table"),
         }
     }

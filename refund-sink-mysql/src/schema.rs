@@ -895,6 +895,30 @@ fn type_problem(want: ColumnType, found: &FoundColumn, dialect: &Dialect) -> Opt
     (!ok).then(|| format!("is {}, which cannot hold {}", found.column_type, want.sql()))
 }
 
+/// `want` as the fix of a column found as `found` makes it: a DECIMAL keeps the digits before the
+/// point and the places of both (`DECIMAL(12,4)` found, `DECIMAL(12,2)` wanted: `DECIMAL(14,4)`),
+/// so the statement never cuts a stored value.
+fn widened(want: &Column, found: &FoundColumn) -> Column {
+    let (p, s) = match want.ty {
+        ColumnType::Numeric(p, s) => (u64::from(p), u64::from(s)),
+        ColumnType::Decimal => (19, 4),
+        _ => return *want,
+    };
+    if found.data_type != "decimal" {
+        return *want;
+    }
+    let (fp, fs) = (found.precision.unwrap_or(0), found.scale.unwrap_or(0));
+    let scale = s.max(fs);
+    let precision = (p - s).max(fp.saturating_sub(fs)) + scale;
+    match (u8::try_from(precision), u8::try_from(scale)) {
+        (Ok(p2), Ok(s2)) if p2 <= 65 && s2 <= 30 && (u64::from(p2), u64::from(s2)) != (p, s) => Column {
+            ty: ColumnType::Numeric(p2, s2),
+            ..*want
+        },
+        _ => *want,
+    }
+}
+
 /// Checks that an existing table fits what the sink writes into it: every column present with
 /// a type that holds the values (wider is fine), utf8mb4 text, NULL allowed where the sink writes
 /// NULL, no extra NOT NULL column without a default, InnoDB, the same keys, and a byte-for-byte
@@ -937,7 +961,7 @@ pub fn check_table(table: Table, name: &str, found: &FoundTable, dialect: &Diale
                 format!("ALTER TABLE {qt} ADD COLUMN {}", want.ddl(dialect)),
             ));
         };
-        let modify = format!("ALTER TABLE {qt} MODIFY {}", want.ddl(dialect));
+        let modify = format!("ALTER TABLE {qt} MODIFY {}", widened(want, f).ddl(dialect));
         if let Some(problem) = type_problem(want.ty, f, dialect) {
             return Err(mismatch(qc, problem, modify));
         }

@@ -277,10 +277,12 @@ async fn ensure_schema_locked(
         if !create {
             return Err(SinkError::MissingTable {
                 table: quote_ident(name),
-                fix: "create it as an administrator with the statements of \
-                      `refund_sink_mysql::schema::create_statements`, or build the sink with \
-                      `.create_tables(true)` (leave out --no-create-tables) as a user with the CREATE privilege"
-                    .into(),
+                fix: format!(
+                    "create it as an administrator with: {}; the statements of every table: \
+                     `refund_sink_mysql::schema::create_statements`; or build the sink with \
+                     `.create_tables(true)` (leave out --no-create-tables) as a user with the CREATE privilege",
+                    create_table_sql(*table, names, dialect).replace('\n', " ")
+                ),
             });
         }
         conn.query_drop(create_table_sql(*table, names, dialect))

@@ -8,14 +8,15 @@
 //! Rows written before archived refunds were stored have no `source`: they count as `live`.
 //!
 //! [`MySqlSink::record_verify`] writes one row per verify and method into `wdt_sync_verify`
-//! (created on first use, unless the sink was built not to create tables).
+//! (created on first use, unless the sink was built not to create tables);
+//! [`MySqlSink::recent_verifies`] and [`MySqlSink::last_verifies`] read them back (the status
+//! output, the status page, and when the scheduled verify is due).
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use mysql_async::prelude::Queryable;
 
-use crate::config::Layout;
 use crate::conn::HeldConn;
 use crate::error::SinkError;
 use crate::names::quote_ident;
@@ -95,6 +96,59 @@ impl VerifyRecord {
     }
 }
 
+/// The columns of a [`VerifyRecord`], in the order [`record_of_row`] reads them.
+const VERIFY_COLUMNS: [&str; 17] = [
+    "account",
+    "method",
+    "range_from",
+    "range_to",
+    "windows",
+    "wdt_count",
+    "stored_count",
+    "differing_windows",
+    "missing",
+    "extra",
+    "stale",
+    "repaired_windows",
+    "remaining_windows",
+    "requests",
+    "resync_requests",
+    "started_at",
+    "ended_at",
+];
+
+/// [`VERIFY_COLUMNS`] quoted, each after `table` (`v.`, or empty), comma-separated.
+fn verify_columns(table: &str) -> String {
+    let quoted: Vec<String> = VERIFY_COLUMNS.iter().map(|c| format!("{table}`{c}`")).collect();
+    quoted.join(", ")
+}
+
+/// The record of a row of [`VERIFY_COLUMNS`].
+fn record_of_row(mut r: mysql_async::Row) -> VerifyRecord {
+    let n = |r: &mut mysql_async::Row, i: usize| r.take::<u64, _>(i).unwrap_or(0);
+    let t = |r: &mut mysql_async::Row, i: usize| r.take::<NaiveDateTime, _>(i).unwrap_or_default();
+    let mut v = VerifyRecord::new(
+        r.take::<String, _>(0).unwrap_or_default(),
+        r.take::<String, _>(1).unwrap_or_default(),
+        t(&mut r, 2),
+        t(&mut r, 3),
+        t(&mut r, 15),
+    );
+    v.windows = n(&mut r, 4);
+    v.wdt_count = n(&mut r, 5);
+    v.stored_count = n(&mut r, 6);
+    v.differing_windows = n(&mut r, 7);
+    v.missing = n(&mut r, 8);
+    v.extra = n(&mut r, 9);
+    v.stale = n(&mut r, 10);
+    v.repaired_windows = n(&mut r, 11);
+    v.remaining_windows = n(&mut r, 12);
+    v.requests = n(&mut r, 13);
+    v.resync_requests = n(&mut r, 14);
+    v.ended_at = t(&mut r, 16);
+    v
+}
+
 fn verify_table_sql(table: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (\n  \
@@ -122,21 +176,47 @@ fn verify_table_sql(table: &str) -> String {
     )
 }
 
+/// The table and columns the stored refunds are counted by (quoted).
+struct Counted {
+    table: String,
+    account: String,
+    refund_id: String,
+    modified: String,
+    /// The expression of the refund's source (`live` / `history`).
+    source: String,
+}
+
 impl MySqlSink {
-    /// The table the refunds are counted in: the flat table when the layout has it.
-    fn counted_table(&self) -> String {
-        let names = &self.inner().names;
-        match self.inner().layout {
-            Layout::Flat | Layout::Both => quote_ident(&names.flat),
-            Layout::Normalized => quote_ident(&names.refund),
-            // A mapping: its first refund-grain table (checked by `verify_table_check`).
-            _ => crate::schema::Table::data_tables(self.inner().layout)
-                .iter()
-                .find(|t| matches!(t, crate::schema::Table::Mapped(p) if p.grain == crate::mapping::Grain::Refund))
-                .or_else(|| crate::schema::Table::data_tables(self.inner().layout).first())
-                .map(|t| quote_ident(t.name(names)))
-                .unwrap_or_default(),
+    /// Where the refunds are counted: the first data table with a version column (the flat
+    /// table, `wdt_refund`, or a mapped table reading `modified` untransformed), by its key
+    /// columns, its version column and the column reading `source` (without one, every stored
+    /// refund counts as read live).
+    fn counted(&self) -> Result<Counted, SinkError> {
+        let inner = self.inner();
+        for t in inner.tables {
+            let Some(version) = t.version_column() else { continue };
+            let key = t.primary_key();
+            let source = match t {
+                crate::schema::Table::Mapped(p) => p.column_reading("source"),
+                _ => Some("source"),
+            };
+            return Ok(Counted {
+                table: quote_ident(t.name(&inner.names)),
+                account: quote_ident(key[0]),
+                refund_id: quote_ident(key[1]),
+                modified: quote_ident(version),
+                source: source.map_or_else(
+                    || "'live'".to_owned(),
+                    |c| format!("COALESCE({}, 'live')", quote_ident(c)),
+                ),
+            });
         }
+        Err(SinkError::InvalidConfig {
+            problem: "verify counts the stored refunds by their stored `modified`, but no table of the mapping has a \
+                      version column"
+                .into(),
+            fix: "add a column with source = \"modified\" (no transforms) to a table, or include preset:flat".into(),
+        })
     }
 
     /// The quoted name of the verify table.
@@ -164,10 +244,14 @@ impl MySqlSink {
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> Result<u64, SinkError> {
+        let c = self.counted()?;
         let sql = format!(
-            "SELECT COUNT(DISTINCT `refund_id`) FROM {} WHERE `account` = ? AND COALESCE(`source`, 'live') = ? \
-             AND `modified` >= ? AND `modified` <= ?",
-            self.counted_table()
+            "SELECT COUNT(DISTINCT {id}) FROM {t} WHERE {a} = ? AND {src} = ? AND {m} >= ? AND {m} <= ?",
+            id = c.refund_id,
+            t = c.table,
+            a = c.account,
+            src = c.source,
+            m = c.modified
         );
         const DURING: &str = "counting the stored refunds";
         self.timed(DURING, async {
@@ -192,10 +276,14 @@ impl MySqlSink {
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> Result<BTreeMap<i64, NaiveDateTime>, SinkError> {
+        let c = self.counted()?;
         let sql = format!(
-            "SELECT `refund_id`, MAX(`modified`) FROM {} WHERE `account` = ? AND COALESCE(`source`, 'live') = ? \
-             AND `modified` >= ? AND `modified` <= ? GROUP BY `refund_id`",
-            self.counted_table()
+            "SELECT {id}, MAX({m}) FROM {t} WHERE {a} = ? AND {src} = ? AND {m} >= ? AND {m} <= ? GROUP BY {id}",
+            id = c.refund_id,
+            t = c.table,
+            a = c.account,
+            src = c.source,
+            m = c.modified
         );
         const DURING: &str = "reading the stored refunds of a window";
         self.timed(DURING, async {
@@ -219,13 +307,16 @@ impl MySqlSink {
         ids: &[i64],
     ) -> Result<BTreeMap<i64, Option<NaiveDateTime>>, SinkError> {
         let mut out = BTreeMap::new();
+        let c = self.counted()?;
         const DURING: &str = "looking refunds up by id";
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
-                "SELECT `refund_id`, MAX(`modified`) FROM {} WHERE `account` = ? AND `refund_id` IN ({marks}) \
-                 GROUP BY `refund_id`",
-                self.counted_table()
+                "SELECT {id}, MAX({m}) FROM {t} WHERE {a} = ? AND {id} IN ({marks}) GROUP BY {id}",
+                id = c.refund_id,
+                t = c.table,
+                a = c.account,
+                m = c.modified
             );
             let mut params: Vec<mysql_async::Value> = vec![account.into()];
             params.extend(chunk.iter().map(|&i| mysql_async::Value::from(i)));
@@ -246,49 +337,50 @@ impl MySqlSink {
     /// `wdt_sync_verify` does not exist yet.
     pub async fn recent_verifies(&self, account: &str, limit: u32) -> Result<Vec<VerifyRecord>, SinkError> {
         let sql = format!(
-            "SELECT `account`, `method`, `range_from`, `range_to`, `windows`, `wdt_count`, `stored_count`, \
-             `differing_windows`, `missing`, `extra`, `stale`, `repaired_windows`, `remaining_windows`, \
-             `requests`, `resync_requests`, `started_at`, `ended_at` FROM {} WHERE `account` = ? \
-             ORDER BY `started_at` DESC, `id` DESC LIMIT {limit}",
+            "SELECT {} FROM {} WHERE `account` = ? ORDER BY `started_at` DESC, `id` DESC LIMIT {limit}",
+            verify_columns(""),
             self.verify_table()
         );
-        const DURING: &str = "reading the recent verifies";
-        self.timed(DURING, async {
+        self.read_verifies("reading the recent verifies", sql, vec![account.into()])
+            .await
+    }
+
+    /// The last verify of each of `accounts` (one record per method it counted, in the order
+    /// recorded), by account; an account never verified is absent, and none is found when
+    /// `wdt_sync_verify` does not exist yet. One statement.
+    pub async fn last_verifies(&self, accounts: &[String]) -> Result<Vec<VerifyRecord>, SinkError> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let table = self.verify_table();
+        let marks = vec!["?"; accounts.len()].join(", ");
+        let columns = verify_columns("v.");
+        let sql = format!(
+            "SELECT {columns} FROM {table} v JOIN (SELECT `account`, MAX(`started_at`) AS `last` FROM {table} \
+             WHERE `account` IN ({marks}) GROUP BY `account`) l ON l.`account` = v.`account` AND l.`last` = v.`started_at` \
+             ORDER BY v.`account`, v.`id`"
+        );
+        let params = accounts.iter().map(|a| mysql_async::Value::from(a.as_str())).collect();
+        self.read_verifies("reading the last verifies", sql, params).await
+    }
+
+    async fn read_verifies(
+        &self,
+        during: &'static str,
+        sql: String,
+        params: Vec<mysql_async::Value>,
+    ) -> Result<Vec<VerifyRecord>, SinkError> {
+        self.timed(during, async {
             let mut held = HeldConn::get(&self.inner().pool).await?;
-            let rows: Result<Vec<mysql_async::Row>, _> = held.conn().exec(&sql, (account,)).await;
+            let rows: Result<Vec<mysql_async::Row>, _> = held.conn().exec(&sql, params).await;
             let rows = match rows {
                 Ok(rows) => rows,
                 // ER_NO_SUCH_TABLE: no verify ran yet.
                 Err(mysql_async::Error::Server(e)) if e.code == 1146 => Vec::new(),
-                Err(e) => return Err(SinkError::mysql(DURING)(e)),
+                Err(e) => return Err(SinkError::mysql(during)(e)),
             };
             held.release();
-            rows.into_iter()
-                .map(|mut r| {
-                    let n = |r: &mut mysql_async::Row, i: usize| r.take::<u64, _>(i).unwrap_or(0);
-                    let t = |r: &mut mysql_async::Row, i: usize| r.take::<NaiveDateTime, _>(i).unwrap_or_default();
-                    let mut v = VerifyRecord::new(
-                        r.take::<String, _>(0).unwrap_or_default(),
-                        r.take::<String, _>(1).unwrap_or_default(),
-                        t(&mut r, 2),
-                        t(&mut r, 3),
-                        t(&mut r, 15),
-                    );
-                    v.windows = n(&mut r, 4);
-                    v.wdt_count = n(&mut r, 5);
-                    v.stored_count = n(&mut r, 6);
-                    v.differing_windows = n(&mut r, 7);
-                    v.missing = n(&mut r, 8);
-                    v.extra = n(&mut r, 9);
-                    v.stale = n(&mut r, 10);
-                    v.repaired_windows = n(&mut r, 11);
-                    v.remaining_windows = n(&mut r, 12);
-                    v.requests = n(&mut r, 13);
-                    v.resync_requests = n(&mut r, 14);
-                    v.ended_at = t(&mut r, 16);
-                    Ok(v)
-                })
-                .collect()
+            Ok(rows.into_iter().map(record_of_row).collect())
         })
         .await
     }
@@ -350,6 +442,15 @@ impl MySqlSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_verifies_read_every_column_of_the_joined_table() {
+        let columns = verify_columns("v.");
+        assert!(columns.starts_with("v.`account`, v.`method`, "), "{columns}");
+        assert!(columns.ends_with(", v.`started_at`, v.`ended_at`"), "{columns}");
+        assert_eq!(columns.matches("v.`").count(), 17, "{columns}");
+        assert_eq!(verify_columns("").split(", ").nth(15), Some("`started_at`"));
+    }
 
     #[test]
     fn the_verify_table_has_its_counts_and_an_index_by_account() {

@@ -476,6 +476,10 @@ async fn transaction(
     )
     .await?;
     report.dead_lettered = letters.len() as u64;
+    if inner.tables.iter().any(|t| t.is_user_mapped()) {
+        let (select, state) = (&inner.sql.checkpoint_select, &inner.names.sync_state);
+        checkpoint::drop_obsolete(conn, select, state, &meta.stream, inner.tables).await?;
+    }
     if let Some(cp) = &meta.checkpoint {
         let tables = inner.tables;
         checkpoint::store(conn, &inner.sql.checkpoint_upsert, &meta.stream, tables, cp).await?;

@@ -1,7 +1,7 @@
 //! Alerts that reach people: a DingTalk or WeCom robot told when a stream starts failing, when
 //! it recovers, at most every `--alert-repeat` while it stays broken, when its lag exceeds
-//! `--max-lag` without an error (a silent stall), and when this host's clock is far off the
-//! gateway's.
+//! `--max-lag` without an error (a silent stall), when this host's clock is far off the
+//! gateway's, and when a scheduled verify (`--verify-every`) finds the tables differing from WDT.
 //!
 //! [`state`] decides which alerts to send (a pure state machine, the time given to it);
 //! [`robot`] posts them. [`Alerts`] joins the two for the run loop, with the clock injected.

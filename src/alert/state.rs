@@ -11,7 +11,10 @@
 //! - stalled: runs succeed but the checkpoint lags the gateway's clock by more than
 //!   [`Policy::max_lag`] (a silent stall); not reported while the stream is failing;
 //! - clock: this host's clock is off the gateway's by more than [`Policy::max_clock_offset`]
-//!   for certain (the run's warning; windows still follow the gateway's clock).
+//!   for certain (the run's warning; windows still follow the gateway's clock);
+//! - differs: a scheduled verify found the stored refunds differing from WDT's counts (what
+//!   remains after its repair, when it repairs); it ends with a verify that finds the range
+//!   matching. Only verifies change it: a run's outcome neither starts nor ends it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -57,6 +60,14 @@ pub enum Outcome {
     Failed {
         /// The error.
         cause: String,
+    },
+    /// A scheduled verify of the stream's account ended (not a run: the run conditions stay as
+    /// they are).
+    Verified {
+        /// What still differs (the range and the counts, one line); `None`: the range matches.
+        difference: Option<String>,
+        /// The range verified and its counts (one line), for the alert that it matches again.
+        summary: String,
     },
 }
 
@@ -123,6 +134,12 @@ pub enum AlertKind {
     StillClockOff,
     /// This host's clock is back near the gateway's.
     ClockBack,
+    /// A verify found the stored refunds differing from WDT.
+    Differs,
+    /// A verify still finds them differing (a reminder).
+    StillDiffers,
+    /// A verify found the range matching WDT again.
+    Matches,
 }
 
 impl AlertKind {
@@ -138,6 +155,9 @@ impl AlertKind {
             Self::ClockOff => "clock off",
             Self::StillClockOff => "clock still off",
             Self::ClockBack => "clock back",
+            Self::Differs => "verify differs",
+            Self::StillDiffers => "verify still differs",
+            Self::Matches => "verify matches",
         }
     }
 
@@ -152,6 +172,9 @@ impl AlertKind {
             Self::ClockOff => "host clock off the gateway's",
             Self::StillClockOff => "host clock still off the gateway's",
             Self::ClockBack => "host clock back in step",
+            Self::Differs => "verify found differences from WDT",
+            Self::StillDiffers => "verify still finds differences from WDT",
+            Self::Matches => "verify matches WDT again",
         }
     }
 }
@@ -210,7 +233,7 @@ impl Alert {
         lines.push(format!("- **stream**: {}", self.stream));
         let lasted = (self.at - self.since).to_std().unwrap_or_default();
         match self.kind {
-            AlertKind::Recovered | AlertKind::CaughtUp | AlertKind::ClockBack => {
+            AlertKind::Recovered | AlertKind::CaughtUp | AlertKind::ClockBack | AlertKind::Matches => {
                 lines.push(format!(
                     "- **since**: {} (lasted {})",
                     beijing(self.since),
@@ -228,6 +251,8 @@ impl Alert {
             AlertKind::Failing | AlertKind::StillFailing => "cause",
             AlertKind::Recovered => "failed runs",
             AlertKind::Stalled | AlertKind::StillStalled | AlertKind::CaughtUp => "lag",
+            AlertKind::Differs | AlertKind::StillDiffers => "difference",
+            AlertKind::Matches => "verify",
             _ => "clock",
         };
         lines.push(format!("- **{label}**: {}", self.detail));
@@ -250,6 +275,7 @@ struct StreamState {
     failing: Option<(Holding, u32)>,
     stalled: Option<Holding>,
     clock: Option<Holding>,
+    differs: Option<Holding>,
     checkpoint: Option<NaiveDateTime>,
 }
 
@@ -353,6 +379,24 @@ impl Tracker {
                     }
                 }
             }
+            Outcome::Verified { difference, summary } => match (&mut st.differs, difference) {
+                (None, Some(d)) => {
+                    st.differs = Some(Holding { since: now, told: now });
+                    out.push(alert(AlertKind::Differs, now, one_line(d), 0));
+                }
+                (Some(h), Some(d)) => {
+                    if due(h) {
+                        h.told = now;
+                        out.push(alert(AlertKind::StillDiffers, h.since, one_line(d), 0));
+                    }
+                }
+                (Some(h), None) => {
+                    let since = h.since;
+                    st.differs = None;
+                    out.push(alert(AlertKind::Matches, since, one_line(summary), 0));
+                }
+                (None, None) => {}
+            },
         }
         if let Some(offset) = obs.clock_offset {
             let off = offset.abs().to_std().unwrap_or_default();
@@ -513,6 +557,62 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part:?} in {text}");
         }
+    }
+
+    fn verified(difference: Option<&str>) -> Outcome {
+        Outcome::Verified {
+            difference: difference.map(str::to_owned),
+            summary: "2026-11-24 00:00:00 .. 2026-12-01 00:00:00 (Beijing): matches".into(),
+        }
+    }
+
+    #[test]
+    fn a_verify_that_differs_is_told_once_reminded_per_repeat_and_told_when_one_matches_again() {
+        use AlertKind::*;
+        let diff = "2026-11-24 00:00:00 .. 2026-12-01 00:00:00 (Beijing): Refund.search WDT 120, stored 119";
+        // (minute, outcome, the alerts expected: kind and since (minute))
+        type Row = (i64, Outcome, Vec<(AlertKind, i64)>);
+        let table: Vec<Row> = vec![
+            (0, verified(None), vec![]),
+            (10, verified(Some(diff)), vec![(Differs, 10)]),
+            // Runs, failing or not, neither end nor repeat it.
+            (11, ran(1), vec![]),
+            (12, failed("down"), vec![(Failing, 12)]),
+            (13, ran(1), vec![(Recovered, 12)]),
+            (20, verified(Some(diff)), vec![]),
+            (70, verified(Some(diff)), vec![(StillDiffers, 10)]),
+            (80, verified(None), vec![(Matches, 10)]),
+            (90, verified(None), vec![]),
+            (100, verified(Some(diff)), vec![(Differs, 100)]),
+        ];
+        let mut tracker = Tracker::new(policy());
+        for (minute, outcome, want) in table {
+            let got: Vec<(AlertKind, i64)> = tracker
+                .observe(&obs(outcome, None), at(minute))
+                .iter()
+                .map(|a| (a.kind, (a.since - at(0)).num_minutes()))
+                .collect();
+            assert_eq!(got, want, "at minute {minute}");
+        }
+        let mut tracker = Tracker::new(policy());
+        let a = tracker.observe(&obs(verified(Some(diff)), None), at(0));
+        let text = a[0].markdown();
+        assert!(
+            text.starts_with("### [refund_sync] shop_a: verify found differences from WDT\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("- **difference**: {diff}")), "{text}");
+        let a = tracker.observe(&obs(verified(None), None), at(30));
+        let text = a[0].markdown();
+        assert!(
+            text.starts_with("### [refund_sync] shop_a: verify matches WDT again\n"),
+            "{text}"
+        );
+        assert!(text.contains("(lasted 30m)"), "{text}");
+        assert!(
+            text.contains("- **verify**: 2026-11-24 00:00:00 .. 2026-12-01 00:00:00 (Beijing): matches"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -131,6 +131,12 @@ pub struct ScheduleFile {
     pub history_every: Option<String>,
     /// How far back that read reaches (`30days`).
     pub archive_horizon: Option<String>,
+    /// How often a scheduled run verifies each account against WDT (`1d`); absent: never.
+    pub verify_every: Option<String>,
+    /// How many days before the live checkpoint that verify covers (default 7).
+    pub verify_days: Option<u32>,
+    /// Re-sync what that verify finds differing (default false).
+    pub verify_repair: Option<bool>,
 }
 
 /// `[http]`.

@@ -40,6 +40,11 @@ pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(29 * 86_400);
 pub const DEFAULT_ARCHIVE_HORIZON: Duration = Duration::from_secs(30 * 86_400);
 /// The default of `schedule.history_every`: how often the recent archive is read.
 pub const DEFAULT_HISTORY_EVERY: Duration = Duration::from_secs(86_400);
+/// The default of `schedule.verify_days`: how many days a scheduled verify covers.
+pub const DEFAULT_VERIFY_DAYS: u32 = 7;
+/// The largest `schedule.verify_days` accepted (a verify is one small request per window and
+/// method, but its range is counted again at every verify).
+pub const MAX_VERIFY_DAYS: u32 = 3_650;
 /// The default page size: the most the API allows (requests are what the quota counts).
 pub const DEFAULT_PAGE_SIZE: u32 = 200;
 /// The simulator's default data set size.
@@ -191,6 +196,29 @@ pub struct Schedule {
     pub history_every: Duration,
     /// How far back that read reaches.
     pub archive_horizon: Duration,
+    /// The scheduled verify of each account (`--verify-every`); `None`: none.
+    pub verify: Option<VerifySchedule>,
+}
+
+/// The scheduled verify (`--verify-every`, `[schedule] verify_every`): each account's last
+/// `days` days up to its live checkpoint, counted against WDT once per `every` (remembered
+/// across restarts from the account's last row in `wdt_sync_verify`), after a live run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifySchedule {
+    /// How often each account is verified.
+    pub every: Duration,
+    /// How many days before the live checkpoint the verify covers.
+    pub days: u32,
+    /// Re-sync the ranges that differ (`--verify-repair`).
+    pub repair: bool,
+}
+
+impl VerifySchedule {
+    /// Verifies the last `days` days every `every`, repairing with `repair`.
+    pub fn new(every: Duration, days: u32, repair: bool) -> Self {
+        Self { every, days, repair }
+    }
 }
 
 /// One WDT account: its own client, limiter, checkpoint stream and tables.

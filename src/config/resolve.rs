@@ -24,6 +24,7 @@ use super::file::{
 use super::secret::{EnvLookup, SecretRef};
 use super::{
     value, Account, AlertSettings, HttpSettings, MysqlSettings, Plan, RobotSettings, RouteSpec, Schedule, SimSettings,
+    VerifySchedule,
 };
 use crate::alert::RobotKind;
 use crate::cli::{LayoutArg, RobotArg, RouteKind, RunArgs, Settings, WriteModeArg};
@@ -293,7 +294,9 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
             ),
         ));
     }
+    let verify = verify_schedule(run, f)?;
     Ok(Schedule {
+        verify,
         every: every.map(|(_, d)| d),
         lag,
         overlap,
@@ -303,6 +306,66 @@ fn schedule(s: &Settings, run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Sch
         history_every,
         archive_horizon,
     })
+}
+
+/// The scheduled verify: `--verify-every`, `--verify-days` and `--verify-repair` over
+/// `schedule.verify_every`, `verify_days` and `verify_repair`. Only `run` verifies on a schedule;
+/// the days or the repair without an interval are refused (they would do nothing).
+fn verify_schedule(run: Option<&RunArgs>, f: &ScheduleFile) -> Result<Option<VerifySchedule>, AppError> {
+    let Some(run) = run else { return Ok(None) };
+    let every = match (run.verify_every, &f.verify_every) {
+        (Some(d), _) => Some(("--verify-every", d)),
+        (None, Some(t)) => Some(("schedule.verify_every", value::duration("schedule.verify_every", t)?)),
+        (None, None) => None,
+    };
+    let days = match (run.verify_days, f.verify_days) {
+        (Some(n), _) => Some(("--verify-days", n)),
+        (None, Some(n)) => Some(("schedule.verify_days", n)),
+        (None, None) => None,
+    };
+    let repair = match (run.verify_repair, f.verify_repair) {
+        (true, _) => Some(("--verify-repair", true)),
+        (false, Some(b)) => Some(("schedule.verify_repair", b)),
+        (false, None) => None,
+    };
+    let Some((every_key, every)) = every else {
+        if let Some((key, value)) = days
+            .map(|(k, n)| (k, n.to_string()))
+            .or(repair.map(|(k, b)| (k, b.to_string())))
+        {
+            return Err(AppError::setting(
+                key,
+                value,
+                "there is no scheduled verify to apply it to",
+                "set --verify-every (or [schedule] verify_every, e.g. \"1d\"), or remove it",
+            ));
+        }
+        return Ok(None);
+    };
+    if every < Duration::from_secs(1) {
+        return Err(AppError::setting(
+            every_key,
+            humantime::format_duration(every),
+            "a verify cannot repeat at once",
+            "use 1s or more, e.g. 1d",
+        ));
+    }
+    let days = match days {
+        Some((key, n)) if !(1..=super::MAX_VERIFY_DAYS).contains(&n) => {
+            return Err(AppError::setting(
+                key,
+                n,
+                format!("out of range (1 to {})", super::MAX_VERIFY_DAYS),
+                format!(
+                    "give the days before the live checkpoint to verify, e.g. {}",
+                    super::DEFAULT_VERIFY_DAYS
+                ),
+            ))
+        }
+        Some((_, n)) => n,
+        None => super::DEFAULT_VERIFY_DAYS,
+    };
+    Ok(Some(VerifySchedule::new(every, days, repair.is_some_and(|(_, b)| b))))
 }
 
 /// The alert robot: flags and env vars (`--alert-webhook`/`ALERT_WEBHOOK`, `--alert-robot`,
@@ -500,6 +563,19 @@ fn write_mode_of(m: WriteModeArg) -> WriteMode {
     }
 }
 
+/// Write mode upsert keeps the newer copy, so a mapping written with it needs a version column.
+fn needs_version(m: &refund_sink_mysql::Mapping, mode: WriteMode, key: &str) -> Result<(), AppError> {
+    if mode == WriteMode::Upsert && !m.has_version() {
+        return Err(AppError::setting(
+            key,
+            "\"upsert\"",
+            "upsert keeps the newer copy of a refund, but no table of the mapping has a version column",
+            "add a column with source = \"modified\" and type DATETIME(3) (no transforms), or set write_mode = \"replace\"",
+        ));
+    }
+    Ok(())
+}
+
 /// Where the mapping files of a config file's accounts are found, and the file's own tables.
 struct MappingContext {
     base: std::path::PathBuf,
@@ -606,6 +682,7 @@ fn account(
     let mut common = common(s, &a, &label)?;
     if let Some(m) = mapped {
         common.layout = Layout::Mapped(m);
+        needs_version(m, common.write_mode, &format!("{label}: write_mode"))?;
     }
     let route = match kind {
         RouteKind::Qimen => {
@@ -870,7 +947,9 @@ fn from_flags(s: &Settings, run: Option<&RunArgs>, env: EnvLookup<'_>) -> Result
     let mut common = common;
     if !s.mapping.is_empty() && s.layout.is_none() {
         let spec = crate::mapping::load(&s.mapping, Path::new("."), "--mapping")?;
-        common.layout = Layout::Mapped(crate::mapping::compile(&spec, &table_prefix, "--mapping")?);
+        let m = crate::mapping::compile(&spec, &table_prefix, "--mapping")?;
+        needs_version(m, common.write_mode, "--write-mode")?;
+        common.layout = Layout::Mapped(m);
     }
     refund_sink_mysql::names::validate_prefix(&table_prefix).map_err(|e| {
         AppError::setting(
@@ -1108,6 +1187,67 @@ table_prefix = "b_"
         };
         let e = plan(TWO, &short, None).unwrap_err();
         assert!(e.starts_with("--archive-horizon = 1m: too short"), "{e}");
+    }
+
+    #[test]
+    fn the_scheduled_verify_comes_from_the_flags_or_the_file_and_needs_an_interval() {
+        let run = RunArgs::default();
+        assert_eq!(
+            plan(TWO, &Settings::default(), Some(&run)).unwrap().schedule.verify,
+            None
+        );
+        let text = format!("[schedule]\nevery = \"5m\"\nverify_every = \"1d\"\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&run)).unwrap();
+        assert_eq!(
+            p.schedule.verify,
+            Some(VerifySchedule::new(Duration::from_secs(86_400), 7, false))
+        );
+        let text = format!("[schedule]\nverify_every = \"12h\"\nverify_days = 3\nverify_repair = true\n{TWO}");
+        let p = plan(&text, &Settings::default(), Some(&run)).unwrap();
+        assert_eq!(
+            p.schedule.verify,
+            Some(VerifySchedule::new(Duration::from_secs(12 * 3_600), 3, true))
+        );
+        // The flags override the file.
+        let flags = RunArgs {
+            verify_every: Some(Duration::from_secs(3_600)),
+            verify_days: Some(2),
+            ..RunArgs::default()
+        };
+        let p = plan(&text, &Settings::default(), Some(&flags)).unwrap();
+        assert_eq!(
+            p.schedule.verify,
+            Some(VerifySchedule::new(Duration::from_secs(3_600), 2, true))
+        );
+        // Only `run` verifies on a schedule.
+        assert_eq!(plan(&text, &Settings::default(), None).unwrap().schedule.verify, None);
+        let e = plan(
+            &format!("[schedule]\nverify_days = 3\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.verify_days = 3: there is no scheduled verify") && e.contains("verify_every"),
+            "{e}"
+        );
+        let e = plan(
+            &format!("[schedule]\nverify_every = \"1d\"\nverify_days = 0\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("schedule.verify_days = 0: out of range"), "{e}");
+        let e = plan(
+            &format!("[schedule]\nverify_every = \"0s\"\n{TWO}"),
+            &Settings::default(),
+            Some(&run),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("schedule.verify_every = 0s: a verify cannot repeat at once"),
+            "{e}"
+        );
     }
 
     const QIMEN: &str = r#"
@@ -1396,10 +1536,54 @@ app_secret_env = "SHOP_A_WDT"
     }
 
     #[test]
+    fn the_files_own_tables_are_the_mapping_of_accounts_without_a_layout() {
+        let text = format!(
+            "{TWO}\n[[tables]]\nname = \"{{prefix}}bi\"\ngrain = \"refund\"\ncolumns = [\n  \
+             {{ name = \"id\", type = \"BIGINT\", source = \"refund_id\" }},\n  \
+             {{ name = \"modified\", type = \"DATETIME(3)\", source = \"modified\" }},\n]\n"
+        );
+        let p = plan(&text, &Settings::default(), None).unwrap();
+        for a in &p.accounts {
+            let Layout::Mapped(m) = a.layout else {
+                panic!("{} writes the file's tables", a.name)
+            };
+            assert_eq!(m.tables()[0].name(), format!("{}bi", a.table_prefix));
+        }
+        // A layout on the command line wins over the file's tables.
+        let s = Settings {
+            layout: Some(LayoutArg::Normalized),
+            ..Settings::default()
+        };
+        let p = plan(&text, &s, None).unwrap();
+        assert!(p.accounts.iter().all(|a| a.layout == Layout::Normalized));
+        // A broken table is refused naming where it is written.
+        let e = plan(
+            &text.replace("refund_id\" }", "refund_idd\" }"),
+            &Settings::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("[[tables]] of sync.toml: table \"a_bi\", column \"id\""),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"refund_id\""), "{e}");
+    }
+
+    #[test]
     fn the_shipped_example_config_resolves() {
-        let p = plan(include_str!("../../examples/sync.toml"), &Settings::default(), None).unwrap();
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.toml"));
+        let file = ConfigFile::load(path).unwrap();
+        let p = from_file(path, file, &Settings::default(), None, &env_with(&[])).unwrap();
         let names: Vec<&str> = p.accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["shop_a", "shop_b"]);
+        assert_eq!(p.accounts[0].layout, Layout::Flat);
+        // shop_b's mapping: the flat preset and the BI table, its file relative to the config.
+        let Layout::Mapped(m) = p.accounts[1].layout else {
+            panic!("shop_b writes its mapping")
+        };
+        let tables: Vec<&str> = m.tables().iter().map(|t| t.name()).collect();
+        assert_eq!(tables, ["shop_b_aftersales_refund_refund_search", "bi_aftersales"]);
         assert!(p.accounts.iter().all(|a| matches!(a.route, RouteSpec::Simulator(_))));
         assert_eq!(p.mysql.url, crate::config::DEFAULT_MYSQL_URL);
     }

@@ -1,7 +1,7 @@
 //! The data of the status page, `/api/streams` and `/ready`: every stream of the accounts'
 //! tables with its checkpoint, lag, last run, failure streak, dead letters, clock offset and
-//! lease, and the recent runs, read from MySQL in two statements per set of tables and joined
-//! with what the run loop knows ([`Monitor`]).
+//! lease, the recent runs, and each live stream's last verify, read from MySQL in three
+//! statements per set of tables and joined with what the run loop knows ([`Monitor`]).
 //!
 //! The field names are the JSON of `/api/streams` (documented in the README) and stay stable.
 //! Nothing here is a secret or a record's field: streams, times, counts, outcomes and the
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
-use refund_sink_mysql::{MySqlSink, RunRow, StreamRuns, StreamState};
+use refund_sink_mysql::{MySqlSink, RunRow, StreamRuns, StreamState, VerifyRecord};
 use serde::Serialize;
 use wdt_qimen::sync::StreamId;
 use wdt_qimen::time::{format_wdt, to_beijing};
@@ -113,6 +113,87 @@ pub struct StreamView {
     pub last_error: Option<String>,
     /// Its runs of the last 24 h, oldest first (the chart).
     pub runs: Vec<RunPoint>,
+    /// A live stream's last verify (`verify`, or the scheduled `--verify-every`); `null`: none.
+    pub last_verify: Option<VerifyView>,
+}
+
+/// A verify of an account against WDT, as recorded in `wdt_sync_verify`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct VerifyView {
+    /// Start (Beijing time).
+    pub started_at: String,
+    /// End.
+    pub ended_at: String,
+    /// The range verified (Beijing time).
+    pub range_from: String,
+    /// See `range_from`.
+    pub range_to: String,
+    /// False when a difference remained at its end (after its repair, if it repaired).
+    pub matches: bool,
+    /// Gateway requests it used (its repair's backfill not included).
+    pub requests: u64,
+    /// The least requests a full re-sync of the range would have used.
+    pub resync_requests: u64,
+    /// Per method counted.
+    pub methods: Vec<VerifyMethodView>,
+}
+
+/// One method of a verify.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct VerifyMethodView {
+    /// `Refund.search` or `Refund.searchHistory`.
+    pub method: String,
+    /// Windows counted.
+    pub windows: u64,
+    /// Refunds WDT counted over them.
+    pub wdt_count: u64,
+    /// Refunds stored over them.
+    pub stored_count: u64,
+    /// Windows whose counts differed (after a re-count).
+    pub differing_windows: u64,
+    /// Refunds WDT has that are not stored.
+    pub missing: u64,
+    /// Refunds stored with an older `modified` than WDT's.
+    pub stale: u64,
+    /// Refunds stored that WDT does not list in their window.
+    pub extra: u64,
+    /// Ranges re-synced by a repair.
+    pub repaired_windows: u64,
+    /// Ranges still differing at the end.
+    pub remaining_windows: u64,
+}
+
+impl VerifyView {
+    /// The view of one verify's records (one per method, of the same start); `None` for none.
+    pub fn of(records: &[&VerifyRecord]) -> Option<Self> {
+        let first = records.first()?;
+        Some(Self {
+            started_at: format_wdt(first.started_at),
+            ended_at: format_wdt(records.iter().map(|r| r.ended_at).max().unwrap_or(first.ended_at)),
+            range_from: format_wdt(first.range_from),
+            range_to: format_wdt(first.range_to),
+            matches: records.iter().all(|r| r.remaining_windows == 0),
+            requests: records.iter().map(|r| r.requests).max().unwrap_or(0),
+            resync_requests: records.iter().map(|r| r.resync_requests).max().unwrap_or(0),
+            methods: records
+                .iter()
+                .map(|r| VerifyMethodView {
+                    method: r.method.clone(),
+                    windows: r.windows,
+                    wdt_count: r.wdt_count,
+                    stored_count: r.stored_count,
+                    differing_windows: r.differing_windows,
+                    missing: r.missing,
+                    stale: r.stale,
+                    extra: r.extra,
+                    repaired_windows: r.repaired_windows,
+                    remaining_windows: r.remaining_windows,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// A run, summed up.
@@ -376,6 +457,21 @@ impl Source {
         } else {
             Vec::new()
         };
+        let verifies: Vec<VerifyRecord> = if runs {
+            let mut live: Vec<String> = found
+                .iter()
+                .filter(|s| !s.stream.method.contains('#'))
+                .map(|s| s.stream.account.clone())
+                .collect();
+            live.sort();
+            live.dedup();
+            tokio::time::timeout(self.limit, sink.last_verifies(&live))
+                .await
+                .map_err(|_| format!("reading the last verifies took over {}s", self.limit.as_secs()))?
+                .map_err(|e| chain(&e))?
+        } else {
+            Vec::new()
+        };
         let since = states.db_now - TimeDelta::hours(i64::from(HISTORY_HOURS));
         let mut streams = Vec::with_capacity(found.len());
         let mut failures = Vec::new();
@@ -383,7 +479,11 @@ impl Source {
             let owner = self.owner_of(t, loops, &state.stream);
             let view = owner.map(|i| &loops[i]);
             let runs = history.get(k);
-            let v = stream_view(&t.prefix, view, state, runs, since);
+            let mut v = stream_view(&t.prefix, view, state, runs, since);
+            if v.kind == "live" {
+                let mine: Vec<&VerifyRecord> = verifies.iter().filter(|r| r.account == v.stream_account).collect();
+                v.last_verify = VerifyView::of(&mine);
+            }
             if let Some(r) = runs {
                 for run in r.runs.iter().filter(|r| r.started_at >= since) {
                     if let (refund_sink_mysql::RunOutcome::Failed, Some(e)) = (run.outcome, &run.error) {
@@ -543,6 +643,7 @@ fn stream_view(
             .filter(|v| v.stream.as_ref() == Some(&state.stream) || v.stream.is_none())
             .and_then(|v| v.last_error.clone()),
         runs: points,
+        last_verify: None,
         stream_account: state.stream.account,
         method: state.stream.method,
     }

@@ -132,6 +132,32 @@ pub struct Labels {
     pub stuck: &'static str,
     /// This process's last error.
     pub last_error: &'static str,
+    /// Row: the last verify against WDT.
+    pub last_verify: &'static str,
+    /// A verify found the range matching WDT.
+    pub verify_matches: &'static str,
+    /// A verify left differences.
+    pub verify_differs: &'static str,
+    /// "range" (of a verify).
+    pub range: &'static str,
+    /// "windows".
+    pub windows: &'static str,
+    /// WDT's count.
+    pub wdt_count: &'static str,
+    /// The stored count.
+    pub stored_count: &'static str,
+    /// Windows that differed.
+    pub differing: &'static str,
+    /// Refunds missing.
+    pub missing: &'static str,
+    /// Refunds stale.
+    pub stale: &'static str,
+    /// Refunds extra.
+    pub extra: &'static str,
+    /// Ranges repaired.
+    pub repaired: &'static str,
+    /// Ranges still differing.
+    pub still_differ: &'static str,
     /// Outcome names: ok, failed, interrupted, skipped_lease, abandoned, running.
     pub outcomes: [&'static str; 6],
     /// The footer (links to the other endpoints).
@@ -186,6 +212,19 @@ static EN: Labels = Labels {
     problems: "Problems",
     stuck: "The run loop is stuck",
     last_error: "last error",
+    last_verify: "Last verify",
+    verify_matches: "matches WDT",
+    verify_differs: "differs from WDT",
+    range: "range",
+    windows: "windows",
+    wdt_count: "WDT",
+    stored_count: "stored",
+    differing: "windows differ",
+    missing: "missing",
+    stale: "stale",
+    extra: "extra",
+    repaired: "repaired",
+    still_differ: "still differ",
     outcomes: [
         "ok",
         "failed",
@@ -235,6 +274,19 @@ static ZH: Labels = Labels {
     problems: "问题",
     stuck: "运行循环卡住了",
     last_error: "最近错误",
+    last_verify: "最近一次核对",
+    verify_matches: "与旺店通一致",
+    verify_differs: "与旺店通不一致",
+    range: "范围",
+    windows: "个窗口",
+    wdt_count: "旺店通",
+    stored_count: "已入库",
+    differing: "个窗口不一致",
+    missing: "缺失",
+    stale: "过期",
+    extra: "多余",
+    repaired: "已修复",
+    still_differ: "仍不一致",
     outcomes: ["成功", "失败", "已中断", "已跳过（租约被占用）", "已放弃", "运行中"],
     footer: "时间均为北京时间。其他接口：",
 };

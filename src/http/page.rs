@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{NaiveDateTime, TimeDelta};
 use wdt_qimen::time::parse_wdt;
 
-use super::data::{RunPoint, Snapshot, StreamView, HISTORY_HOURS};
+use super::data::{RunPoint, Snapshot, StreamView, VerifyView, HISTORY_HOURS};
 use super::i18n::{Labels, Lang};
 use crate::monitor::Unhealthy;
 
@@ -247,9 +247,68 @@ fn card(h: &mut String, st: &StreamView, l: &Labels, now: Option<NaiveDateTime>,
     if let Some(e) = &st.last_error {
         dd(h, l.last_error, format!("<span class=\"bad\">{}</span>", escape(e)));
     }
+    if st.kind == "live" {
+        let verify = st
+            .last_verify
+            .as_ref()
+            .map_or_else(|| escape(l.none), |v| verify_text(v, l));
+        dd(h, l.last_verify, verify);
+    }
     h.push_str("</dl>");
     chart(h, &st.runs, l, now);
     h.push_str("</section>\n");
+}
+
+/// A verify: its verdict, when, its range and requests, then a line per method with its counts.
+fn verify_text(v: &VerifyView, l: &Labels) -> String {
+    let (class, verdict) = if v.matches {
+        ("ok", l.verify_matches)
+    } else {
+        ("bad", l.verify_differs)
+    };
+    let mut t = format!(
+        "<span class=\"verify {class}\">{}</span> {} <span class=\"muted\">({} {} .. {}, {} {})</span>",
+        escape(verdict),
+        escape(&v.started_at),
+        escape(l.range),
+        escape(&v.range_from),
+        escape(&v.range_to),
+        v.requests,
+        escape(l.requests)
+    );
+    for m in &v.methods {
+        let _ = write!(
+            t,
+            "<br><span class=\"verify-method\">{}: {} {}, {} {} / {} {}, {} {}, {} {}, {} {}, {} {}",
+            escape(&m.method),
+            m.windows,
+            escape(l.windows),
+            escape(l.wdt_count),
+            m.wdt_count,
+            escape(l.stored_count),
+            m.stored_count,
+            m.differing_windows,
+            escape(l.differing),
+            escape(l.missing),
+            m.missing,
+            escape(l.stale),
+            m.stale,
+            escape(l.extra),
+            m.extra
+        );
+        if m.repaired_windows > 0 || m.remaining_windows > 0 {
+            let _ = write!(
+                t,
+                ", {} {}, {} {}",
+                escape(l.repaired),
+                m.repaired_windows,
+                escape(l.still_differ),
+                m.remaining_windows
+            );
+        }
+        t.push_str("</span>");
+    }
+    t
 }
 
 /// The SVG of `runs` over the last 24 h before `now`: a bar per run (refunds), a line of the

@@ -204,6 +204,7 @@ impl Expr {
                     if near.is_empty() {
                         " (a variable is `value` or a source field's path)".to_owned()
                     } else {
+                        let near: Vec<String> = near.iter().map(|p| format!("{p:?}")).collect();
                         format!(" (did you mean {}?)", near.join(" or "))
                     }
                 }

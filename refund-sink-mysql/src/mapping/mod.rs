@@ -58,12 +58,12 @@ pub use transform::{Transform, Transforms};
 pub use value::{Kind, Value};
 
 use crate::row::{Cell, Encoding, TableRows};
-use crate::schema::Table;
+use crate::schema::{Column, ColumnType, Table};
 
 /// Why a mapping was refused: the table, the column when one is at fault, and the problem
 /// with its fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mapping: {}{problem}", at(table, column.as_deref()))]
+#[error("{}{problem}", at(table, column.as_deref()))]
 pub struct MappingError {
     /// The table.
     pub table: String,
@@ -198,6 +198,7 @@ impl Mapping {
             .iter()
             .map(|plan| {
                 let mut t = TableRows::<PreviewEncoding>::new(Table::Mapped(plan), account);
+                t.enc.columns = plan.columns;
                 let mut errors = Vec::new();
                 for r in refunds {
                     let mark = t.mark();
@@ -232,11 +233,14 @@ pub struct Preview {
     pub errors: Vec<String>,
 }
 
-/// Rows as text values.
+/// Rows as text values, each as MySQL shows it (a DECIMAL with all its places, a DATETIME with
+/// its column's fraction digits).
 #[derive(Debug, Default)]
 struct PreviewEncoding {
     rows: Vec<Vec<Option<String>>>,
     current: Vec<Option<String>>,
+    /// The table's columns (the cell of `current.len()` is for the next one).
+    columns: &'static [Column],
 }
 
 impl Encoding for PreviewEncoding {
@@ -250,12 +254,31 @@ impl Encoding for PreviewEncoding {
     }
 
     fn put(&mut self, _first: bool, cell: Cell<'_>) {
+        let ty = self.columns.get(self.current.len()).map(|c| c.ty);
+        let scale = match ty {
+            Some(ColumnType::Numeric(_, s)) => Some(u32::from(s)),
+            Some(ColumnType::Decimal) => Some(4),
+            _ => None,
+        };
         self.current.push(match cell {
             Cell::Null => None,
-            Cell::Int(v) => Some(v.to_string()),
-            Cell::Dec(d) => Some(d.to_string()),
+            Cell::Int(v) => Some(match scale {
+                Some(s) => rescaled(rust_decimal::Decimal::from(v), s),
+                None => v.to_string(),
+            }),
+            Cell::Dec(d) => Some(rescaled(d, scale.unwrap_or(d.scale()))),
             Cell::Text(s) => Some(s.to_owned()),
-            Cell::Time(t) => Some(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+            Cell::Time(t) => Some(match ty {
+                Some(ColumnType::DateTime(fsp @ 1..)) => {
+                    let fraction = format!("{:09}", chrono::Timelike::nanosecond(&t) % 1_000_000_000);
+                    format!(
+                        "{}.{}",
+                        t.format("%Y-%m-%d %H:%M:%S"),
+                        &fraction[..usize::from(fsp.min(6))]
+                    )
+                }
+                _ => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            }),
             Cell::Date(d) => Some(d.format("%Y-%m-%d").to_string()),
             Cell::Bool(b) => Some(if b { "1" } else { "0" }.to_owned()),
         });
@@ -274,6 +297,12 @@ impl Encoding for PreviewEncoding {
         };
         self.current.extend(copied);
     }
+}
+
+/// `d` with `scale` places (the cell was checked to have no more).
+fn rescaled(mut d: rust_decimal::Decimal, scale: u32) -> String {
+    d.rescale(scale);
+    d.to_string()
 }
 
 /// Now, Beijing wall time (the `synced_at` source).

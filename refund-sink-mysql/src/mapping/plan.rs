@@ -52,6 +52,8 @@ pub struct TablePlan {
     pub(crate) spec: TableSpec,
     /// The checkpoint key of a built-in layout's table (its name without the prefix).
     pub(crate) state_key: Option<&'static str>,
+    /// True when a column may read `raw` (the refund's JSON is made only then).
+    pub(crate) uses_raw: bool,
 }
 
 impl std::fmt::Debug for TablePlan {
@@ -595,6 +597,15 @@ impl TablePlan {
             0
         };
         let primary_key: Vec<&'static str> = key.iter().map(|i| columns[*i].name).collect();
+        let uses_raw = spec.columns.iter().any(|c| {
+            c.source.as_deref() == Some("raw")
+                || c.transforms.iter().any(|t| match t {
+                    super::spec::TransformSpec::Concat(cs) => cs.fields.iter().any(|f| f == "raw"),
+                    super::spec::TransformSpec::Expr(code) => code.contains("raw"),
+                    super::spec::TransformSpec::Custom(_) => true,
+                    _ => false,
+                })
+        });
         let mut canonical = spec.clone();
         canonical.name = name.clone();
         let fingerprint = {
@@ -614,6 +625,7 @@ impl TablePlan {
             fingerprint,
             spec: canonical,
             state_key: None,
+            uses_raw,
         })
     }
 
@@ -636,6 +648,15 @@ impl TablePlan {
     /// The newer-wins version column, if the table has one.
     pub fn version(&self) -> Option<&'static str> {
         self.version
+    }
+
+    /// The column that holds `path` as read (no transforms), if there is one.
+    pub fn column_reading(&self, path: &str) -> Option<&'static str> {
+        self.cells
+            .iter()
+            .zip(self.columns)
+            .find(|(c, _)| c.steps.is_empty() && c.field.is_some_and(|f| f.path == path))
+            .map(|(_, col)| col.name)
     }
 
     /// What one row stands for.

@@ -97,8 +97,9 @@ pub struct ColumnSpec {
     pub sql_type: String,
     /// The field it is read from (`refund_no`, `detail_list.goods_no`,
     /// `amount_detail_list.refund_amount`, `account`, `raw`, `synced_at`). Without a source the
-    /// column's value comes from its transforms alone (a `constant`, an `expr`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// column's value comes from its transforms alone (a `constant`, an `expr`). `from` is
+    /// accepted as another name for it.
+    #[serde(default, alias = "from", skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The transforms applied in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -537,6 +537,7 @@ pub(crate) fn unknown_path(path: &str) -> String {
     if near.is_empty() {
         format!("{path:?} is not a field of a refund (see the README's list of source paths)")
     } else {
+        let near: Vec<String> = near.iter().map(|p| format!("{p:?}")).collect();
         format!(
             "{path:?} is not a field of a refund; did you mean {}?",
             near.join(" or ")
