@@ -61,9 +61,12 @@ pub(crate) const FK_CHECKS_OFF: &str = "SET @wdt_fk_checks = @@foreign_key_check
 /// Restores `foreign_key_checks` after the REPLACE.
 pub(crate) const FK_CHECKS_RESTORE: &str = "SET foreign_key_checks = IFNULL(@wdt_fk_checks, 1)";
 
+/// What the name of a staging table starts with.
+pub(crate) const STAGING_PREFIX: &str = "wdt_staging_";
+
 /// The staging table of `table` (a temporary table: only this connection sees it).
 pub(crate) fn staging_name(table: Table) -> String {
-    format!("wdt_staging_{table}")
+    format!("{STAGING_PREFIX}{table}")
 }
 
 /// Drops a staging table left by an earlier attempt on this connection and creates it empty.

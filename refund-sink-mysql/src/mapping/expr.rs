@@ -73,7 +73,43 @@ fn names(code: &str) -> Vec<(String, Option<String>)> {
     };
     while i < chars.len() {
         let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            // A line comment.
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            // A block comment.
+            i += 2;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '`' {
+            // A template string: the expressions interpolated in it (`${shop_no}`) read fields.
+            i += 1;
+            while i < chars.len() && chars[i] != '`' {
+                if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+                    let start = i + 2;
+                    let (mut depth, mut j) = (1, start);
+                    while j < chars.len() && depth > 0 {
+                        match chars[j] {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    let end = if depth == 0 { j - 1 } else { j };
+                    out.extend(names(&chars[start..end].iter().collect::<String>()));
+                    i = j;
+                } else {
+                    i += 1;
+                }
+            }
+            i += 1;
+        } else if c == '"' || c == '\'' {
             // Skip a string literal.
             i += 1;
             while i < chars.len() && chars[i] != c {
@@ -114,7 +150,14 @@ impl Expr {
                 continue;
             }
             if let Some(member) = &member {
-                if let Some(f) = source::field(&format!("{name}.{member}")) {
+                let path = format!("{name}.{member}");
+                if matches!(name.as_str(), "detail_list" | "amount_detail_list") && source::field(&path).is_none() {
+                    return Err(format!(
+                        "expression {code:?} reads {}",
+                        super::transform::unknown_path(&path)
+                    ));
+                }
+                if let Some(f) = source::field(&path) {
                     if matches!(f.level, Level::Line | Level::Amount) {
                         let group = if f.level == Level::Line {
                             "detail_list"
@@ -144,9 +187,31 @@ impl Expr {
                 Var::Lines(g, _) => scope.push_dynamic(*g, Dynamic::from_map(Default::default())),
             };
         }
-        let ast = engine()
-            .compile_expression_with_scope(&scope, code)
-            .map_err(|e| format!("expression {code:?} does not compile: {e}"))?;
+        let ast = engine().compile_expression_with_scope(&scope, code).map_err(|e| {
+            let hint = match &*e.0 {
+                rhai::ParseErrorType::VariableUndefined(name) => {
+                    // A line field under its own name, or a near spelling.
+                    let suffix = format!(".{name}");
+                    let mut near: Vec<&str> = source::fields()
+                        .map(|f| f.path)
+                        .filter(|p| p.ends_with(&suffix))
+                        .collect();
+                    for p in source::closest(name) {
+                        if !near.contains(&p) {
+                            near.push(p);
+                        }
+                    }
+                    if near.is_empty() {
+                        " (a variable is `value` or a source field's path)".to_owned()
+                    } else {
+                        let near: Vec<String> = near.iter().map(|p| format!("{p:?}")).collect();
+                        format!(" (did you mean {}?)", near.join(" or "))
+                    }
+                }
+                _ => String::new(),
+            };
+            format!("expression {code:?} does not compile: {e}{hint}")
+        })?;
         Ok(Expr {
             code: code.into(),
             ast: Arc::new(ast),

@@ -42,6 +42,8 @@ pub mod plan;
 pub mod presets;
 pub mod source;
 pub mod spec;
+#[cfg(test)]
+mod tests;
 pub mod transform;
 pub mod value;
 
@@ -61,7 +63,7 @@ use crate::schema::{Column, ColumnType, Table};
 /// Why a mapping was refused: the table, the column when one is at fault, and the problem
 /// with its fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("table {table:?}{}: {problem}", column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
+#[error("{}{problem}", at(table, column.as_deref()))]
 pub struct MappingError {
     /// The table.
     pub table: String,
@@ -69,6 +71,15 @@ pub struct MappingError {
     pub column: Option<String>,
     /// What is wrong, and the fix.
     pub problem: String,
+}
+
+/// `table "t", column "c": ` (nothing for a problem of the whole mapping).
+fn at(table: &str, column: Option<&str>) -> String {
+    match (table, column) {
+        ("", None) => String::new(),
+        (t, None) => format!("table {t:?}: "),
+        (t, Some(c)) => format!("table {t:?}, column {c:?}: "),
+    }
 }
 
 /// A compiled mapping: its tables, parents first.
@@ -143,7 +154,8 @@ impl Mapping {
                 });
             }
             let reserved = crate::TableNames::new(prefix).ok().map(|n| {
-                [n.sync_state, n.dead_letter, n.schema_version, n.lease, n.run]
+                let verify = format!("{prefix}{}", crate::verify::VERIFY_TABLE);
+                [n.sync_state, n.dead_letter, n.schema_version, n.lease, n.run, verify]
                     .iter()
                     .any(|b| b.eq_ignore_ascii_case(plan.name))
             });

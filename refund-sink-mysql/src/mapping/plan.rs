@@ -81,6 +81,53 @@ impl std::hash::Hash for TablePlan {
     }
 }
 
+/// The most columns an InnoDB table holds.
+const MAX_COLUMNS: usize = 1017;
+
+/// What MySQL holds in one row, not counting TEXT and LONGTEXT contents.
+const MAX_ROW_BYTES: usize = 65_535;
+
+/// What an InnoDB key holds (the DYNAMIC row format).
+const MAX_KEY_BYTES: usize = 3072;
+
+/// The widest account column a table of `grain` can key: the key is the account (4 bytes a
+/// character) and one or two BIGINTs.
+fn max_account_width(grain: Grain) -> usize {
+    let ids = if grain == Grain::Refund { 1 } else { 2 };
+    (MAX_KEY_BYTES - 8 * ids) / 4
+}
+
+/// The bytes a row of `columns` can take, as MySQL counts them against [`MAX_ROW_BYTES`]
+/// (utf8mb4: 4 bytes a character; TEXT and LONGTEXT count their length and pointer; one NULL
+/// bit per nullable column).
+fn row_bytes(columns: &[Column]) -> usize {
+    // DECIMAL stores 9 digits in 4 bytes, the rest in 0-4 bytes.
+    let digits = |d: u8| usize::from(d / 9) * 4 + [0, 1, 1, 2, 2, 3, 3, 4, 4][usize::from(d % 9)];
+    let data: usize = columns
+        .iter()
+        .map(|c| match c.ty {
+            ColumnType::BigInt => 8,
+            ColumnType::Int => 4,
+            ColumnType::Bool => 1,
+            ColumnType::Date => 3,
+            ColumnType::DateTime(fsp) => 5 + usize::from(fsp).div_ceil(2),
+            ColumnType::Decimal => digits(15) + digits(4),
+            ColumnType::Numeric(p, s) => digits(p - s) + digits(s),
+            ColumnType::Varchar(n) | ColumnType::Key(n) => {
+                let b = 4 * usize::from(n);
+                b + if b > 255 { 2 } else { 1 }
+            }
+            ColumnType::Text => 10,
+            ColumnType::LongText => 12,
+        })
+        .sum();
+    data + columns.iter().filter(|c| c.nullable).count().div_ceil(8)
+}
+
+/// The longest name of a mapped table: an overwrite loads it through a temporary table named
+/// `wdt_staging_<name>`, which must stay within MySQL's 64 characters.
+pub(crate) const MAX_TABLE_NAME: usize = 64 - crate::overwrite::STAGING_PREFIX.len();
+
 pub(crate) fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
@@ -165,6 +212,47 @@ fn fits(kind: Kind, ty: ColumnType) -> Result<(), String> {
     ))
 }
 
+/// True when a strftime `pattern` writes the Unix timestamp (`%s`, with any padding flag).
+fn reads_epoch(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            let mut spec = chars.next();
+            while matches!(spec, Some('-' | '_' | '0')) {
+                spec = chars.next();
+            }
+            if spec == Some('s') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Checks the value of a `constant` or `default` that ends a column's transforms against the
+/// column, so that one that cannot be written is refused now rather than in every record.
+fn check_literal(v: &Value<'_>, ty: ColumnType) -> Result<(), String> {
+    let cell = match (column_kind(ty), v) {
+        (Kind::Int, Value::Int(i)) => Cell::Int(*i),
+        (Kind::Dec, Value::Dec(d)) => Cell::Dec(*d),
+        (Kind::Bool, Value::Bool(b)) => Cell::Bool(*b),
+        (Kind::Time, Value::Time(t)) => Cell::Time(*t),
+        (Kind::Date, Value::Date(d)) => Cell::Date(*d),
+        (Kind::Text, Value::Text(s)) => Cell::Text(s),
+        // Converted when written (and checked then).
+        _ => return Ok(()),
+    };
+    let column = Column {
+        name: "",
+        ty,
+        nullable: true,
+        extra: None,
+    };
+    crate::row::check_cell(&column, cell)
+        .map(|_| ())
+        .map_err(|p| format!("{v} does not fit {}: {p}", ty.sql()))
+}
+
 /// Writes `v` as the next cell of `t`, converted for its column.
 fn put<E: Encoding>(t: &mut TableRows<E>, col: &Column, v: Value<'_>) {
     let ty = col.ty;
@@ -226,6 +314,17 @@ impl TablePlan {
             problem,
         };
         check_identifier(&name).map_err(|p| err(None, format!("the table name {p}")))?;
+        let length = name.chars().count();
+        if length > MAX_TABLE_NAME {
+            return Err(err(
+                None,
+                format!(
+                    "the table name {name:?} has {length} characters; a mapped table's name holds at most \
+                     {MAX_TABLE_NAME}, so that its staging table ({}<name>) stays within MySQL's 64; shorten it",
+                    crate::overwrite::STAGING_PREFIX
+                ),
+            ));
+        }
         if spec.columns.is_empty() {
             return Err(err(None, "has no columns; add [[tables.columns]] entries".into()));
         }
@@ -277,12 +376,32 @@ impl TablePlan {
             };
             let mut steps = Vec::new();
             for (i, t) in c.transforms.iter().enumerate() {
+                if let super::spec::TransformSpec::Format(pattern) = t {
+                    let utc = matches!(steps.last(), Some(Step::Shift(d)) if *d == chrono::TimeDelta::hours(-8));
+                    if reads_epoch(pattern) && !utc {
+                        return Err(cerr(format!(
+                            "transform {} (format): %s in {pattern:?} counts seconds since 1970 in UTC, but the \
+                             time is a wall time (Beijing, as WDT sends it), so it would be hours off; put \
+                             {{ timezone = \"utc\" }} right before the format",
+                            i + 1
+                        )));
+                    }
+                }
                 let (step, out) = transform::compile(t, kind, field, ty, custom)
                     .map_err(|p| cerr(format!("transform {} ({}): {p}", i + 1, transform_name(t))))?;
                 steps.push(step);
                 kind = out;
             }
             fits(kind, ty).map_err(&cerr)?;
+            if let Some(Step::Constant(v) | Step::Default(v)) = steps.last() {
+                check_literal(v, ty).map_err(|p| {
+                    cerr(format!(
+                        "transform {} ({}): {p}",
+                        steps.len(),
+                        transform_name(&c.transforms[steps.len() - 1])
+                    ))
+                })?;
+            }
             if role == Role::Account {
                 let ColumnType::Varchar(n) = ty else {
                     return Err(cerr(format!(
@@ -290,6 +409,15 @@ impl TablePlan {
                         ty.sql()
                     )));
                 };
+                let max = max_account_width(spec.grain);
+                if usize::from(n) > max {
+                    return Err(cerr(format!(
+                        "holds the account, which leads the primary key: VARCHAR({n}) takes up to {} bytes \
+                         (utf8mb4) and an InnoDB key holds {MAX_KEY_BYTES}, so at most VARCHAR({max}) here \
+                         (the sink's own account columns are VARCHAR(128))",
+                        4 * usize::from(n)
+                    )));
+                }
                 ty = ColumnType::Key(n);
             }
             columns.push(Column {
@@ -357,11 +485,23 @@ impl TablePlan {
         if let Some(explicit) = &spec.key {
             let mut named = HashSet::new();
             for k in explicit {
+                let key_names = || {
+                    key.iter()
+                        .map(|i| format!("{:?}", columns[*i].name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 if !named.insert(k.to_lowercase()) {
-                    return Err(err(Some(k), "is named twice in key".into()));
+                    return Err(err(Some(k), "is named twice in key; name each key column once".into()));
                 }
                 let Some(i) = columns.iter().position(|c| c.name.eq_ignore_ascii_case(k)) else {
-                    return Err(err(Some(k), "is in key but is not a column of the table".into()));
+                    return Err(err(
+                        Some(k),
+                        format!(
+                            "is in key but is not a column of the table; the key columns are {}",
+                            key_names()
+                        ),
+                    ));
                 };
                 if !key.contains(&i) {
                     return Err(err(
@@ -382,6 +522,39 @@ impl TablePlan {
                 ));
             }
         }
+        if columns.len() > MAX_COLUMNS {
+            return Err(err(
+                None,
+                format!(
+                    "has {} columns (with the account), and an InnoDB table holds {MAX_COLUMNS}; \
+                     split it into two tables",
+                    columns.len()
+                ),
+            ));
+        }
+        let bytes = row_bytes(&columns);
+        if bytes > MAX_ROW_BYTES {
+            let mut wide: Vec<&Column> = columns
+                .iter()
+                .filter(|c| matches!(c.ty, ColumnType::Varchar(_)))
+                .collect();
+            wide.sort_by_key(|c| {
+                std::cmp::Reverse(match c.ty {
+                    ColumnType::Varchar(n) => n,
+                    _ => 0,
+                })
+            });
+            let names: Vec<String> = wide.iter().take(3).map(|c| format!("{:?}", c.name)).collect();
+            return Err(err(
+                None,
+                format!(
+                    "a row of its columns takes up to {bytes} bytes, and MySQL holds {MAX_ROW_BYTES} a row \
+                     (a VARCHAR(n) takes 4n bytes in utf8mb4; TEXT counts a few): make the widest VARCHARs \
+                     ({}) TEXT or narrower",
+                    names.join(", ")
+                ),
+            ));
+        }
         // The version.
         let version_ok = |i: usize| {
             cells[i].field.map(|f| f.path) == Some("modified")
@@ -391,7 +564,12 @@ impl TablePlan {
         let version = match &spec.version {
             Some(v) => {
                 let Some(i) = columns.iter().position(|c| c.name.eq_ignore_ascii_case(v)) else {
-                    return Err(err(Some(v), "is the version but is not a column of the table".into()));
+                    return Err(err(
+                        Some(v),
+                        "is the version but is not a column of the table; name the column that reads `modified` \
+                         (or leave version out)"
+                            .into(),
+                    ));
                 };
                 if !version_ok(i) {
                     return Err(err(
@@ -630,7 +808,8 @@ fn transform_name(t: &super::spec::TransformSpec) -> String {
         .unwrap_or_else(|| "transform".into())
 }
 
-/// Checks a table or column name: 1-64 characters, no trailing space, no NUL.
+/// Checks a table or column name: 1-64 characters, no trailing space, no NUL, no character
+/// beyond U+FFFF.
 fn check_identifier(name: &str) -> Result<(), String> {
     let n = name.chars().count();
     if n == 0 {
@@ -642,6 +821,12 @@ fn check_identifier(name: &str) -> Result<(), String> {
     if name.ends_with(' ') || name.contains('\0') {
         return Err(format!(
             "{name:?} ends with a space or holds a NUL, which MySQL refuses"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| u32::from(*c) > 0xFFFF) {
+        return Err(format!(
+            "{name:?} holds {c:?}, a character outside Unicode's Basic Multilingual Plane (an emoji?), \
+             which MySQL names cannot hold; remove it"
         ));
     }
     Ok(())

@@ -19,7 +19,8 @@ pub struct MappingSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
-    /// The table's name (any MySQL identifier, Chinese included; at most 64 characters).
+    /// The table's name (any MySQL identifier, Chinese included; at most 52 characters, so that
+    /// the sink's staging table `wdt_staging_<name>` stays within MySQL's 64).
     /// `{prefix}` in it is replaced by the sink's table prefix.
     pub name: String,
     /// What one row stands for.
@@ -112,7 +113,11 @@ pub struct ColumnSpec {
 /// A constant in a mapping: text, integer or flag (write decimals and times as text:
 /// `"0.01"`, `"2024-01-01 00:00:00"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a constant is text, an integer or true/false; write decimals and times as text \
+                 (\"0.01\", \"2024-01-01 00:00:00\")"
+)]
 pub enum Literal {
     /// `true` / `false`.
     Bool(bool),
@@ -183,7 +188,12 @@ pub enum TransformSpec {
 
 /// Arguments of [`TransformSpec::Round`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "round takes its places (`{ round = 2 }`) or `{ places = 2, mode = \"half_even\" }` \
+                 (no other keys; places 0-28)"
+)]
 pub enum RoundSpec {
     /// Decimal places, rounding half away from zero.
     Places(u32),
@@ -200,7 +210,12 @@ pub enum RoundSpec {
 
 /// Arguments of [`TransformSpec::Labels`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "labels takes a built-in map's name (`{ labels = \"status\" }`) or \
+                 `{ map = { \"0\" = \"label\" }, default = \"label\", builtin = \"status\" }` (no other keys)"
+)]
 pub enum LabelsSpec {
     /// A built-in map, named by its code field (`status`, `stockin_status`, `type`, …).
     Builtin(String),

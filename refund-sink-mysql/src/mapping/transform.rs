@@ -156,6 +156,15 @@ impl Step {
                 }
             }
             (_, Value::Null) => Value::Null,
+            // An expression hands times on as text.
+            (step @ (Step::Shift(_) | Step::Format(_) | Step::Date), Value::Text(s)) if parse_time(&s).is_some() => {
+                let t = parse_time(&s).unwrap_or_default();
+                if s.trim().len() == 10 && matches!(step, Step::Format(_)) {
+                    step.apply(Value::Date(t.date()), rec)?
+                } else {
+                    step.apply(Value::Time(t), rec)?
+                }
+            }
             (Step::Shift(d), Value::Time(t)) => Value::Time(
                 t.checked_add_signed(*d)
                     .ok_or_else(|| format!("{t} moved by {d} is out of range"))?,

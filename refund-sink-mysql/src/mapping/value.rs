@@ -71,7 +71,8 @@ impl Value<'_> {
 }
 
 /// Text form of a value, as written into a text column: integers and decimals as digits
-/// (decimals with their own places), times as `YYYY-MM-DD HH:MM:SS[.ffffff]`, dates as
+/// (decimals with their own places), times as `YYYY-MM-DD HH:MM:SS[.fff]` (the fraction in 3,
+/// 6 or 9 digits when there is one), dates as
 /// `YYYY-MM-DD`, flags as `1` / `0`, lists joined with `,`, NULL as nothing.
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,7 +81,8 @@ impl fmt::Display for Value<'_> {
             Value::Int(v) => write!(f, "{v}"),
             Value::Dec(v) => write!(f, "{v}"),
             Value::Text(s) => f.write_str(s),
-            Value::Time(t) => write!(f, "{}", wdt_qimen::time::format_wdt(*t)),
+            // WDT's form, with the fraction when there is one (WDT sends milliseconds).
+            Value::Time(t) => write!(f, "{}", t.format("%Y-%m-%d %H:%M:%S%.f")),
             Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             Value::Bool(b) => f.write_str(if *b { "1" } else { "0" }),
             Value::List(v) => {
