@@ -556,10 +556,12 @@ impl TablePlan {
             ));
         }
         // The version.
+        // Milliseconds kept: WDT sends some `modified` with milliseconds, and a version cut to the
+        // second would let an older change of the same second win over the newer one.
         let version_ok = |i: usize| {
             cells[i].field.map(|f| f.path) == Some("modified")
                 && cells[i].steps.is_empty()
-                && matches!(columns[i].ty, ColumnType::DateTime(_))
+                && matches!(columns[i].ty, ColumnType::DateTime(fsp) if fsp >= 3)
         };
         let version = match &spec.version {
             Some(v) => {
@@ -574,7 +576,8 @@ impl TablePlan {
                 if !version_ok(i) {
                     return Err(err(
                         Some(v),
-                        "cannot be the version: it must read `modified` with no transforms into a DATETIME column"
+                        "cannot be the version: it must read `modified` with no transforms into a DATETIME(3) column \
+                         (milliseconds kept, so an older change of the same second never wins)"
                             .into(),
                     ));
                 }
