@@ -48,6 +48,8 @@ pub struct TablePlan {
     /// Leading columns that hold the same value in every line of a refund: encoded once per
     /// refund, then copied.
     shared: usize,
+    /// True when a column can read the `raw` source (the refund as JSON, made only then).
+    pub(crate) reads_raw: bool,
     pub(crate) fingerprint: String,
     pub(crate) spec: TableSpec,
     /// The checkpoint key of a built-in layout's table (its name without the prefix).
@@ -416,6 +418,9 @@ impl TablePlan {
         } else {
             0
         };
+        let reads_raw = cells
+            .iter()
+            .any(|c| c.field.is_some_and(|f| f.path == "raw") || c.steps.iter().any(Step::reads_raw));
         let primary_key: Vec<&'static str> = key.iter().map(|i| columns[*i].name).collect();
         let mut canonical = spec.clone();
         canonical.name = name.clone();
@@ -433,6 +438,7 @@ impl TablePlan {
             version,
             cells,
             shared,
+            reads_raw,
             fingerprint,
             spec: canonical,
             state_key: None,
