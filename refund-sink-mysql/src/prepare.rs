@@ -215,8 +215,10 @@ fn map_one<E: Encoding>(
     for t in tables.iter_mut() {
         match t.table {
             // The built-in layouts are mappings too (`mapping::presets`).
-            // The JSON text only for a table that reads `raw` (serializing costs).
-            Table::Mapped(p) if p.uses_raw => p.write(r, account, raw.get_or_insert_with(|| raw_json(r)), synced_at, t),
+            // The JSON text only for a table that can read it (it costs more than a flat row).
+            Table::Mapped(p) if p.reads_raw => {
+                p.write(r, account, raw.get_or_insert_with(|| raw_json(r)), synced_at, t)
+            }
             Table::Mapped(p) => p.write(r, account, "", synced_at, t),
             other => unreachable!("{other} is not a mapped data table"),
         }
@@ -389,6 +391,82 @@ mod tests {
             p.refunds.iter().map(|m| (m.index, m.refund_id)).collect::<Vec<_>>(),
             vec![(0, 1), (2, 3)]
         );
+    }
+
+    #[test]
+    fn only_tables_that_can_read_raw_get_the_json() {
+        use crate::mapping::{presets, Mapping, MappingSpec, Transforms};
+        // The flat preset never reads `raw`, so no refund is serialized for it.
+        let flat = presets::mapping(Layout::Flat, "").unwrap();
+        assert!(flat.tables().iter().all(|p| !p.reads_raw));
+        let both = presets::mapping(Layout::Both, "").unwrap();
+        assert!(both.tables().iter().any(|p| p.reads_raw));
+        // A source, a concat field, an expression variable or a Rust transform can read it.
+        let spec: MappingSpec = toml::from_str(
+            r#"
+[[tables]]
+name = "t"
+grain = "refund"
+columns = [
+  { name = "refund_id", type = "BIGINT", source = "refund_id" },
+  { name = "modified", type = "DATETIME(3)", source = "modified" },
+  { name = "n", type = "BIGINT", transforms = [{ expr = "raw.len()" }] },
+  { name = "c", type = "TEXT", source = "refund_no", transforms = [{ concat = { fields = ["raw"], separator = "|" } }] },
+]
+"#,
+        )
+        .unwrap();
+        let mapping = Mapping::compile(&spec, "").unwrap();
+        assert!(mapping.tables()[0].reads_raw);
+        let r = refund(1, at(1), "a");
+        let p = prepare(
+            "shop",
+            std::slice::from_ref(&r),
+            &[true],
+            mapping.data_tables(),
+            WriteMode::Upsert,
+            WritePath::Infile,
+        );
+        let Payload::Text(text) = &p.tables[0].payload else {
+            panic!()
+        };
+        let text = String::from_utf8(text.to_vec()).unwrap();
+        let json = raw_json(&r);
+        assert!(text.contains(&format!("\t{}\t", json.chars().count())), "{text}");
+        assert!(text.contains(&format!("a|{json}")), "{text}");
+        for (code, reads) in [("refund_no", false), ("raw", true)] {
+            let spec: MappingSpec = toml::from_str(&format!(
+                r#"
+[[tables]]
+name = "t"
+grain = "refund"
+columns = [
+  {{ name = "refund_id", type = "BIGINT", source = "refund_id" }},
+  {{ name = "e", type = "TEXT", transforms = [{{ expr = "{code}" }}] }},
+]
+"#
+            ))
+            .unwrap();
+            assert_eq!(
+                Mapping::compile(&spec, "").unwrap().tables()[0].reads_raw,
+                reads,
+                "{code}"
+            );
+        }
+        let spec: MappingSpec = toml::from_str(
+            r#"
+[[tables]]
+name = "t"
+grain = "refund"
+columns = [
+  { name = "refund_id", type = "BIGINT", source = "refund_id" },
+  { name = "x", type = "TEXT", source = "refund_no", transforms = [{ custom = "same" }] },
+]
+"#,
+        )
+        .unwrap();
+        let custom = Transforms::new().with_fn("same", |v| Ok(v));
+        assert!(Mapping::compile_with(&spec, "", &custom).unwrap().tables()[0].reads_raw);
     }
 
     #[test]

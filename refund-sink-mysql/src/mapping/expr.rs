@@ -219,6 +219,11 @@ impl Expr {
         })
     }
 
+    /// True when the expression reads the refund-level field `path`.
+    pub(crate) fn reads(&self, path: &str) -> bool {
+        self.vars.iter().any(|v| matches!(v, Var::Field(f) if f.path == path))
+    }
+
     /// Evaluates the expression for `input` in `rec`.
     pub(crate) fn eval<'a>(&self, input: Value<'a>, rec: &Record<'a>) -> Result<Value<'static>, String> {
         let mut scope = Scope::new();

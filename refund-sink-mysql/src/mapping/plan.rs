@@ -48,12 +48,12 @@ pub struct TablePlan {
     /// Leading columns that hold the same value in every line of a refund: encoded once per
     /// refund, then copied.
     shared: usize,
+    /// True when a column can read the `raw` source (the refund as JSON, made only then).
+    pub(crate) reads_raw: bool,
     pub(crate) fingerprint: String,
     pub(crate) spec: TableSpec,
     /// The checkpoint key of a built-in layout's table (its name without the prefix).
     pub(crate) state_key: Option<&'static str>,
-    /// True when a column may read `raw` (the refund's JSON is made only then).
-    pub(crate) uses_raw: bool,
 }
 
 impl std::fmt::Debug for TablePlan {
@@ -599,16 +599,10 @@ impl TablePlan {
         } else {
             0
         };
+        let reads_raw = cells
+            .iter()
+            .any(|c| c.field.is_some_and(|f| f.path == "raw") || c.steps.iter().any(Step::reads_raw));
         let primary_key: Vec<&'static str> = key.iter().map(|i| columns[*i].name).collect();
-        let uses_raw = spec.columns.iter().any(|c| {
-            c.source.as_deref() == Some("raw")
-                || c.transforms.iter().any(|t| match t {
-                    super::spec::TransformSpec::Concat(cs) => cs.fields.iter().any(|f| f == "raw"),
-                    super::spec::TransformSpec::Expr(code) => code.contains("raw"),
-                    super::spec::TransformSpec::Custom(_) => true,
-                    _ => false,
-                })
-        });
         let mut canonical = spec.clone();
         canonical.name = name.clone();
         let fingerprint = {
@@ -625,10 +619,10 @@ impl TablePlan {
             version,
             cells,
             shared,
+            reads_raw,
             fingerprint,
             spec: canonical,
             state_key: None,
-            uses_raw,
         })
     }
 

@@ -196,12 +196,12 @@ mod tests {
         assert_eq!(b.tables()[0].name(), "b_aftersales_refund_refund_search");
         assert!(std::ptr::eq(a, mapping(Layout::Flat, "a_").unwrap()), "compiled once");
         // The refund's JSON is made only for a table that reads it (wdt_refund.raw_json).
-        assert!(!a.tables()[0].uses_raw);
+        assert!(!a.tables()[0].reads_raw);
         let uses: Vec<bool> = mapping(Layout::Normalized, "")
             .unwrap()
             .tables()
             .iter()
-            .map(|t| t.uses_raw)
+            .map(|t| t.reads_raw)
             .collect();
         assert_eq!(uses, [true, false, false]);
         let names: Vec<&str> = mapping(Layout::Both, "")

@@ -1127,17 +1127,21 @@ fn the_version_reads_modified_untransformed_into_a_datetime() {
         r#"{ name = "m_utc", type = "DATETIME", source = "modified", transforms = [{ timezone = "utc" }] }"#,
         r#"{ name = "m_text", type = "VARCHAR(32)", source = "modified" }"#,
         r#"{ name = "created", type = "DATETIME", source = "created" }"#,
+        r#"{ name = "m_s", type = "DATETIME", source = "modified" }"#,
     ];
     let m = compile(&table("refund", &columns)).unwrap();
     assert_eq!(m.tables()[0].version(), Some("m"));
     assert!(m.has_version());
+    // Whole seconds are no version: an older change of the same second would win.
+    let m = compile(&table("refund", &[ID, columns[5]])).unwrap();
+    assert_eq!(m.tables()[0].version(), None, "DATETIME(0) cuts the milliseconds");
     let m = compile(&table("refund", &[ID, columns[2], columns[3]])).unwrap();
     assert_eq!(m.tables()[0].version(), None, "no untransformed DATETIME of modified");
     assert!(!m.has_version());
     let with_version =
         |v: &str| table("refund", &columns).replacen("columns", &format!("version = \"{v}\"\ncolumns"), 1);
     assert_eq!(compile(&with_version("M")).unwrap().tables()[0].version(), Some("m"));
-    for v in ["m_utc", "m_text", "created"] {
+    for v in ["m_utc", "m_text", "created", "m_s"] {
         let e = compile(&with_version(v)).unwrap_err();
         assert_names(
             &e,

@@ -127,6 +127,17 @@ impl Step {
         }
     }
 
+    /// True when the transform can read the `raw` source (a Rust transform gets the whole
+    /// record, so it may).
+    pub(crate) fn reads_raw(&self) -> bool {
+        match self {
+            Step::Concat(fields, _) => fields.iter().any(|f| f.path == "raw"),
+            Step::Expr(e) => e.reads("raw"),
+            Step::Custom(_) => true,
+            _ => false,
+        }
+    }
+
     /// Applies the transform.
     pub(crate) fn apply<'a>(&self, v: Value<'a>, rec: &Record<'a>) -> Result<Value<'a>, String> {
         Ok(match (self, v) {
