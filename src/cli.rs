@@ -331,7 +331,7 @@ pub struct Settings {
     /// Table layout (default: flat, or your own tables with --mapping)
     #[arg(long, global = true, value_enum)]
     pub layout: Option<LayoutArg>,
-    /// Your own tables: a mapping file ([[tables]], see examples/mappings/), or preset:flat /
+    /// Your own tables: a mapping file (`[[tables]]`, see examples/mappings/), or preset:flat /
     /// preset:normalized; repeat it to write the tables of several (without --config; in a
     /// config file, the accounts' `mapping` key)
     #[arg(long, global = true, value_name = "FILE")]
