@@ -991,3 +991,69 @@ async fn a_mapping_of_several_tables_writes_them_together_and_keeps_amount_lines
     }
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn verify_counts_a_mapped_table_by_its_own_key_version_and_source_columns() {
+    let db = TestDb::new("mapverify").await;
+    // The example's table (Chinese key names), with a column holding `source` as read.
+    let mapping = bi_mapping_with("v_", |spec| {
+        spec.tables[0].columns.push(ColumnSpec {
+            name: "读取方法".into(),
+            sql_type: "VARCHAR(16)".into(),
+            source: Some("source".into()),
+            transforms: vec![],
+            not_null: false,
+        });
+    });
+    let sink = db.sink().mapping(mapping).table_prefix("v_").build().await.unwrap();
+    let mut archived = bi_refund(3, at(30, 0), 1);
+    archived.source = RefundSource::History;
+    let refunds = vec![bi_refund(1, at(10, 500), 2), bi_refund(2, at(20, 0), 0), archived];
+    sink.commit(batch_of("A", refunds, Some(at(100, 0)))).await.unwrap();
+    sink.commit(batch_of("B", vec![bi_refund(1, at(10, 0), 1)], None))
+        .await
+        .unwrap();
+    let (from, to) = (at(0, 0), at(100, 0));
+    // Refund 1 has two rows: counted once; B's copy is B's.
+    assert_eq!(sink.stored_count("A", "live", from, to).await.unwrap(), 2);
+    assert_eq!(sink.stored_count("A", "history", from, to).await.unwrap(), 1);
+    assert_eq!(sink.stored_count("A", "live", at(15, 0), to).await.unwrap(), 1);
+    let versions = sink.stored_versions("A", "live", from, to).await.unwrap();
+    assert_eq!(
+        versions.into_iter().collect::<Vec<_>>(),
+        [(1, at(10, 500)), (2, at(20, 0))]
+    );
+    let by_id = sink.stored_versions_of("B", &[1, 2]).await.unwrap();
+    assert_eq!(by_id.into_iter().collect::<Vec<_>>(), [(1, Some(at(10, 0)))]);
+    sink.disconnect().await.unwrap();
+
+    // Without a column reading `source` every stored refund counts as read live.
+    let plain = bi_mapping("w_");
+    let sink = db.sink().mapping(plain).table_prefix("w_").build().await.unwrap();
+    let mut archived = bi_refund(3, at(30, 0), 1);
+    archived.source = RefundSource::History;
+    sink.commit(batch_of("A", vec![bi_refund(1, at(10, 0), 1), archived], None))
+        .await
+        .unwrap();
+    assert_eq!(sink.stored_count("A", "live", from, to).await.unwrap(), 2);
+    assert_eq!(sink.stored_count("A", "history", from, to).await.unwrap(), 0);
+    sink.disconnect().await.unwrap();
+
+    // A mapping without a version column cannot be counted: said, not guessed.
+    let mut spec = bi_spec();
+    spec.tables[0].name = "x_bi".into();
+    spec.tables[0].columns.retain(|c| c.name != "modified");
+    let no_version = Mapping::compile(&spec, "x_").unwrap();
+    let sink = db
+        .sink()
+        .mapping(no_version)
+        .table_prefix("x_")
+        .write_mode(WriteMode::Replace)
+        .build()
+        .await
+        .unwrap();
+    let e = sink.stored_count("A", "live", from, to).await.unwrap_err().to_string();
+    assert!(e.contains("no table of the mapping has a version column"), "{e}");
+    sink.disconnect().await.unwrap();
+    db.drop_db().await;
+}
