@@ -185,7 +185,32 @@ pub(crate) async fn load(
         .await
         .map_err(SinkError::mysql("reading the checkpoint"))?;
     let stored: HashMap<String, NaiveDateTime> = rows.into_iter().collect();
+    let changed = changed_mappings(stored.keys().cloned().collect(), tables);
+    if !changed.is_empty() {
+        tracing::warn!(
+            %stream,
+            tables = %changed.join(", "),
+            "the mapping of these tables changed since they were last written: reading from the configured start \
+             to fill every row again (until then some rows hold the earlier mapping's values)"
+        );
+    }
     Ok(earliest(&stored, tables, stream))
+}
+
+/// The user-mapped tables among `tables` whose checkpoint is missing while `stored` (the
+/// stream's checkpoint keys) holds one of an earlier version of their mapping.
+pub(crate) fn changed_mappings(stored: Vec<String>, tables: &[Table]) -> Vec<String> {
+    let obsolete = obsolete_keys(stored.clone(), tables);
+    tables
+        .iter()
+        .filter(|t| t.is_user_mapped() && !stored.contains(&t.state_key()))
+        .filter(|t| {
+            let key = t.state_key();
+            let name = key.rfind('#').map_or(key.as_str(), |i| &key[..=i]);
+            obsolete.iter().any(|o| o.starts_with(name))
+        })
+        .map(|t| t.to_string())
+        .collect()
 }
 
 /// The earliest checkpoint of `tables` in `stored`; `None` when one of them has none.
@@ -220,6 +245,33 @@ pub(crate) fn earliest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_whose_mapping_changed_is_named() {
+        let spec = |extra: &str| -> crate::mapping::MappingSpec {
+            toml::from_str(&format!(
+                "[[tables]]\nname = \"bi\"\ngrain = \"refund\"\ncolumns = [\n  \
+                 {{ name = \"id\", type = \"BIGINT\", source = \"refund_id\" }},\n  \
+                 {{ name = \"m\", type = \"DATETIME(3)\", source = \"modified\" }},{extra}\n]\n"
+            ))
+            .unwrap()
+        };
+        let old = crate::mapping::Mapping::compile(&spec(""), "").unwrap();
+        let new = crate::mapping::Mapping::compile(
+            &spec("\n  { name = \"no\", type = \"VARCHAR(9)\", source = \"refund_no\" }"),
+            "",
+        )
+        .unwrap();
+        let old_key = old.data_tables()[0].state_key();
+        let new_key = new.data_tables()[0].state_key();
+        assert_ne!(old_key, new_key);
+        assert_eq!(changed_mappings(vec![old_key.clone()], new.data_tables()), ["bi"]);
+        // A first sync (no rows) and the current key are no change; the flat preset never is.
+        assert!(changed_mappings(vec![], new.data_tables()).is_empty());
+        assert!(changed_mappings(vec![new_key, old_key.clone()], new.data_tables()).is_empty());
+        let flat = crate::Layout::Flat.data_tables("");
+        assert!(changed_mappings(vec![old_key], flat).is_empty());
+    }
 
     #[test]
     fn the_checkpoint_upsert_is_idempotent_in_both_dialects() {
