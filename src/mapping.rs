@@ -57,23 +57,7 @@ pub fn load(entries: &[String], base: &Path, key: &str) -> Result<MappingSpec, A
 
 /// Parses a mapping file's text (read from `path`).
 pub fn parse(path: &Path, text: &str) -> Result<MappingSpec, AppError> {
-    toml::from_str(text).map_err(|e| {
-        let at = e.span().map_or(0, |s| s.start).min(text.len());
-        let line = text[..at].matches('\n').count() + 1;
-        AppError::ConfigSyntax {
-            path: path.to_owned(),
-            line,
-            key: text
-                .lines()
-                .nth(line - 1)
-                .unwrap_or_default()
-                .trim()
-                .chars()
-                .take(80)
-                .collect(),
-            message: e.message().trim().replace('\n', " "),
-        }
-    })
+    crate::config::file::parse_toml(path, text)
 }
 
 /// Compiles `spec` for tables under `prefix`; `key` names the setting in errors. Accounts that

@@ -304,17 +304,23 @@ impl ConfigFile {
 
     /// Parses `text` (read from `path`, which errors name).
     pub fn parse(path: &Path, text: &str) -> Result<Self, AppError> {
-        toml::from_str(text).map_err(|e| {
-            let at = e.span().map_or(0, |s| s.start).min(text.len());
-            let line = text[..at].matches('\n').count() + 1;
-            AppError::ConfigSyntax {
-                path: path.to_owned(),
-                line,
-                key: key_of(text.lines().nth(line - 1).unwrap_or_default()),
-                message: e.message().trim().replace('\n', " "),
-            }
-        })
+        parse_toml(path, text)
     }
+}
+
+/// Parses TOML `text` read from `path` (a config or mapping file); a syntax error names the
+/// file, the line and the key, never the value.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, AppError> {
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let line = text[..at].matches('\n').count() + 1;
+        AppError::ConfigSyntax {
+            path: path.to_owned(),
+            line,
+            key: key_of(text.lines().nth(line - 1).unwrap_or_default()),
+            message: e.message().trim().replace('\n', " "),
+        }
+    })
 }
 
 /// What a line names: the key of `key = value`, or a `[table]` header; never the value, which

@@ -33,7 +33,9 @@ pub fn spec(layout: Layout) -> Option<MappingSpec> {
 /// prefix).
 pub fn mapping(layout: Layout, prefix: &str) -> Option<&'static Mapping> {
     static CACHE: OnceLock<Mutex<HashMap<(String, String), &'static Mapping>>> = OnceLock::new();
-    let spec = spec(layout)?;
+    if matches!(layout, Layout::Mapped(_)) {
+        return None;
+    }
     let key = (layout.as_str().to_owned(), prefix.to_owned());
     let mut cache = CACHE
         .get_or_init(Default::default)
@@ -42,6 +44,7 @@ pub fn mapping(layout: Layout, prefix: &str) -> Option<&'static Mapping> {
     if let Some(m) = cache.get(&key) {
         return Some(m);
     }
+    let spec = spec(layout)?;
     let m = Mapping::compile_preset(&spec, prefix).expect("the built-in presets compile");
     cache.insert(key, m);
     Some(m)

@@ -468,16 +468,12 @@ pub(crate) fn compile(
             (Step::Labels(Arc::new(Labels { map, default })), Kind::Text)
         }
         TransformSpec::Default(lit) => {
-            let kind = if input == Kind::Any {
-                transform_target(ty)
-            } else {
-                input
-            };
+            let kind = if input == Kind::Any { column_kind(ty) } else { input };
             let v = literal(lit, kind).map_err(|e| format!("default: {e} (the input is {})", kind.name()))?;
             (Step::Default(v), kind)
         }
         TransformSpec::Constant(lit) => {
-            let kind = transform_target(ty);
+            let kind = column_kind(ty);
             let v = literal(lit, kind).map_err(|e| format!("constant: {e} (the column is {})", ty.sql()))?;
             (Step::Constant(v), kind)
         }
@@ -535,11 +531,6 @@ pub(crate) fn compile(
             (Step::Custom(t), out)
         }
     })
-}
-
-/// The kind a constant or default for a column of `ty` is read as.
-fn transform_target(ty: ColumnType) -> Kind {
-    column_kind(ty)
 }
 
 /// The error for a path that is no field.
